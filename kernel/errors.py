@@ -1,0 +1,87 @@
+"""Every error lienthong raises on purpose, in one tree.
+
+    LienthongError                   reason: ReasonCode, retriable: bool
+     ├── ConfigurationError          a setting is missing or malformed
+     ├── EnvironmentProblem          the machine lacks what a local service needs
+     │    ├── JavaMissing
+     │    ├── MavenUnreachable
+     │    ├── PostgresMissing
+     │    ├── PortInUse
+     │    └── StaleDataDir
+     ├── ServiceError                a service we started or reached misbehaved
+     │    ├── ServiceFailed          a local process died or would not stop
+     │    ├── KafkaUnavailable       (retriable) aiokafka errors are mapped here
+     │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
+     │    └── MigrationFailed
+
+Third-party exceptions are mapped to this tree at the module that talks to the library
+(kernel.kafka, kernel.database), so callers catch ours and read `reason` and `retriable`.
+"""
+
+from __future__ import annotations
+
+from kernel.reasons import ReasonCode
+
+
+class LienthongError(Exception):
+    reason: ReasonCode = ReasonCode.SERVICE_FAILED
+    retriable: bool = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"[{self.reason}] {self.message}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class ConfigurationError(LienthongError):
+    reason = ReasonCode.CONFIG_INVALID
+
+
+class EnvironmentProblem(LienthongError):
+    """The machine is missing something; fixing it is the operator's job, not a retry's."""
+
+
+class JavaMissing(EnvironmentProblem):
+    reason = ReasonCode.JAVA_MISSING
+
+
+class MavenUnreachable(EnvironmentProblem):
+    reason = ReasonCode.MAVEN_UNREACHABLE
+
+
+class PostgresMissing(EnvironmentProblem):
+    reason = ReasonCode.POSTGRES_MISSING
+
+
+class PortInUse(EnvironmentProblem):
+    reason = ReasonCode.PORT_IN_USE
+
+
+class StaleDataDir(EnvironmentProblem):
+    reason = ReasonCode.STALE_DATA_DIR
+
+
+class ServiceError(LienthongError):
+    pass
+
+
+class ServiceFailed(ServiceError):
+    reason = ReasonCode.SERVICE_FAILED
+
+
+class KafkaUnavailable(ServiceError):
+    reason = ReasonCode.KAFKA_UNAVAILABLE
+    retriable = True
+
+
+class DatabaseUnavailable(ServiceError):
+    reason = ReasonCode.DATABASE_UNAVAILABLE
+    retriable = True
+
+
+class MigrationFailed(ServiceError):
+    reason = ReasonCode.MIGRATION_FAILED

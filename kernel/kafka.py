@@ -1,0 +1,125 @@
+"""Kafka helpers: the one place aiokafka's errors become ours.
+
+Topic creation is idempotent (an existing topic is success), because `topics sync`, the
+devstack and the tests all create topics that may already be there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+from aiokafka import errors as kafka_errors
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from kernel.errors import KafkaUnavailable
+
+_TOPIC_ALREADY_EXISTS = 36
+_NO_ERROR = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    configs: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def mapped_errors(what: str) -> Iterator[None]:
+    """Turn aiokafka's errors into `KafkaUnavailable`, keeping their `retriable` flag."""
+    try:
+        yield
+    except kafka_errors.KafkaError as exc:
+        error = KafkaUnavailable(f"{what}: {type(exc).__name__}: {exc}")
+        error.retriable = bool(getattr(exc, "retriable", False)) or isinstance(
+            exc, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError
+        )
+        raise error from exc
+
+
+@contextlib.asynccontextmanager
+async def admin_client(
+    bootstrap: str, *, request_timeout_ms: int = 10_000
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=request_timeout_ms,
+        client_id="lienthong-admin",
+    )
+    with mapped_errors(f"cannot reach Kafka at {bootstrap}"):
+        await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def broker_count(bootstrap: str) -> int:
+    """Ask the cluster for its metadata: the real sign that a broker serves requests."""
+    async with admin_client(bootstrap) as client:
+        with mapped_errors("metadata request failed"):
+            cluster = await client.describe_cluster()
+    return len(cluster["brokers"])
+
+
+async def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if await broker_count(bootstrap) > 0:
+                return
+        except KafkaUnavailable as exc:
+            last = exc
+        await asyncio.sleep(0.5)
+    raise KafkaUnavailable(
+        f"Kafka at {bootstrap} did not answer metadata requests within {timeout:.0f}s"
+        + (f" (last error: {last.message})" if isinstance(last, KafkaUnavailable) else ""),
+        hint="check that the broker runs (`lienthong dev status`) and that the address is right",
+    )
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created now."""
+    if not topics:
+        return []
+    async with admin_client(bootstrap) as client:
+        with mapped_errors("listing topics failed"):
+            existing = set(await client.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if not missing:
+            return []
+        with mapped_errors("creating topics failed"):
+            response = await client.create_topics(
+                [
+                    NewTopic(
+                        name=t.name,
+                        num_partitions=t.partitions,
+                        replication_factor=t.replication_factor,
+                        topic_configs=t.configs,
+                    )
+                    for t in missing
+                ]
+            )
+    created: list[str] = []
+    for topic_error in response.topic_errors:
+        name, code = topic_error[0], topic_error[1]
+        if code == _NO_ERROR:
+            created.append(name)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            message = topic_error[2] if len(topic_error) > 2 else ""
+            raise KafkaUnavailable(f"creating topic {name} failed with error {code}: {message}")
+    return created
+
+
+async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
+    if not names:
+        return
+    async with admin_client(bootstrap) as client:
+        with mapped_errors("deleting topics failed"):
+            await client.delete_topics(list(names))

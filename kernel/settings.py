@@ -1,0 +1,157 @@
+"""Settings: read once from the environment at the edge (the CLI), then passed down.
+
+Every variable has the prefix ``LIENTHONG_`` except ``KAFKA_HOME`` and ``JAVA_HOME``, which
+keep their usual names so an existing Kafka or JDK install is picked up as operators expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from kernel.errors import ConfigurationError
+
+PREFIX = "LIENTHONG_"
+Environment = Literal["development", "production"]
+
+_DSN_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
+
+
+class Secret:
+    """A value that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def mask_dsn(dsn: str) -> str:
+    """Hide the password of a URL-style DSN, keeping the rest readable for operators."""
+    return _DSN_PASSWORD.sub(r"\g<head>**********\g<tail>", dsn)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    environment: Environment = "development"
+    log_level: str = "INFO"
+    state_dir: Path = Path(".lienthong")
+    cache_dir: Path = Path.home() / ".cache" / "lienthong"
+    kafka_bootstrap: str | None = None
+    kafka_home: Path | None = None
+    java_home: Path | None = None
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 768
+    max_message_bytes: int = 16 * 1024 * 1024
+    database_url: Secret | None = None
+    postgres_port: int = 15432
+    postgres_bin: Path | None = None
+    metrics_port: int = 9464
+
+    @property
+    def local_kafka(self) -> bool:
+        """True when lienthong runs its own Kafka rather than using a given cluster."""
+        return self.kafka_bootstrap is None
+
+    @property
+    def local_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def for_log(self) -> dict[str, Any]:
+        """The settings as a log-safe dict: secrets and DSN passwords masked."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Secret):
+                value = mask_dsn(value.reveal()) if "://" in value.reveal() else str(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[field.name] = value
+        return out
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value else None
+
+        xdg_cache = env.get("XDG_CACHE_HOME")
+        default_cache = Path(xdg_cache) / "lienthong" if xdg_cache else defaults.cache_dir
+        environment = get("ENV") or defaults.environment
+        if environment not in ("development", "production"):
+            raise ConfigurationError(
+                f"LIENTHONG_ENV must be 'development' or 'production', not {environment!r}"
+            )
+        database_url = get("DATABASE_URL")
+        return cls(
+            environment=environment,  # type: ignore[arg-type]  # checked just above
+            log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
+            state_dir=_path(get("STATE_DIR")) or defaults.state_dir.resolve(),
+            cache_dir=_path(get("CACHE_DIR")) or default_cache,
+            kafka_bootstrap=get("KAFKA_BOOTSTRAP"),
+            kafka_home=_path(env.get("KAFKA_HOME") or None),
+            java_home=_path(env.get("JAVA_HOME") or None),
+            kafka_port=_port(get("KAFKA_PORT"), "KAFKA_PORT", defaults.kafka_port),
+            kafka_controller_port=_port(
+                get("KAFKA_CONTROLLER_PORT"),
+                "KAFKA_CONTROLLER_PORT",
+                defaults.kafka_controller_port,
+            ),
+            kafka_heap_mb=_int(get("KAFKA_HEAP_MB"), "KAFKA_HEAP_MB", defaults.kafka_heap_mb, 128),
+            max_message_bytes=_int(
+                get("MAX_MESSAGE_BYTES"), "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1024
+            ),
+            database_url=Secret(database_url) if database_url else None,
+            postgres_port=_port(get("POSTGRES_PORT"), "POSTGRES_PORT", defaults.postgres_port),
+            postgres_bin=_path(get("POSTGRES_BIN")),
+            metrics_port=_port(get("METRICS_PORT"), "METRICS_PORT", defaults.metrics_port),
+        )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _int(value: str | None, name: str, default: int, minimum: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigurationError(f"{PREFIX}{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def _port(value: str | None, name: str, default: int) -> int:
+    port = _int(value, name, default, 1)
+    if port > 65535:
+        raise ConfigurationError(f"{PREFIX}{name} must be a TCP port (1-65535), not {port}")
+    return port

@@ -1,0 +1,1 @@
+"""The `lienthong` command and the local development stack it drives."""

@@ -1,0 +1,118 @@
+"""Pid files, port checks and log tails: the small pieces both local services need."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from kernel.errors import PortInUse, ServiceFailed
+
+
+def read_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid of our running service; a stale pid file is removed, a lost one rewritten.
+
+    `marker` must appear in the process's command line, so a recycled pid is not mistaken
+    for our service.
+    """
+    try:
+        pid: int | None = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pid = None
+    if pid is not None and marker in (_cmdline(pid) or ""):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    pid = find_process(marker)
+    if pid is not None:
+        pid_file.write_text(f"{pid}\n")
+    return pid
+
+
+def _cmdline(pid: int) -> str | None:
+    """The command line of a live process, or None for a gone or zombie one."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    return None if _is_zombie(pid) else cmdline
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def check_port_free(port: int, *, service: str, setting: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(
+                f"port 127.0.0.1:{port} needed by {service} is already in use by another program",
+                hint=f"stop that program, or choose another port with {setting}=<port>",
+            ) from None
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def terminate(pid: int, *, service: str, grace: float = 30.0) -> None:
+    """SIGTERM, wait for a clean shutdown, then SIGKILL so nothing is left behind."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            _reap(pid)
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    _reap(pid)
+    if alive(pid):
+        raise ServiceFailed(f"{service} (pid {pid}) did not stop even after SIGKILL")
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(content[-lines:])
+
+
+def find_process(marker: str) -> int | None:
+    """A running process whose command line carries `marker`: a service whose pid file was lost."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if marker in (_cmdline(int(entry.name)) or ""):
+            return int(entry.name)
+    return None

@@ -1,0 +1,72 @@
+"""Fixtures for the real services.
+
+The session starts (or reuses) the real Kafka and PostgreSQL through the devstack and stops
+at the end only what it started itself. Each test that asks gets its own topics and its own
+database schema, dropped afterwards. A service that cannot be reached fails the test with
+the reason; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from kernel import database, kafka
+from kernel.settings import Settings
+from lienthong.devstack import stack
+from lienthong.devstack.stack import Endpoints
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Endpoints]:
+    found, started = await stack.up(settings)
+    yield found
+    stack.down(settings, only=started)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services: Endpoints) -> str:
+    return services.kafka_bootstrap
+
+
+@pytest.fixture
+async def new_topic(kafka_bootstrap: str) -> AsyncIterator[TopicFactory]:
+    """Make topics with unique names for this test; they are deleted when it ends."""
+    made: list[str] = []
+
+    async def make(prefix: str = "test", partitions: int = 1) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        await kafka.ensure_topics(kafka_bootstrap, [kafka.TopicSpec(name, partitions)])
+        made.append(name)
+        return name
+
+    yield make
+    await kafka.delete_topics(kafka_bootstrap, made)
+
+
+@pytest.fixture
+async def db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose search_path is a fresh, fully migrated schema of its own."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    dsn = services.database_url.reveal()
+    admin = await database.connect(dsn)
+    try:
+        await database.migrate(admin, schema=schema)
+        conn = await database.connect(dsn, schema=schema)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()

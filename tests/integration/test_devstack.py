@@ -1,0 +1,193 @@
+"""The local stack against the real machine: idempotence, clean stops, and clear refusals.
+
+These start second, throwaway Kafka and PostgreSQL instances in a temporary state dir on
+free ports, next to the session's own, and stop them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kernel.errors import (
+    JavaMissing,
+    MavenUnreachable,
+    PortInUse,
+    PostgresMissing,
+    StaleDataDir,
+)
+from kernel.settings import Settings
+from lienthong.devstack import processes, stack
+from lienthong.devstack.kafka import LocalKafka
+from lienthong.devstack.postgres import LocalPostgres
+from lienthong.devstack.stack import Endpoints
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.fixture
+def isolated(
+    settings: Settings, tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+) -> Iterator[Settings]:
+    """Settings for a second stack: own state dir and ports, the shared jar cache."""
+    isolated = dataclasses.replace(
+        settings,
+        state_dir=tmp_path / "state",
+        kafka_port=unused_tcp_port_factory(),
+        kafka_controller_port=unused_tcp_port_factory(),
+        postgres_port=unused_tcp_port_factory(),
+        kafka_bootstrap=None,
+        database_url=None,
+    )
+    yield isolated
+    stack.down(isolated, wipe=True)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _cli(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LIENTHONG_STATE_DIR": str(settings.state_dir),
+        "LIENTHONG_CACHE_DIR": str(settings.cache_dir),
+        "LIENTHONG_KAFKA_PORT": str(settings.kafka_port),
+        "LIENTHONG_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "LIENTHONG_POSTGRES_PORT": str(settings.postgres_port),
+    }
+    for name in ("LIENTHONG_KAFKA_BOOTSTRAP", "LIENTHONG_DATABASE_URL", "KAFKA_HOME"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "lienthong", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+async def test_up_twice_reuses_what_runs(settings: Settings, services: Endpoints) -> None:
+    found, started = await stack.up(settings)
+    assert found == services
+    assert started == stack.Started(kafka=False, postgres=False)
+
+
+@pytest.mark.timeout(300)
+def test_cli_lifecycle_is_idempotent_and_leaves_nothing(isolated: Settings) -> None:
+    kafka_dir = isolated.state_dir / "kafka"
+    kafka_dir.mkdir(parents=True)
+    (kafka_dir / "kafka.pid").write_text("999999\n")  # stale, from a crashed earlier run
+
+    first = _cli("dev", "up", settings=isolated)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("(started)") == 2
+    second = _cli("dev", "up", settings=isolated)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("(already running)") == 2
+
+    status = _cli("dev", "status", "--json", settings=isolated)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["kafka"]["ready"] and report["postgres"]["ready"]
+    kafka_pid, postgres_pid = report["kafka"]["pid"], report["postgres"]["pid"]
+    assert kafka_pid != 999999
+
+    down = _cli("dev", "down", settings=isolated)
+    assert down.returncode == 0, down.stderr
+    assert "kafka" in down.stdout and "postgres" in down.stdout
+    assert not processes.alive(kafka_pid) and not processes.alive(postgres_pid)
+    assert not (kafka_dir / "kafka.pid").exists()
+    assert _cli("dev", "status", settings=isolated).returncode == 1
+    assert "nothing was running" in _cli("dev", "down", settings=isolated).stdout
+
+    # The data survives a restart: same cluster id, same database.
+    cluster_id = (kafka_dir / "cluster.id").read_text()
+    again = _cli("dev", "up", settings=isolated)
+    assert again.returncode == 0, again.stderr
+    assert (kafka_dir / "cluster.id").read_text() == cluster_id
+
+
+def test_cli_reports_a_taken_port_with_its_reason(isolated: Settings, busy_port: int) -> None:
+    taken = dataclasses.replace(isolated, kafka_port=busy_port)
+    result = _cli("dev", "up", settings=taken)
+    assert result.returncode == 2
+    assert f"[port_in_use] port 127.0.0.1:{busy_port} needed by Kafka" in result.stderr
+    assert "LIENTHONG_KAFKA_PORT" in result.stderr
+
+
+async def test_postgres_port_taken(isolated: Settings, busy_port: int) -> None:
+    with pytest.raises(PortInUse, match="PostgreSQL"):
+        await LocalPostgres(dataclasses.replace(isolated, postgres_port=busy_port)).start()
+
+
+async def test_a_foreign_kafka_data_dir_is_refused(isolated: Settings) -> None:
+    local = LocalKafka(isolated)
+    local.data_dir.mkdir(parents=True)
+    (local.data_dir / "meta.properties").write_text("version=1\ncluster.id=SomeOtherCluster\n")
+    with pytest.raises(StaleDataDir, match="SomeOtherCluster") as caught:
+        await local.start()
+    assert "dev down --wipe" in (caught.value.hint or "")
+    assert local.pid() is None
+
+
+def test_a_postgres_data_dir_of_another_version_is_refused(isolated: Settings) -> None:
+    local = LocalPostgres(isolated)
+    local.data_dir.mkdir(parents=True)
+    (local.data_dir / "PG_VERSION").write_text("9\n")
+    with pytest.raises(StaleDataDir, match="version 9"):
+        local.init()
+
+
+def test_no_java(isolated: Settings, tmp_path: Path) -> None:
+    with pytest.raises(JavaMissing, match="JAVA_HOME"):
+        LocalKafka(dataclasses.replace(isolated, java_home=tmp_path)).java()
+
+
+def test_no_postgres_binaries(isolated: Settings, tmp_path: Path) -> None:
+    with pytest.raises(PostgresMissing, match="LIENTHONG_POSTGRES_BIN"):
+        LocalPostgres(dataclasses.replace(isolated, postgres_bin=tmp_path)).bin_dir()
+
+
+def test_no_mvn_on_path(
+    isolated: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    local = LocalKafka(dataclasses.replace(isolated, cache_dir=tmp_path / "cache"))
+    with pytest.raises(MavenUnreachable, match="mvn was not found"):
+        local.fetch_jars()
+
+
+@pytest.mark.timeout(180)
+def test_maven_central_unreachable(
+    isolated: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unused_tcp_port: int,
+) -> None:
+    """A real mvn, an empty local repository and a mirror nobody listens on."""
+    home = tmp_path / "home"
+    (home / ".m2").mkdir(parents=True)
+    (home / ".m2" / "settings.xml").write_text(
+        "<settings><mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf>"
+        f"<url>http://127.0.0.1:{unused_tcp_port}/maven2</url></mirror></mirrors></settings>"
+    )
+    monkeypatch.setenv("MAVEN_OPTS", f"-Duser.home={home}")
+    local = LocalKafka(dataclasses.replace(isolated, cache_dir=tmp_path / "cache"))
+    with pytest.raises(MavenUnreachable, match="could not fetch") as caught:
+        local.fetch_jars()
+    assert "Maven Central" in (caught.value.hint or "")
+    assert not list((tmp_path / "cache" / "kafka").glob("*/complete"))
