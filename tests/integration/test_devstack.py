@@ -102,14 +102,17 @@ def test_cli_lifecycle_is_idempotent_and_leaves_nothing(isolated: Settings) -> N
     status = _cli("dev", "status", "--json", settings=isolated)
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert report["kafka"]["ready"] and report["postgres"]["ready"]
+    assert report["kafka"]["ready"]
+    assert report["postgres"]["ready"]
     kafka_pid, postgres_pid = report["kafka"]["pid"], report["postgres"]["pid"]
     assert kafka_pid != 999999
 
     down = _cli("dev", "down", settings=isolated)
     assert down.returncode == 0, down.stderr
-    assert "kafka" in down.stdout and "postgres" in down.stdout
-    assert not processes.alive(kafka_pid) and not processes.alive(postgres_pid)
+    assert "kafka" in down.stdout
+    assert "postgres" in down.stdout
+    assert not processes.alive(kafka_pid)
+    assert not processes.alive(postgres_pid)
     assert not (kafka_dir / "kafka.pid").exists()
     assert _cli("dev", "status", settings=isolated).returncode == 1
     assert "nothing was running" in _cli("dev", "down", settings=isolated).stdout

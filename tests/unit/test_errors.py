@@ -24,7 +24,8 @@ def test_every_error_is_drawn_in_the_module_docstring() -> None:
 
 def test_every_reason_code_has_both_sentences() -> None:
     for code in ReasonCode:
-        assert code.sentence_en and code.sentence_vi
+        assert code.sentence_en
+        assert code.sentence_vi
 
 
 def test_message_shows_reason_and_hint() -> None:
@@ -35,7 +36,11 @@ def test_message_shows_reason_and_hint() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "retriable"),
-    [(errors.KafkaUnavailable, True), (errors.DatabaseUnavailable, True), (errors.JavaMissing, False)],
+    [
+        (errors.KafkaUnavailable, True),
+        (errors.DatabaseUnavailable, True),
+        (errors.JavaMissing, False),
+    ],
 )
 def test_retriable_flags(cls: type[errors.LienthongError], retriable: bool) -> None:
     assert cls("x").retriable is retriable

@@ -13,7 +13,8 @@ from kernel.settings import Secret, Settings, mask_dsn
 def test_defaults_need_no_environment() -> None:
     settings = Settings.from_env({})
     assert settings.environment == "development"
-    assert settings.local_kafka and settings.local_postgres
+    assert settings.local_kafka
+    assert settings.local_postgres
     assert settings.kafka_bootstrap_servers == "127.0.0.1:19092"
 
 
@@ -31,7 +32,8 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
     )
     assert settings.environment == "production"
     assert settings.kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092"
-    assert not settings.local_kafka and not settings.local_postgres
+    assert not settings.local_kafka
+    assert not settings.local_postgres
     assert settings.state_dir == tmp_path
     assert settings.cache_dir == tmp_path / "cache" / "lienthong"
     assert settings.kafka_home == tmp_path / "kafka"
@@ -47,7 +49,9 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_KAFKA_HEAP_MB", "16", "must be at least 128"),
     ],
 )
-def test_bad_values_are_refused_with_the_variable_named(name: str, value: str, message: str) -> None:
+def test_bad_values_are_refused_with_the_variable_named(
+    name: str, value: str, message: str
+) -> None:
     with pytest.raises(ConfigurationError, match=message) as caught:
         Settings.from_env({name: value})
     assert caught.value.reason == "config_invalid"
