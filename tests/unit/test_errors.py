@@ -9,7 +9,7 @@ from kernel.reasons import ReasonCode
 
 
 def _all_subclasses(cls: type) -> list[type]:
-    found = []
+    found: list[type] = []
     for sub in cls.__subclasses__():
         found.append(sub)
         found.extend(_all_subclasses(sub))
