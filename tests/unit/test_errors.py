@@ -8,8 +8,9 @@ from kernel import errors
 from kernel.reasons import ReasonCode
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    found: list[type] = []
+def _all_subclasses(cls: type[errors.LienthongError]) -> list[type[errors.LienthongError]]:
+    found: list[type[errors.LienthongError]] = []
+    sub: type[errors.LienthongError]
     for sub in cls.__subclasses__():
         found.append(sub)
         found.extend(_all_subclasses(sub))
