@@ -254,25 +254,23 @@ class LocalKafka:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         self._format(java, classpath, self._cluster_id())
-        with self.console_log.open("ab") as console:
-            process = subprocess.Popen(
-                self._java_command(java, classpath, MAIN_CLASS, str(self.config)),
-                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.dir, start_new_session=True,
-            )  # fmt: skip
-        self.pid_file.write_text(f"{process.pid}\n")
-        await self._wait_ready(process, timeout)
+        pid = processes.spawn_daemon(
+            self._java_command(java, classpath, MAIN_CLASS, str(self.config)),
+            log=self.console_log,
+            cwd=self.dir,
+        )
+        self.pid_file.write_text(f"{pid}\n")
+        await self._wait_ready(pid, timeout)
         return True
 
-    async def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+    async def _wait_ready(self, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if process.poll() is not None:
+            if not processes.alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise ServiceFailed(
-                    f"Kafka exited with status {process.returncode} while starting; "
-                    f"last lines of {self.server_log}:\n{processes.tail(self.server_log)}\n"
-                    f"{processes.tail(self.console_log, 10)}"
+                    f"Kafka exited while starting; last lines of {self.server_log}:\n"
+                    f"{processes.tail(self.server_log)}\n{processes.tail(self.console_log, 10)}"
                 )
             # A cheap TCP probe first keeps aiokafka from logging each refused connection.
             if processes.port_open(self.settings.kafka_port):
@@ -282,7 +280,7 @@ class LocalKafka:
                 except KafkaUnavailable:
                     pass
             if time.monotonic() > deadline:
-                processes.terminate(process.pid, service="Kafka")
+                processes.terminate(pid, service="Kafka")
                 self.pid_file.unlink(missing_ok=True)
                 raise ServiceFailed(
                     f"Kafka did not answer metadata requests within {timeout:.0f}s; "

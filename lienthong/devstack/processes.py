@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -83,21 +84,13 @@ def terminate(pid: int, *, service: str, grace: float = 30.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if not alive(pid):
-            _reap(pid)
             return
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
-    _reap(pid)
     if alive(pid):
         raise ServiceFailed(f"{service} (pid {pid}) did not stop even after SIGKILL")
-
-
-def _reap(pid: int) -> None:
-    """Collect our own child's exit status so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -116,3 +109,24 @@ def find_process(marker: str) -> int | None:
         if marker in (_cmdline(int(entry.name)) or ""):
             return int(entry.name)
     return None
+
+
+def spawn_daemon(argv: list[str], *, log: Path, cwd: Path) -> int:
+    """Start a process that outlives this one, appending its output to `log`; return its pid.
+
+    `sh` backgrounds it in a new session, prints its pid and exits, so the daemon is
+    re-parented to init: no Popen object of ours is left to warn or to reap it.
+    """
+    script = '"$@" >>"$DAEMON_LOG" 2>&1 </dev/null & echo $!'
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", *argv],
+        env={**os.environ, "DAEMON_LOG": str(log)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip().isdigit():
+        raise ServiceFailed(f"could not start {argv[0]}: {result.stderr.strip()}")
+    return int(result.stdout.strip())
