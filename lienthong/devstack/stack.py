@@ -78,12 +78,14 @@ async def status(settings: Settings) -> dict[str, dict[str, object]]:
         }
     else:
         report["kafka"] = {"managed": False, "bootstrap": settings.kafka_bootstrap_servers}
-    try:
-        report["kafka"]["brokers"] = await kafka.broker_count(settings.kafka_bootstrap_servers)
-        report["kafka"]["ready"] = True
-    except KafkaUnavailable as exc:
-        report["kafka"]["ready"] = False
-        report["kafka"]["error"] = exc.message
+    if report["kafka"]["managed"] and report["kafka"]["pid"] is None:
+        report["kafka"].update(ready=False, error="not running")
+    else:
+        try:
+            report["kafka"]["brokers"] = await kafka.broker_count(settings.kafka_bootstrap_servers)
+            report["kafka"]["ready"] = True
+        except KafkaUnavailable as exc:
+            report["kafka"].update(ready=False, error=exc.message)
     if settings.local_postgres:
         local_postgres = LocalPostgres(settings)
         report["postgres"] = {
