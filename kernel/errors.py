@@ -13,6 +13,11 @@
      │    ├── KafkaUnavailable       (retriable) aiokafka errors are mapped here
      │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
      │    └── MigrationFailed
+     └── Rejected                    bad input; the reason code says which rule it broke
+          ├── EdxmlError             an edXML packet (lxml errors are mapped here)
+          ├── EnvelopeError          an Avro envelope (fastavro errors are mapped here)
+          ├── TrustError             a signature or certificate (cryptography errors mapped)
+          └── DirectoryError         a unit code or the unit directory
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
 (kernel.kafka, kernel.database), so callers catch ours and read `reason` and `retriable`.
@@ -27,10 +32,14 @@ class LienthongError(Exception):
     reason: ReasonCode = ReasonCode.SERVICE_FAILED
     retriable: bool = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, reason: ReasonCode | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if reason is not None:
+            self.reason = reason
 
     def __str__(self) -> str:
         text = f"[{self.reason}] {self.message}"
@@ -85,3 +94,26 @@ class DatabaseUnavailable(ServiceError):
 
 class MigrationFailed(ServiceError):
     reason = ReasonCode.MIGRATION_FAILED
+
+
+class Rejected(LienthongError):
+    """Input that breaks a rule: never retried, always answered with its reason code."""
+
+    def __init__(self, reason: ReasonCode, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, reason=reason)
+
+
+class EdxmlError(Rejected):
+    pass
+
+
+class EnvelopeError(Rejected):
+    pass
+
+
+class TrustError(Rejected):
+    pass
+
+
+class DirectoryError(Rejected):
+    pass

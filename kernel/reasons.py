@@ -23,6 +23,43 @@ class ReasonCode(enum.StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     MIGRATION_FAILED = "migration_failed"
 
+    # edXML packets (QCVN 102:2016).
+    EDXML_MALFORMED = "edxml_malformed"
+    EDXML_NOT_EDXML = "edxml_not_edxml"
+    EDXML_DTD_FORBIDDEN = "edxml_dtd_forbidden"
+    EDXML_EXTERNAL_ENTITY = "edxml_external_entity"
+    EDXML_ENTITY_EXPANSION = "edxml_entity_expansion"
+    EDXML_TOO_LARGE = "edxml_too_large"
+    EDXML_TOO_DEEP = "edxml_too_deep"
+    EDXML_INVALID_VALUE = "edxml_invalid_value"
+    ATTACHMENT_TOO_LARGE = "attachment_too_large"
+    ATTACHMENT_NOT_BASE64 = "attachment_not_base64"
+    ATTACHMENT_HASH_MISMATCH = "attachment_hash_mismatch"
+
+    # Avro envelopes.
+    ENVELOPE_MALFORMED = "envelope_malformed"
+    ENVELOPE_TRUNCATED = "envelope_truncated"
+    SCHEMA_UNKNOWN_FINGERPRINT = "schema_unknown_fingerprint"
+    ENVELOPE_TOO_LARGE = "envelope_too_large"
+
+    # Signatures and certificates.
+    SIGNATURE_INVALID = "signature_invalid"
+    ALGORITHM_UNSUPPORTED = "algorithm_unsupported"
+    CERTIFICATE_MALFORMED = "certificate_malformed"
+    CERTIFICATE_UNTRUSTED = "certificate_untrusted"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    CERTIFICATE_REVOKED = "certificate_revoked"
+    CERTIFICATE_KEY_USAGE = "certificate_key_usage"
+    CERTIFICATE_WRONG_UNIT = "certificate_wrong_unit"
+    REVOCATION_UNKNOWN = "revocation_unknown"
+
+    # The unit directory.
+    ORGANID_INVALID = "organid_invalid"
+    UNIT_UNKNOWN = "unit_unknown"
+    UNIT_CLOSED = "unit_closed"
+    DIRECTORY_INVALID = "directory_invalid"
+
     @property
     def sentence_en(self) -> str:
         return _SENTENCES[self][0]
@@ -72,5 +109,121 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.MIGRATION_FAILED: (
         "A database migration failed.",
         "Không nâng cấp được lược đồ cơ sở dữ liệu.",
+    ),
+    ReasonCode.EDXML_MALFORMED: (
+        "The edXML packet is not well-formed XML.",
+        "Gói tin edXML không đúng cú pháp XML.",
+    ),
+    ReasonCode.EDXML_NOT_EDXML: (
+        "The XML is not an edXML packet (QCVN 102:2016).",
+        "Tệp XML không phải gói tin edXML theo QCVN 102:2016.",
+    ),
+    ReasonCode.EDXML_DTD_FORBIDDEN: (
+        "The packet carries a DTD, which edXML never needs.",
+        "Gói tin chứa khai báo DTD, không được phép.",
+    ),
+    ReasonCode.EDXML_EXTERNAL_ENTITY: (
+        "The packet declares an external entity (XXE attempt).",
+        "Gói tin khai báo thực thể ngoài (tấn công XXE).",
+    ),
+    ReasonCode.EDXML_ENTITY_EXPANSION: (
+        "The packet declares entities that would expand (billion laughs attempt).",
+        "Gói tin khai báo thực thể lồng nhau (tấn công billion laughs).",
+    ),
+    ReasonCode.EDXML_TOO_LARGE: (
+        "The packet is larger than the configured limit.",
+        "Gói tin vượt quá kích thước cho phép.",
+    ),
+    ReasonCode.EDXML_TOO_DEEP: (
+        "The packet nests elements deeper than edXML ever does.",
+        "Gói tin lồng phần tử quá sâu.",
+    ),
+    ReasonCode.EDXML_INVALID_VALUE: (
+        "A field of the packet has a value of the wrong form.",
+        "Một trường của gói tin có giá trị sai định dạng.",
+    ),
+    ReasonCode.ATTACHMENT_TOO_LARGE: (
+        "An attachment is larger than the configured limit.",
+        "Tệp đính kèm vượt quá kích thước cho phép.",
+    ),
+    ReasonCode.ATTACHMENT_NOT_BASE64: (
+        "An attachment's content is not valid base64.",
+        "Nội dung tệp đính kèm không phải base64 hợp lệ.",
+    ),
+    ReasonCode.ATTACHMENT_HASH_MISMATCH: (
+        "An attachment's content does not match its declared hash or size.",
+        "Nội dung tệp đính kèm không khớp mã băm hoặc kích thước đã khai.",
+    ),
+    ReasonCode.ENVELOPE_MALFORMED: (
+        "The envelope cannot be decoded.",
+        "Không giải mã được phong bì.",
+    ),
+    ReasonCode.ENVELOPE_TRUNCATED: (
+        "The envelope is cut short.",
+        "Phong bì bị cắt cụt.",
+    ),
+    ReasonCode.SCHEMA_UNKNOWN_FINGERPRINT: (
+        "The envelope was written with a schema this system does not know.",
+        "Phong bì được ghi bằng lược đồ mà hệ thống không biết.",
+    ),
+    ReasonCode.ENVELOPE_TOO_LARGE: (
+        "The envelope is larger than the exchange carries.",
+        "Phong bì vượt quá kích thước trục liên thông cho phép.",
+    ),
+    ReasonCode.SIGNATURE_INVALID: (
+        "The signature does not match the content and the certificate.",
+        "Chữ ký số không khớp với nội dung và chứng thư số.",
+    ),
+    ReasonCode.ALGORITHM_UNSUPPORTED: (
+        "The signature algorithm is not accepted.",
+        "Thuật toán ký không được chấp nhận.",
+    ),
+    ReasonCode.CERTIFICATE_MALFORMED: (
+        "A certificate cannot be read.",
+        "Không đọc được chứng thư số.",
+    ),
+    ReasonCode.CERTIFICATE_UNTRUSTED: (
+        "The certificate does not chain to a trusted Government CA root.",
+        "Chứng thư số không thuộc chuỗi tin cậy của CA Chính phủ.",
+    ),
+    ReasonCode.CERTIFICATE_EXPIRED: (
+        "The certificate had expired at signing time.",
+        "Chứng thư số đã hết hạn tại thời điểm ký.",
+    ),
+    ReasonCode.CERTIFICATE_NOT_YET_VALID: (
+        "The certificate was not yet valid at signing time.",
+        "Chứng thư số chưa có hiệu lực tại thời điểm ký.",
+    ),
+    ReasonCode.CERTIFICATE_REVOKED: (
+        "The certificate has been revoked.",
+        "Chứng thư số đã bị thu hồi.",
+    ),
+    ReasonCode.CERTIFICATE_KEY_USAGE: (
+        "The certificate may not be used for digital signatures.",
+        "Chứng thư số không được phép dùng để ký số.",
+    ),
+    ReasonCode.CERTIFICATE_WRONG_UNIT: (
+        "The certificate belongs to another unit than the sender.",
+        "Chứng thư số thuộc về đơn vị khác với đơn vị gửi.",
+    ),
+    ReasonCode.REVOCATION_UNKNOWN: (
+        "No current revocation list covers the certificate.",
+        "Không có danh sách thu hồi hiện hành cho chứng thư số.",
+    ),
+    ReasonCode.ORGANID_INVALID: (
+        "The unit code is not in the form of Decision 20/2020/QĐ-TTg.",
+        "Mã định danh đơn vị không đúng Quyết định 20/2020/QĐ-TTg.",
+    ),
+    ReasonCode.UNIT_UNKNOWN: (
+        "The unit is not in the directory.",
+        "Đơn vị không có trong danh mục.",
+    ),
+    ReasonCode.UNIT_CLOSED: (
+        "The unit has closed and has no successor.",
+        "Đơn vị đã giải thể và không có đơn vị kế thừa.",
+    ),
+    ReasonCode.DIRECTORY_INVALID: (
+        "The unit directory file is invalid.",
+        "Tệp danh mục đơn vị không hợp lệ.",
     ),
 }
