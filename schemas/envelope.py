@@ -1,0 +1,158 @@
+"""The records of `schemas/avro/` as frozen dataclasses, and their encoding.
+
+A `SignedEnvelope` holds a body as bytes; `open_body` decodes those exact bytes only after
+the signature over them has been checked (signing.envelope), never re-encoding them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from kernel.errors import EnvelopeError
+from kernel.reasons import ReasonCode
+from schemas.codec import Registry
+
+MessageKind = Literal["document", "status", "revoke", "update", "replace"]
+Algorithm = Literal["UNKNOWN", "ECDSA_P256_SHA256", "RSA_PKCS1V15_SHA256", "RSA_PSS_SHA256"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    name: str
+    media_type: str
+    sha256: str
+    size: int
+    content: bytes | None = None
+    reference: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TraceEntry:
+    organ_id: str
+    at: datetime.datetime
+    action: str
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnvelopeBody:
+    message_id: str
+    kind: MessageKind
+    sender: str
+    recipients: tuple[str, ...]
+    created_at: datetime.datetime
+    edxml: bytes
+    document_id: str | None = None
+    priority: int = 0
+    attachments: tuple[AttachmentRef, ...] = ()
+    trace: tuple[TraceEntry, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusBody:
+    message_id: str
+    responds_to: str
+    sender: str
+    recipient: str
+    status_code: str
+    created_at: datetime.datetime
+    document_id: str | None = None
+    reason_code: str | None = None
+    description: str | None = None
+    edxml: bytes | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Header:
+    key: str
+    value: bytes | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    dead_letter_id: str
+    received_at: datetime.datetime
+    topic: str
+    partition: int
+    offset: int
+    original: bytes
+    stage: str
+    reason_code: str
+    reason: str
+    key: bytes | None = None
+    headers: tuple[Header, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignedEnvelope:
+    body_schema: bytes
+    body: bytes
+    signature: bytes
+    algorithm: Algorithm
+    certificate_chain: tuple[bytes, ...]
+
+    @property
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: the body's schema fingerprint, then the body."""
+        return self.body_schema + self.body
+
+
+Body = EnvelopeBody | StatusBody
+Record = EnvelopeBody | StatusBody | DeadLetter | SignedEnvelope
+_NESTED: dict[str, type] = {
+    "attachments": AttachmentRef,
+    "trace": TraceEntry,
+    "headers": Header,
+}
+_BODIES: dict[str, type[EnvelopeBody] | type[StatusBody]] = {
+    "EnvelopeBody": EnvelopeBody,
+    "StatusBody": StatusBody,
+}
+
+
+def to_record(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_record(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [to_record(item) for item in value]
+    return value
+
+
+def from_record(cls: type[Any], record: Mapping[str, Any]) -> Any:
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        value = record.get(field.name)
+        if isinstance(value, list):
+            nested = _NESTED.get(field.name)
+            value = tuple(from_record(nested, item) if nested else item for item in value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def encode(registry: Registry, value: Record) -> tuple[bytes, bytes]:
+    """(writer fingerprint, payload) for any of the records above."""
+    return registry.encode(type(value).__name__, to_record(value))
+
+
+def decode_signed(registry: Registry, fingerprint: bytes, payload: bytes) -> SignedEnvelope:
+    record = registry.decode(fingerprint, payload, "SignedEnvelope")
+    envelope: SignedEnvelope = from_record(SignedEnvelope, record)
+    return envelope
+
+
+def open_body(registry: Registry, envelope: SignedEnvelope) -> Body:
+    """Decode the signed body bytes exactly as they came; call only after verifying them."""
+    name = registry.name_of(envelope.body_schema)
+    cls = _BODIES.get(name.rsplit(".", 1)[-1])
+    if cls is None:
+        raise EnvelopeError(ReasonCode.ENVELOPE_MALFORMED, f"a {name} cannot be an envelope body")
+    body: Body = from_record(cls, registry.decode(envelope.body_schema, envelope.body, name))
+    return body
+
+
+def decode_dead_letter(registry: Registry, fingerprint: bytes, payload: bytes) -> DeadLetter:
+    letter: DeadLetter = from_record(DeadLetter, registry.decode(fingerprint, payload, "DeadLetter"))
+    return letter
