@@ -1,0 +1,221 @@
+"""A test PKI shaped like the Government's: a root CA, an issuing CA below it (as the
+Government Cipher Committee's), organisation certificates carrying `MDDT:<OrganId>`,
+personal certificates for heads of units, and CRLs from both CAs.
+
+For tests and the demo only: every name says TEST, and keys are written unencrypted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from signing import keys
+from signing.certificates import TrustStore
+from signing.keys import KeyKind, PrivateKey
+
+ORGANIZATION = "lienthong TEST PKI - not for production"
+_DAY = datetime.timedelta(days=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Issued:
+    key: PrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    """The certificate, then its issuers up to (not including) the root."""
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        key_file = directory / "key.pem"
+        key_file.write_bytes(keys.to_pem(self.key))
+        key_file.chmod(0o600)
+        (directory / "cert.pem").write_bytes(_pem(self.certificate))
+        (directory / "chain.pem").write_bytes(b"".join(_pem(c) for c in self.chain[1:]))
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(Encoding.PEM)
+
+
+def _name(common_name: str, *uids: str) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    attributes.extend(x509.NameAttribute(NameOID.USER_ID, uid) for uid in uids)
+    return x509.Name(attributes)
+
+
+class TestPki:
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(self, *, kind: KeyKind = "rsa2048", now: datetime.datetime | None = None) -> None:
+        self.kind = kind
+        self.now = now or datetime.datetime.now(datetime.UTC)
+        root_key = keys.generate(kind)
+        root_name = _name("TEST Root CA (lienthong)")
+        root_cert = self._build(
+            subject=root_name,
+            issuer_name=root_name,
+            issuer_key=root_key,
+            public_key=root_key,
+            ca_path_length=1,
+            not_before=self.now - 365 * _DAY,
+            not_after=self.now + 20 * 365 * _DAY,
+        )
+        self.root = Issued(root_key, root_cert, (root_cert,))
+        issuing_key = keys.generate(kind)
+        issuing_cert = self._build(
+            subject=_name("TEST Government Cipher Committee CA (lienthong)"),
+            issuer_name=root_name,
+            issuer_key=root_key,
+            public_key=issuing_key,
+            ca_path_length=0,
+            not_before=self.now - 365 * _DAY,
+            not_after=self.now + 10 * 365 * _DAY,
+        )
+        self.issuing = Issued(issuing_key, issuing_cert, (issuing_cert,))
+        self.revoked: list[x509.Certificate] = []
+
+    def _build(
+        self,
+        *,
+        subject: x509.Name,
+        issuer_name: x509.Name,
+        issuer_key: PrivateKey,
+        public_key: PrivateKey,
+        not_before: datetime.datetime,
+        not_after: datetime.datetime,
+        ca_path_length: int | None = None,
+    ) -> x509.Certificate:
+        is_ca = ca_path_length is not None
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(public_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(
+                x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True
+            )
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=not is_ca,
+                    content_commitment=not is_ca,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=is_ca,
+                    crl_sign=is_ca,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(public_key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
+            )
+        )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def issue(
+        self,
+        common_name: str,
+        *uids: str,
+        kind: KeyKind | None = None,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> Issued:
+        key = keys.generate(kind or self.kind)
+        certificate = self._build(
+            subject=_name(common_name, *uids),
+            issuer_name=self.issuing.certificate.subject,
+            issuer_key=self.issuing.key,
+            public_key=key,
+            not_before=not_before or self.now - 30 * _DAY,
+            not_after=not_after or self.now + 2 * 365 * _DAY,
+        )
+        return Issued(key, certificate, (certificate, self.issuing.certificate))
+
+    def unit(
+        self,
+        organ_id: str,
+        name: str | None = None,
+        *,
+        kind: KeyKind | None = None,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> Issued:
+        """An organisation certificate: the unit's clerks sign with it."""
+        return self.issue(
+            name or f"Đơn vị {organ_id}",
+            f"MDDT:{organ_id}",
+            kind=kind,
+            not_before=not_before,
+            not_after=not_after,
+        )
+
+    def person(
+        self, organ_id: str, full_name: str, citizen_id: str, *, kind: KeyKind | None = None
+    ) -> Issued:
+        """A personal certificate for a head of unit: a citizen id and the unit's code."""
+        return self.issue(full_name, f"CCCD:{citizen_id}", f"MDDT:{organ_id}", kind=kind)
+
+    def revoke(self, issued: Issued) -> None:
+        self.revoked.append(issued.certificate)
+
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        """Current CRLs from the issuing CA (with the revoked certificates) and the root."""
+        return [
+            self._crl(self.issuing, self.revoked),
+            self._crl(self.root, []),
+        ]
+
+    def _crl(
+        self, authority: Issued, revoked: Iterable[x509.Certificate]
+    ) -> x509.CertificateRevocationList:
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(authority.certificate.subject)
+            .last_update(self.now - _DAY)
+            .next_update(self.now + 30 * _DAY)
+        )
+        for certificate in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(certificate.serial_number)
+                .revocation_date(self.now - _DAY)
+                .build()
+            )
+        return builder.sign(authority.key, hashes.SHA256())
+
+    def trust_store(self, *, require_revocation: bool = True) -> TrustStore:
+        return TrustStore(
+            [self.root.certificate, self.issuing.certificate],
+            self.crls(),
+            require_revocation=require_revocation,
+        )
+
+    def write_trust(self, directory: Path) -> None:
+        """The trust-store folder format: CA certificates and CRLs, one file each."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "root-ca.pem").write_bytes(_pem(self.root.certificate))
+        (directory / "issuing-ca.pem").write_bytes(_pem(self.issuing.certificate))
+        issuing_crl, root_crl = self.crls()
+        (directory / "issuing-ca.crl").write_bytes(issuing_crl.public_bytes(Encoding.PEM))
+        (directory / "root-ca.crl").write_bytes(root_crl.public_bytes(Encoding.DER))
