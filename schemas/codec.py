@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import fingerprint as _crc64, to_parsing_canonical_form
+from fastavro.schema import fingerprint as _crc64
+from fastavro.schema import to_parsing_canonical_form
 
 from kernel.errors import EnvelopeError
 from kernel.reasons import ReasonCode

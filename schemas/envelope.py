@@ -154,5 +154,7 @@ def open_body(registry: Registry, envelope: SignedEnvelope) -> Body:
 
 
 def decode_dead_letter(registry: Registry, fingerprint: bytes, payload: bytes) -> DeadLetter:
-    letter: DeadLetter = from_record(DeadLetter, registry.decode(fingerprint, payload, "DeadLetter"))
+    letter: DeadLetter = from_record(
+        DeadLetter, registry.decode(fingerprint, payload, "DeadLetter")
+    )
     return letter

@@ -1,0 +1,94 @@
+"""Reads a unit directory from YAML (`units:` list) or CSV (one unit a row, with a header).
+
+Both take the fields of `Unit`; dates as YYYY-MM-DD; empty cells are absent values.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.directory.model import LEVELS, Directory, Unit
+from kernel.errors import DirectoryError
+from kernel.reasons import ReasonCode
+
+FIELDS = ("organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor")
+
+
+def load(path: Path) -> Directory:
+    text = _read(path)
+    if path.suffix.lower() == ".csv":
+        rows: list[Mapping[str, Any]] = list(csv.DictReader(io.StringIO(text)))
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{path}: {exc}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("units"), list):
+            raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{path}: expected a `units:` list")
+        rows = document["units"]
+    else:
+        raise DirectoryError(
+            ReasonCode.DIRECTORY_INVALID, f"{path}: a directory is a .yaml, .yml or .csv file"
+        )
+    return Directory(_unit(row, f"{path} entry {index + 1}") for index, row in enumerate(rows))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"cannot read {path}: {exc}") from None
+
+
+def _unit(row: Mapping[str, Any], where: str) -> Unit:
+    if not isinstance(row, Mapping):
+        raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{where}: not a mapping")
+    unknown = set(row) - set(FIELDS)
+    if unknown:
+        raise DirectoryError(
+            ReasonCode.DIRECTORY_INVALID, f"{where}: unknown fields {', '.join(sorted(unknown))}"
+        )
+    values = {key: _blank_to_none(row.get(key)) for key in FIELDS}
+    for required in ("organ_id", "name", "level"):
+        if values[required] is None:
+            raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{where}: {required} is missing")
+    if values["level"] not in LEVELS:
+        raise DirectoryError(
+            ReasonCode.DIRECTORY_INVALID,
+            f"{where}: level {values['level']!r} is not one of {', '.join(LEVELS)}",
+        )
+    return Unit(
+        organ_id=str(values["organ_id"]),
+        name=str(values["name"]),
+        level=values["level"],
+        parent=_optional_str(values["parent"]),
+        valid_from=_date(values["valid_from"], where),
+        valid_to=_date(values["valid_to"], where),
+        successor=_optional_str(values["successor"]),
+    )
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def _date(value: Any, where: str) -> datetime.date | None:
+    if value is None or isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise DirectoryError(
+            ReasonCode.DIRECTORY_INVALID, f"{where}: {value!r} is not a YYYY-MM-DD date"
+        ) from None
