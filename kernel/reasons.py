@@ -32,6 +32,8 @@ class ReasonCode(enum.StrEnum):
     EDXML_TOO_LARGE = "edxml_too_large"
     EDXML_TOO_DEEP = "edxml_too_deep"
     EDXML_INVALID_VALUE = "edxml_invalid_value"
+    EDXML_ROUNDTRIP_MISMATCH = "edxml_roundtrip_mismatch"
+    FILE_UNREADABLE = "file_unreadable"
     ATTACHMENT_TOO_LARGE = "attachment_too_large"
     ATTACHMENT_NOT_BASE64 = "attachment_not_base64"
     ATTACHMENT_HASH_MISMATCH = "attachment_hash_mismatch"
@@ -141,6 +143,14 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.EDXML_INVALID_VALUE: (
         "A field of the packet has a value of the wrong form.",
         "Một trường của gói tin có giá trị sai định dạng.",
+    ),
+    ReasonCode.EDXML_ROUNDTRIP_MISMATCH: (
+        "The packet written back does not read the same (a defect in lienthong).",
+        "Gói tin ghi lại không đọc ra như cũ (lỗi của lienthong).",
+    ),
+    ReasonCode.FILE_UNREADABLE: (
+        "The file cannot be read.",
+        "Không đọc được tệp.",
     ),
     ReasonCode.ATTACHMENT_TOO_LARGE: (
         "An attachment is larger than the configured limit.",

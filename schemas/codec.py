@@ -121,3 +121,24 @@ def _full_name(schema: Mapping[str, Any]) -> str:
     name = str(schema["name"])
     namespace = schema.get("namespace")
     return f"{namespace}.{name}" if namespace and "." not in name else name
+
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+
+
+def to_single_object(fingerprint: bytes, payload: bytes) -> bytes:
+    """Avro single-object encoding: a marker, the writer fingerprint, the payload.
+
+    The file form of one record (`envelope pack -o FILE`), carrying what the Kafka header
+    carries on the wire.
+    """
+    return SINGLE_OBJECT_MAGIC + fingerprint + payload
+
+
+def from_single_object(data: bytes) -> tuple[bytes, bytes]:
+    if len(data) < 10 or not data.startswith(SINGLE_OBJECT_MAGIC):
+        raise EnvelopeError(
+            ReasonCode.ENVELOPE_MALFORMED,
+            "not an Avro single-object record (it must start with C3 01 and a fingerprint)",
+        )
+    return data[2:10], data[10:]

@@ -1,0 +1,1 @@
+"""The subcommands of `lienthong`, one module per noun; each adds itself with `register`."""

@@ -1,0 +1,24 @@
+"""What every subcommand shares: the handler type, exit codes and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeAlias
+
+from kernel.errors import LienthongError
+from kernel.settings import Settings
+
+EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=str), flush=True)
+
+
+def refusal(error: LienthongError) -> dict[str, str]:
+    """The JSON fields that say why an input was refused."""
+    return {"reason_code": error.reason.value, "reason": error.message}

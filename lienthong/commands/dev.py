@@ -1,0 +1,102 @@
+"""`lienthong dev up | down | status`, `health`, `db migrate` and `demo`."""
+
+from __future__ import annotations
+
+import argparse
+
+from kernel import database, kafka
+from kernel.errors import LienthongError
+from kernel.settings import Settings
+from lienthong import demo
+from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.devstack import stack
+
+
+async def _up(_args: argparse.Namespace, settings: Settings) -> int:
+    found, started = await stack.up(settings)
+    kafka_state = "started" if started.kafka else "already running"
+    postgres_state = "started" if started.postgres else "already running"
+    print(f"kafka     {found.kafka_bootstrap} ({kafka_state})")
+    print(f"postgres  {settings.for_log()['database_url'] or 'local'} ({postgres_state})")
+    return EXIT_OK
+
+
+async def _down(args: argparse.Namespace, settings: Settings) -> int:
+    stopped = stack.down(settings, wipe=args.wipe)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    if args.wipe:
+        print(f"wiped the data under {settings.state_dir}")
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    report = await stack.status(settings)
+    if args.json:
+        print_json(report)
+    else:
+        for name, facts in report.items():
+            state = "ready" if facts.get("ready") else "DOWN"
+            details = ", ".join(f"{k}={v}" for k, v in facts.items() if k != "ready")
+            print(f"{name:<9} {state:<6} {details}")
+    return EXIT_OK if all(facts.get("ready") for facts in report.values()) else EXIT_NO
+
+
+async def _health(_args: argparse.Namespace, settings: Settings) -> int:
+    """For probes: exit 0 only when Kafka answers metadata and PostgreSQL a query."""
+    found = stack.endpoints(settings)
+    result: dict[str, object] = {}
+    try:
+        result["kafka_brokers"] = await kafka.broker_count(found.kafka_bootstrap)
+    except LienthongError as exc:
+        result["kafka_error"] = str(exc)
+    try:
+        conn = await database.connect(found.database_url.reveal(), timeout=5)
+        try:
+            result["postgres"] = await conn.fetchval("SELECT version()")
+        finally:
+            await conn.close()
+    except LienthongError as exc:
+        result["postgres_error"] = str(exc)
+    healthy = bool(result.get("kafka_brokers")) and "postgres" in result
+    print_json({"healthy": healthy, **result})
+    return EXIT_OK if healthy else EXIT_NO
+
+
+async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    conn = await database.connect(stack.endpoints(settings).database_url.reveal())
+    try:
+        applied = await database.migrate(conn)
+    finally:
+        await conn.close()
+    print(f"applied migrations: {applied}" if applied else "the schema is up to date")
+    return EXIT_OK
+
+
+async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+    found, _started = await stack.up(settings)
+    message_id = await demo.run(found)
+    print(
+        f"lienthong demo: OK - message {message_id} went through Kafka at "
+        f"{found.kafka_bootstrap} and the ledger database; stop the services with "
+        "`lienthong dev down`"
+    )
+    return EXIT_OK
+
+
+def register(commands: Subparsers) -> None:
+    dev = commands.add_parser("dev", help="the local Kafka and PostgreSQL for development")
+    actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("up", help="start (or reuse) Kafka and PostgreSQL").set_defaults(handler=_up)
+    down = actions.add_parser("down", help="stop the local services")
+    down.add_argument("--wipe", action="store_true", help="also delete their data")
+    down.set_defaults(handler=_down)
+    status = actions.add_parser("status", help="are the services up and answering")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+    health = commands.add_parser("health", help="check Kafka and PostgreSQL answer")
+    health.set_defaults(handler=_health)
+    db = commands.add_parser("db", help="the ledger database")
+    db_actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_actions.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
+    commands.add_parser("demo", help="run the local demo exchange").set_defaults(handler=_demo)
