@@ -18,6 +18,8 @@ from kernel import database, kafka
 from kernel.settings import Settings
 from lienthong.devstack import stack
 from lienthong.devstack.stack import Endpoints
+from schemas.codec import Registry
+from signing.testpki import TestPki
 
 TopicFactory = Callable[..., Awaitable[str]]
 
@@ -70,3 +72,13 @@ async def db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
     finally:
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def pki() -> TestPki:
+    return TestPki()
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return Registry.load()

@@ -37,6 +37,7 @@ _KNOWN_PREFIXES = {
 }
 _UNDEFINED_PREFIX = re.compile(r"Namespace prefix (\S+) (?:for \S+ )?on \S+ is not defined")
 _ROOT_START = re.compile(rb"<(?![?!])[^\s/>]+")
+_EXTERNAL = re.compile(rb"\b(?:SYSTEM|PUBLIC)\b")
 _DATE_LAYOUTS = ("%Y/%m/%d", "%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y")
 _TIMESTAMP_LAYOUTS = (
     "%Y/%m/%d %H:%M:%S",
@@ -150,7 +151,27 @@ def _parser() -> etree.XMLParser:
     )
 
 
+def _refuse_doctype(data: bytes) -> None:
+    """Refuse a DTD before libxml2 sees it: edXML never has one, so none is parsed at all."""
+    root = _ROOT_START.search(data)
+    prolog = data[: root.start()] if root else data
+    doctype = prolog.find(b"<!DOCTYPE")
+    if doctype < 0:
+        return
+    declaration = prolog[doctype:]
+    if _EXTERNAL.search(declaration):
+        raise EdxmlError(
+            ReasonCode.EDXML_EXTERNAL_ENTITY, "the packet refers to an external DTD or entity"
+        )
+    if b"<!ENTITY" in declaration:
+        raise EdxmlError(
+            ReasonCode.EDXML_ENTITY_EXPANSION, "the packet declares entities; edXML declares none"
+        )
+    raise EdxmlError(ReasonCode.EDXML_DTD_FORBIDDEN, "the packet carries a DOCTYPE")
+
+
 def _parse_xml(data: bytes) -> etree._Element:
+    _refuse_doctype(data)
     declared: set[str] = set()
     while True:
         try:
@@ -165,6 +186,7 @@ def _parse_xml(data: bytes) -> etree._Element:
                 ReasonCode.EDXML_MALFORMED, f"not well-formed XML: {exc.msg}"
             ) from None
         break
+    # A second line for what the byte scan cannot see (a UTF-16 document, say).
     _refuse_dtd(root.getroottree().docinfo)
     return root
 
