@@ -1,0 +1,154 @@
+"""The unit directory: codes, loading, and who receives on which day."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from broker.directory import Directory, Unit, check_organ_id, loader
+from kernel.errors import DirectoryError
+from kernel.reasons import ReasonCode
+from lienthong.commands.pki import SAMPLE_DIRECTORY
+
+AFTER_MERGER = datetime.date(2026, 1, 1)
+BEFORE_MERGER = datetime.date(2024, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def sample() -> Directory:
+    return loader.load(SAMPLE_DIRECTORY)
+
+
+@pytest.mark.parametrize(
+    "code", ["000.00.00.H07", "000.02.31.H07", "001.00.20.JB2", "000.00.00.G22"]
+)
+def test_valid_codes(code: str) -> None:
+    assert check_organ_id(code) == code
+
+
+@pytest.mark.parametrize(
+    "code", ["28.22.H17", "01.02.G22", "000.00.00.h07", "000.00.00.H7", "", "000-00-00-H07", "null"]
+)
+def test_invalid_codes(code: str) -> None:
+    with pytest.raises(DirectoryError) as caught:
+        check_organ_id(code)
+    assert caught.value.reason == ReasonCode.ORGANID_INVALID
+
+
+def test_sample_spans_four_levels_and_the_merger(sample: Directory) -> None:
+    assert {u.level for u in sample.units.values()} == {
+        "central",
+        "province",
+        "district",
+        "commune",
+    }
+    districts = [u for u in sample.units.values() if u.level == "district"]
+    assert districts and all(u.valid_to == datetime.date(2025, 6, 30) for u in districts)
+    assert all(u.successor for u in districts)
+
+
+@pytest.mark.parametrize(
+    ("requested", "at", "receiver", "hops"),
+    [
+        ("000.02.31.H07", BEFORE_MERGER, "000.02.31.H07", ()),
+        ("000.02.31.H07", AFTER_MERGER, "000.02.00.H62", ("000.02.31.H07",)),
+        ("000.00.31.H07", AFTER_MERGER, "000.02.00.H62", ("000.00.31.H07",)),
+        ("000.00.00.H07", datetime.date(2025, 6, 30), "000.00.00.H07", ()),
+        ("000.00.00.H07", datetime.date(2025, 7, 1), "000.00.00.H62", ("000.00.00.H07",)),
+        ("000.00.11.H07", datetime.date(2025, 3, 1), "000.00.12.H62", ("000.00.11.H07",)),
+        ("000.00.00.G22", AFTER_MERGER, "000.00.00.G22", ()),
+    ],
+)
+def test_resolution_follows_successors_by_date(
+    sample: Directory, requested: str, at: datetime.date, receiver: str, hops: tuple[str, ...]
+) -> None:
+    found = sample.resolve(requested, at)
+    assert (found.unit.organ_id, found.hops, found.redirected) == (receiver, hops, bool(hops))
+
+
+def test_chains_of_mergers_are_followed_and_dead_ends_refused() -> None:
+    directory = Directory(
+        [
+            Unit(
+                "000.00.01.H01",
+                "A",
+                "commune",
+                valid_to=datetime.date(2020, 1, 1),
+                successor="000.00.02.H01",
+            ),
+            Unit(
+                "000.00.02.H01",
+                "B",
+                "commune",
+                valid_to=datetime.date(2022, 1, 1),
+                successor="000.00.03.H01",
+            ),
+            Unit("000.00.03.H01", "C", "commune"),
+            Unit("000.00.04.H01", "D", "commune", valid_to=datetime.date(2022, 1, 1)),
+            Unit("000.00.05.H01", "E", "commune", valid_from=datetime.date(2030, 1, 1)),
+        ]
+    )
+    found = directory.resolve("000.00.01.H01", AFTER_MERGER)
+    assert found.unit.organ_id == "000.00.03.H01"
+    assert found.hops == ("000.00.01.H01", "000.00.02.H01")
+    for code, reason in (
+        ("000.00.04.H01", ReasonCode.UNIT_CLOSED),
+        ("000.00.05.H01", ReasonCode.UNIT_UNKNOWN),
+        ("000.00.09.H01", ReasonCode.UNIT_UNKNOWN),
+    ):
+        with pytest.raises(DirectoryError) as caught:
+            directory.resolve(code, AFTER_MERGER)
+        assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("units: [{organ_id: 000.00.01.H01, name: A, level: town}]", "level 'town'"),
+        ("units: [{organ_id: 1.2.3, name: A, level: commune}]", "not a unit code"),
+        ("units: [{organ_id: 000.00.01.H01, level: commune}]", "name is missing"),
+        (
+            "units: [{organ_id: 000.00.01.H01, name: A, level: commune, parent: 000.00.09.H01}]",
+            "parent",
+        ),
+        (
+            "units: [{organ_id: 000.00.01.H01, name: A, level: commune, valid_to: 31/12/2025}]",
+            "YYYY-MM-DD",
+        ),
+        (
+            "units: [{organ_id: 000.00.01.H01, name: A, level: commune, colour: red}]",
+            "unknown fields",
+        ),
+        (
+            "units: [{organ_id: 000.00.01.H01, name: A, level: commune},"
+            " {organ_id: 000.00.01.H01, name: B, level: commune}]",
+            "listed twice",
+        ),
+        (
+            "units: [{organ_id: 000.00.01.H01, name: A, level: commune, valid_to: 2025-01-01,"
+            " successor: 000.00.02.H01}, {organ_id: 000.00.02.H01, name: B, level: commune,"
+            " valid_to: 2025-01-01, successor: 000.00.01.H01}]",
+            "loop",
+        ),
+        ("units: {}", "`units:` list"),
+        ("units: [unclosed", "while parsing"),
+    ],
+)
+def test_bad_directory_files_say_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "units.yaml"
+    path.write_text(content)
+    with pytest.raises(DirectoryError, match=message) as caught:
+        loader.load(path)
+    assert caught.value.reason in (ReasonCode.DIRECTORY_INVALID, ReasonCode.ORGANID_INVALID)
+
+
+def test_csv_loads_the_same_as_yaml(tmp_path: Path, sample: Directory) -> None:
+    path = tmp_path / "units.csv"
+    lines = [",".join(loader.FIELDS)]
+    for unit in sample.units.values():
+        values = [getattr(unit, f) for f in loader.FIELDS]
+        lines.append(",".join("" if v is None else str(v) for v in values))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert loader.load(path).units == sample.units
