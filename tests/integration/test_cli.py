@@ -71,7 +71,8 @@ def test_pack_then_verify(demo_pki: Path, tmp_path: Path) -> None:
     )
     assert code == 0, stderr
     verdict = verdicts[0]
-    assert verdict["ok"] is True and verdict["reason_code"] is None
+    assert verdict["ok"] is True
+    assert verdict["reason_code"] is None
     assert verdict["message_id"] == packed[0]["message_id"]
     assert (verdict["sender"], verdict["recipients"]) == (SENDER, [RECIPIENT])
     assert verdict["document_id"] == "000.00.00.H62,2026/11/20,125/UBND-VP"

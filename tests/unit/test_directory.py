@@ -45,7 +45,8 @@ def test_sample_spans_four_levels_and_the_merger(sample: Directory) -> None:
         "commune",
     }
     districts = [u for u in sample.units.values() if u.level == "district"]
-    assert districts and all(u.valid_to == datetime.date(2025, 6, 30) for u in districts)
+    assert districts
+    assert all(u.valid_to == datetime.date(2025, 6, 30) for u in districts)
     assert all(u.successor for u in districts)
 
 
