@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint pytest up down status clean
+.PHONY: demo test lint pytest bench up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest tests
+
+# Speed is measured here, never asserted in tests: results go to bench-results/.
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.signing
 
 up: $(STAMP)
 	$(BIN)/lienthong dev up

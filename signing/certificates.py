@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from kernel.errors import TrustError
@@ -139,6 +140,9 @@ class TrustStore:
         self.crls = list(crls)
         self.require_revocation = require_revocation
         self._paths: dict[bytes, tuple[x509.Certificate, ...]] = {}
+        self._revocations: dict[
+            bytes, tuple[datetime.datetime | None, dict[int, datetime.datetime]]
+        ] = {}
 
     @classmethod
     def load(cls, directory: Path, *, require_revocation: bool = True) -> TrustStore:
@@ -243,6 +247,34 @@ class TrustStore:
     def _check_revocation(
         self, certificate: x509.Certificate, issuer: x509.Certificate, now: datetime.datetime
     ) -> None:
+        revoked = self._revoked_by(issuer, now)
+        if revoked is None:
+            if self.require_revocation:
+                raise TrustError(
+                    ReasonCode.REVOCATION_UNKNOWN,
+                    f"no current CRL from {issuer.subject.rfc4514_string()} "
+                    f"covers {_name(certificate)}",
+                )
+            return
+        revocation_date = revoked.get(certificate.serial_number)
+        if revocation_date is not None:
+            raise TrustError(
+                ReasonCode.CERTIFICATE_REVOKED,
+                f"{_name(certificate)} was revoked on {revocation_date:%Y-%m-%d}",
+            )
+
+    def _revoked_by(
+        self, issuer: x509.Certificate, now: datetime.datetime
+    ) -> dict[int, datetime.datetime] | None:
+        """Serial -> revocation date from the issuer's newest current CRL, or None if none.
+
+        Kept per issuer until the CRL's next update: checking a CRL's signature costs more
+        than verifying the envelope itself.
+        """
+        key = issuer.fingerprint(hashes.SHA256())
+        cached = self._revocations.get(key)
+        if cached is not None and (cached[0] is None or now <= cached[0]):
+            return cached[1]
         current = [
             crl
             for crl in self.crls
@@ -251,20 +283,11 @@ class TrustStore:
             and (crl.next_update_utc is None or crl.next_update_utc >= now)
         ]
         if not current:
-            if self.require_revocation:
-                raise TrustError(
-                    ReasonCode.REVOCATION_UNKNOWN,
-                    f"no current CRL from {issuer.subject.rfc4514_string()} "
-                    f"covers {_name(certificate)}",
-                )
-            return
+            return None
         newest = max(current, key=lambda crl: crl.last_update_utc)
-        revoked = newest.get_revoked_certificate_by_serial_number(certificate.serial_number)
-        if revoked is not None:
-            raise TrustError(
-                ReasonCode.CERTIFICATE_REVOKED,
-                f"{_name(certificate)} was revoked on {revoked.revocation_date_utc:%Y-%m-%d}",
-            )
+        revoked = {entry.serial_number: entry.revocation_date_utc for entry in newest}
+        self._revocations[key] = (newest.next_update_utc, revoked)
+        return revoked
 
 
 def _check_signer_usage(signer: x509.Certificate) -> None:
