@@ -55,6 +55,9 @@ class ReasonCode(enum.StrEnum):
     CERTIFICATE_KEY_USAGE = "certificate_key_usage"
     CERTIFICATE_WRONG_UNIT = "certificate_wrong_unit"
     REVOCATION_UNKNOWN = "revocation_unknown"
+    PDF_MALFORMED = "pdf_malformed"
+    PDF_UNSIGNED = "pdf_unsigned"
+    PDF_MODIFIED_AFTER_SIGNING = "pdf_modified_after_signing"
 
     # The unit directory.
     ORGANID_INVALID = "organid_invalid"
@@ -219,6 +222,18 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.REVOCATION_UNKNOWN: (
         "No current revocation list covers the certificate.",
         "Không có danh sách thu hồi hiện hành cho chứng thư số.",
+    ),
+    ReasonCode.PDF_MALFORMED: (
+        "The PDF attachment cannot be read.",
+        "Không đọc được tệp PDF đính kèm.",
+    ),
+    ReasonCode.PDF_UNSIGNED: (
+        "The PDF attachment carries no digital signature.",
+        "Tệp PDF đính kèm chưa được ký số.",
+    ),
+    ReasonCode.PDF_MODIFIED_AFTER_SIGNING: (
+        "The PDF attachment was changed after it was signed.",
+        "Tệp PDF đính kèm đã bị sửa đổi sau khi ký.",
     ),
     ReasonCode.ORGANID_INVALID: (
         "The unit code is not in the form of Decision 20/2020/QĐ-TTg.",

@@ -55,6 +55,12 @@ def _name(common_name: str, *uids: str) -> x509.Name:
     return x509.Name(attributes)
 
 
+def _crl_url(issuer: x509.Name) -> str:
+    common_name = str(issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+    slug = "".join(c if c.isalnum() else "-" for c in common_name.lower()).strip("-")
+    return f"http://crl.lienthong.invalid/{slug}.crl"
+
+
 class TestPki:
     __test__ = False  # not a pytest test class, whatever its name
 
@@ -98,6 +104,7 @@ class TestPki:
         ca_path_length: int | None = None,
     ) -> x509.Certificate:
         is_ca = ca_path_length is not None
+        self_signed = subject == issuer_name
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -131,6 +138,22 @@ class TestPki:
                 critical=False,
             )
         )
+        if not self_signed:
+            # Validators (pyhanko's among them) check revocation where a certificate says
+            # where its CRL is; nothing fetches it here, the trust store holds the file.
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(_crl_url(issuer_name))],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
     def issue(

@@ -1,0 +1,97 @@
+"""PAdES on PDF attachments: a unit's signed PDF passes; every other case says why not."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+from pyhanko.pdf_utils.generic import NameObject, TextStringObject
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from kernel.errors import TrustError
+from kernel.reasons import ReasonCode
+from signing import pdf
+from signing.testpki import TestPki
+from tests.pdfs import minimal_pdf
+
+SENDER = "000.00.00.H62"
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+async def test_a_pdf_signed_by_the_units_certificate_passes(pki: TestPki) -> None:
+    unit = pki.unit(SENDER)
+    signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
+    verdict = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
+    assert verdict.unit == SENDER
+    assert not verdict.personal
+    assert "MDDT:000.00.00.H62" in verdict.signer
+
+
+async def test_a_head_of_units_personal_signature_passes(pki: TestPki) -> None:
+    head = pki.person(SENDER, "Trần Thị B", "079200000001", kind="p256")
+    signed = await pdf.sign_pdf(minimal_pdf(), head.key, head.chain)
+    verdict = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
+    assert verdict.personal
+
+
+def _append_update(signed: bytes) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    info = writer.root
+    info[NameObject("/Lang")] = TextStringObject("vi")
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+async def _case(name: str) -> tuple[bytes, TestPki]:
+    pki = TestPki()
+    unit = pki.unit(SENDER)
+    if name == "unsigned":
+        return minimal_pdf(), pki
+    if name == "other-unit":
+        other = pki.unit("000.03.00.H62")
+        return await pdf.sign_pdf(minimal_pdf(), other.key, other.chain), pki
+    if name == "expired":
+        old = pki.unit(
+            SENDER,
+            not_before=NOW - datetime.timedelta(days=400),
+            not_after=NOW - datetime.timedelta(days=2),
+        )
+        return await pdf.sign_pdf(minimal_pdf(), old.key, old.chain), pki
+    if name == "revoked":
+        pki.revoke(unit)
+        return await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain), pki
+    if name == "untrusted":
+        stranger = TestPki().unit(SENDER)
+        return await pdf.sign_pdf(minimal_pdf(), stranger.key, stranger.chain), pki
+    signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
+    if name == "changed-after-signing":
+        return _append_update(signed), pki
+    if name == "tampered":
+        at = signed.index(b"Van ban lien thong")
+        return signed[:at] + b"X" + signed[at + 1 :], pki
+    if name == "not-a-pdf":
+        return b"%PDF-1.7 this is not really a PDF", pki
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("unsigned", ReasonCode.PDF_UNSIGNED),
+        ("other-unit", ReasonCode.CERTIFICATE_WRONG_UNIT),
+        ("expired", ReasonCode.CERTIFICATE_EXPIRED),
+        ("revoked", ReasonCode.CERTIFICATE_REVOKED),
+        ("untrusted", ReasonCode.CERTIFICATE_UNTRUSTED),
+        ("changed-after-signing", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
+        ("tampered", ReasonCode.SIGNATURE_INVALID),
+        ("not-a-pdf", ReasonCode.PDF_MALFORMED),
+    ],
+)
+async def test_bad_pdfs_are_refused_with_their_reason(name: str, reason: ReasonCode) -> None:
+    data, pki = await _case(name)
+    with pytest.raises(TrustError) as caught:
+        await pdf.validate_pdf(data, trust=pki.trust_store(), sender=SENDER)
+    assert caught.value.reason == reason, caught.value.message
