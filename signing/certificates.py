@@ -22,7 +22,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from kernel.errors import TrustError
@@ -271,7 +270,7 @@ class TrustStore:
         Kept per issuer until the CRL's next update: checking a CRL's signature costs more
         than verifying the envelope itself.
         """
-        key = issuer.fingerprint(hashes.SHA256())
+        key = issuer.signature  # unique per certificate, and free to read
         cached = self._revocations.get(key)
         if cached is not None and (cached[0] is None or now <= cached[0]):
             return cached[1]

@@ -39,9 +39,9 @@ def _append_update(signed: bytes) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(signed))
     info = writer.root
     info[NameObject("/Lang")] = TextStringObject("vi")
-    writer.update_root()
+    writer.update_root()  # type: ignore[no-untyped-call]
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
