@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeAlias
 
 from kernel.errors import LienthongError
@@ -22,3 +22,12 @@ def print_json(value: object) -> None:
 def refusal(error: LienthongError) -> dict[str, str]:
     """The JSON fields that say why an input was refused."""
     return {"reason_code": error.reason.value, "reason": error.message}
+
+
+def report_verdicts(verdicts: Iterable[dict[str, Any]]) -> int:
+    """One JSON line per input, as each is judged; exit 1 if any was refused."""
+    all_ok = True
+    for verdict in verdicts:
+        print_json(verdict)
+        all_ok = all_ok and bool(verdict["ok"])
+    return EXIT_OK if all_ok else EXIT_NO

@@ -9,7 +9,7 @@ from typing import Any
 from kernel.errors import EdxmlError
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.commands.common import Subparsers, report_verdicts
 from schemas import edxml
 
 
@@ -57,10 +57,7 @@ def check_file(path: Path) -> dict[str, Any]:
 
 
 async def _check(args: argparse.Namespace, _settings: Settings) -> int:
-    results = [check_file(Path(name)) for name in args.files]
-    for result in results:
-        print_json(result)
-    return EXIT_OK if all(r["ok"] for r in results) else EXIT_NO
+    return report_verdicts(check_file(Path(name)) for name in args.files)
 
 
 def register(commands: Subparsers) -> None:

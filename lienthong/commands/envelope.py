@@ -10,7 +10,13 @@ from connectors import packing
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json, refusal
+from lienthong.commands.common import (
+    EXIT_OK,
+    Subparsers,
+    print_json,
+    refusal,
+    report_verdicts,
+)
 from schemas import codec
 from schemas.envelope import EnvelopeBody, StatusBody, decode_signed, encode
 from signing import envelope as signatures
@@ -102,10 +108,7 @@ def verify_file(path: Path, trust: TrustStore, registry: codec.Registry) -> dict
 async def _verify(args: argparse.Namespace, _settings: Settings) -> int:
     trust = TrustStore.load(Path(args.trust))
     registry = codec.Registry.load()
-    results = [verify_file(Path(name), trust, registry) for name in args.files]
-    for result in results:
-        print_json(result)
-    return EXIT_OK if all(r["ok"] for r in results) else EXIT_NO
+    return report_verdicts(verify_file(Path(name), trust, registry) for name in args.files)
 
 
 def register(commands: Subparsers) -> None:
