@@ -10,7 +10,7 @@ import threading
 from importlib import metadata
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -21,3 +21,40 @@ BUILD_INFO.info({"version": metadata.version("lienthong")})
 def serve(port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, threading.Thread]:
     """Expose the registry over HTTP at /metrics; port 0 picks a free one."""
     return start_http_server(port, addr=addr, registry=REGISTRY)
+
+
+ROUTED = Counter(
+    "lienthong_routed_total",
+    "Envelopes the router delivered, by kind (document, status, ...).",
+    ["kind"],
+    registry=REGISTRY,
+)
+REJECTED = Counter(
+    "lienthong_rejected_total",
+    "Envelopes the router refused, by stage and reason code.",
+    ["stage", "reason"],
+    registry=REGISTRY,
+)
+DUPLICATES = Counter(
+    "lienthong_duplicates_total",
+    "Envelopes seen again after they were routed (restarts, replays); not routed twice.",
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "lienthong_end_to_end_seconds",
+    "From the sender's signing time to the router's last produce, per routed envelope.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "lienthong_consumer_lag",
+    "Records waiting behind the consumer's position, per topic partition.",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+REGISTERED = Counter(
+    "lienthong_registered_total",
+    "Documents a connector entered in a unit's incoming register.",
+    ["unit"],
+    registry=REGISTRY,
+)

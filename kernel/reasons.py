@@ -63,6 +63,7 @@ class ReasonCode(enum.StrEnum):
     ORGANID_INVALID = "organid_invalid"
     UNIT_UNKNOWN = "unit_unknown"
     UNIT_CLOSED = "unit_closed"
+    UNIT_REDIRECTED = "unit_redirected"
     DIRECTORY_INVALID = "directory_invalid"
 
     @property
@@ -246,6 +247,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.UNIT_CLOSED: (
         "The unit has closed and has no successor.",
         "Đơn vị đã giải thể và không có đơn vị kế thừa.",
+    ),
+    ReasonCode.UNIT_REDIRECTED: (
+        "The recipient has closed; the document went to its successor.",
+        "Đơn vị nhận đã giải thể; văn bản được chuyển cho đơn vị kế thừa.",
     ),
     ReasonCode.DIRECTORY_INVALID: (
         "The unit directory file is invalid.",

@@ -63,9 +63,24 @@ class Settings:
     kafka_heap_mb: int = 768
     max_message_bytes: int = 16 * 1024 * 1024
     database_url: Secret | None = None
+    database_schema: str = "public"
     postgres_port: int = 15432
     postgres_bin: Path | None = None
     metrics_port: int = 9464
+    topic_prefix: str = "lienthong."
+    submit_partitions: int = 6
+    pki_dir: Path | None = None
+    trust_dir: Path | None = None
+    router_unit: str = "000.00.12.H62"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where `<OrganId>/key.pem, cert.pem, chain.pem` and `router/` live (`pki init`)."""
+        return self.pki_dir or self.state_dir / "pki"
+
+    @property
+    def trust_store_dir(self) -> Path:
+        return self.trust_dir or self.keys_dir / "trust"
 
     @property
     def local_kafka(self) -> bool:
@@ -128,9 +143,17 @@ class Settings:
                 get("MAX_MESSAGE_BYTES"), "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1024
             ),
             database_url=Secret(database_url) if database_url else None,
+            database_schema=get("DATABASE_SCHEMA") or defaults.database_schema,
             postgres_port=_port(get("POSTGRES_PORT"), "POSTGRES_PORT", defaults.postgres_port),
             postgres_bin=_path(get("POSTGRES_BIN")),
             metrics_port=_port(get("METRICS_PORT"), "METRICS_PORT", defaults.metrics_port),
+            topic_prefix=get("TOPIC_PREFIX") or defaults.topic_prefix,
+            submit_partitions=_int(
+                get("SUBMIT_PARTITIONS"), "SUBMIT_PARTITIONS", defaults.submit_partitions, 1
+            ),
+            pki_dir=_path(get("PKI_DIR")),
+            trust_dir=_path(get("TRUST_DIR")),
+            router_unit=get("ROUTER_UNIT") or defaults.router_unit,
         )
 
 

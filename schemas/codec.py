@@ -142,3 +142,26 @@ def from_single_object(data: bytes) -> tuple[bytes, bytes]:
             "not an Avro single-object record (it must start with C3 01 and a fingerprint)",
         )
     return data[2:10], data[10:]
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def fingerprint_header(fingerprint: bytes) -> Headers:
+    return [(FINGERPRINT_HEADER, fingerprint.hex().encode("ascii"))]
+
+
+def fingerprint_from(headers: Headers | None) -> bytes:
+    """The writer fingerprint a Kafka record carries; a record without one is malformed."""
+    for key, value in headers or []:
+        if key == FINGERPRINT_HEADER:
+            try:
+                fingerprint = bytes.fromhex(value.decode("ascii"))
+            except (UnicodeDecodeError, ValueError):
+                break
+            if len(fingerprint) == 8:
+                return fingerprint
+            break
+    raise EnvelopeError(
+        ReasonCode.ENVELOPE_MALFORMED, f"the record has no valid {FINGERPRINT_HEADER} header"
+    )

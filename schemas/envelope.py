@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -98,6 +99,15 @@ class SignedEnvelope:
     def signed_bytes(self) -> bytes:
         """What the signature covers: the body's schema fingerprint, then the body."""
         return self.body_schema + self.body
+
+
+_STATUS_NAMESPACE = uuid.UUID("6f1c1d2e-3b4a-5c6d-8e9f-0a1b2c3d4e5f")
+
+
+def status_id(about: str, recipient: str, code: str) -> str:
+    """The id of a status about `about` for `recipient`: the same every time it is sent,
+    so a status re-sent after a crash or a replay is recorded once."""
+    return str(uuid.uuid5(_STATUS_NAMESPACE, f"{about}|{recipient}|{code}"))
 
 
 Body = EnvelopeBody | StatusBody

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import asyncpg
-
 from broker.directory.model import Directory, Unit
+from kernel.database import Connection
 
 _COLUMNS = ("organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor")
 
 
-async def save(conn: asyncpg.Connection, directory: Directory) -> int:
+async def save(conn: Connection, directory: Directory) -> int:
     """Insert or update every unit of `directory`, in one transaction; units not in it stay."""
     rows = [tuple(getattr(unit, c) for c in _COLUMNS) for unit in directory.units.values()]
     async with conn.transaction():
@@ -26,7 +25,7 @@ async def save(conn: asyncpg.Connection, directory: Directory) -> int:
     return len(rows)
 
 
-async def fetch(conn: asyncpg.Connection) -> Directory:
+async def fetch(conn: Connection) -> Directory:
     rows = await conn.fetch(f"SELECT {', '.join(_COLUMNS)} FROM units")  # noqa: S608 (constants)
     return Directory(Unit(**dict(row)) for row in rows)
 

@@ -1,0 +1,237 @@
+"""The ledger in PostgreSQL: messages, deliveries and their timeline, dead letters.
+
+Every write is idempotent (unique keys with ON CONFLICT), so a router that restarts or an
+operator who replays never counts anything twice. A message first rejected and later
+routed (after a replay) has its verdict moved forward, never back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from broker.stages import Incoming, Refusal
+from broker.stages.address import Route
+from kernel.database import Connection
+from schemas.envelope import Body, EnvelopeBody, StatusBody
+
+ROUTED, REJECTED, REDIRECTED = "routed", "rejected", "redirected"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageFacts:
+    message_id: str
+    kind: str
+    sender: str
+    document_id: str | None
+    size: int
+    created_at: datetime.datetime
+    responds_to: str | None
+    source: str
+
+    @classmethod
+    def of(cls, body: Body, incoming: Incoming) -> MessageFacts:
+        return cls(
+            message_id=body.message_id,
+            kind=body.kind if isinstance(body, EnvelopeBody) else "status",
+            sender=body.sender,
+            document_id=body.document_id,
+            size=len(incoming.value),
+            created_at=body.created_at,
+            responds_to=body.responds_to if isinstance(body, StatusBody) else None,
+            source=f"{incoming.topic}/{incoming.partition}@{incoming.offset}",
+        )
+
+
+async def verdict_of(conn: Connection, message_id: str) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT verdict FROM messages WHERE message_id = $1", message_id
+    )
+    return value
+
+
+async def _message(
+    conn: Connection, facts: MessageFacts, verdict: str, refusal: Refusal | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO messages (message_id, kind, sender, document_id, size, created_at,"
+        " verdict, reason_code, reason, responds_to, source)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
+        " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
+        " received_at = now(), source = EXCLUDED.source"
+        " WHERE messages.verdict = 'rejected'",
+        facts.message_id,
+        facts.kind,
+        facts.sender,
+        facts.document_id,
+        facts.size,
+        facts.created_at,
+        verdict,
+        refusal.reason.value if refusal else None,
+        refusal.message if refusal else None,
+        facts.responds_to,
+        facts.source,
+    )
+
+
+async def _event(
+    conn: Connection,
+    message_id: str,
+    recipient: str,
+    state: str,
+    *,
+    reason_code: str | None = None,
+    detail: str | None = None,
+    status_message_id: str | None = None,
+    at: datetime.datetime | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO delivery_events (message_id, recipient, state, reason_code, detail,"
+        " status_message_id, at) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))"
+        " ON CONFLICT (message_id, recipient, state) DO NOTHING",
+        message_id,
+        recipient,
+        state,
+        reason_code,
+        detail,
+        status_message_id,
+        at,
+    )
+
+
+async def record_routed(
+    conn: Connection,
+    facts: MessageFacts,
+    routes: Sequence[Route],
+    refused: Sequence[tuple[str, Refusal]],
+) -> None:
+    async with conn.transaction():
+        await _message(conn, facts, ROUTED, None)
+        for route in routes:
+            await conn.execute(
+                "INSERT INTO deliveries (message_id, recipient, delivered_to, state)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, recipient) DO UPDATE"
+                " SET delivered_to = EXCLUDED.delivered_to, state = EXCLUDED.state,"
+                " reason_code = NULL, updated_at = now() WHERE deliveries.state = 'rejected'",
+                facts.message_id,
+                route.requested,
+                route.delivered_to,
+                ROUTED,
+            )
+            if route.hops:
+                await _event(
+                    conn, facts.message_id, route.requested, REDIRECTED,
+                    reason_code="unit_redirected",
+                    detail=" -> ".join([*route.hops, route.delivered_to]),
+                )  # fmt: skip
+            await _event(conn, facts.message_id, route.requested, ROUTED)
+        for recipient, refusal in refused:
+            await conn.execute(
+                "INSERT INTO deliveries (message_id, recipient, state, reason_code)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, recipient) DO NOTHING",
+                facts.message_id,
+                recipient,
+                REJECTED,
+                refusal.reason.value,
+            )
+            await _event(
+                conn, facts.message_id, recipient, "02",
+                reason_code=refusal.reason.value, detail=refusal.message,
+            )  # fmt: skip
+
+
+async def record_rejected(
+    conn: Connection, facts: MessageFacts | None, refusal: Refusal, incoming: Incoming
+) -> int:
+    """A whole envelope refused: its dead letter, and its message row when it could be read."""
+    async with conn.transaction():
+        if facts is not None:
+            await _message(conn, facts, REJECTED, refusal)
+        dead_letter_id: int = await conn.fetchval(
+            'INSERT INTO dead_letters (topic, partition, "offset", key, headers, original, stage,'
+            " reason_code, reason, sender, message_id)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)"
+            ' ON CONFLICT (topic, partition, "offset") DO UPDATE SET stage = EXCLUDED.stage'
+            " RETURNING id",
+            incoming.topic,
+            incoming.partition,
+            incoming.offset,
+            incoming.key,
+            json.dumps([[k, v.hex()] for k, v in incoming.headers]),
+            incoming.value,
+            refusal.stage,
+            refusal.reason.value,
+            refusal.message,
+            facts.sender if facts else _key_text(incoming),
+            facts.message_id if facts else None,
+        )
+    return dead_letter_id
+
+
+def _key_text(incoming: Incoming) -> str | None:
+    return incoming.key.decode("utf-8", "replace") if incoming.key else None
+
+
+async def record_status(conn: Connection, facts: MessageFacts, status: StatusBody) -> None:
+    """A status reply about an earlier message: its row, and a step on that delivery's timeline."""
+    async with conn.transaction():
+        await _message(conn, facts, ROUTED, None)
+        recipient = await conn.fetchval(
+            "SELECT recipient FROM deliveries WHERE message_id = $1"
+            " AND (recipient = $2 OR delivered_to = $2) ORDER BY recipient = $2 DESC LIMIT 1",
+            status.responds_to,
+            status.sender,
+        )
+        target = recipient or status.sender
+        await _event(
+            conn, status.responds_to, target, status.status_code,
+            reason_code=status.reason_code, detail=status.description,
+            status_message_id=status.message_id, at=status.created_at,
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
+            " WHERE message_id = $1 AND recipient = $2",
+            status.responds_to,
+            target,
+            status.status_code,
+            status.reason_code,
+        )
+
+
+async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:
+    """A message with each recipient's state and timeline, for `lienthong ledger show`."""
+    message = await conn.fetchrow("SELECT * FROM messages WHERE message_id = $1", message_id)
+    if message is None:
+        return None
+    deliveries = await conn.fetch(
+        "SELECT recipient, delivered_to, state, reason_code, updated_at FROM deliveries"
+        " WHERE message_id = $1 ORDER BY recipient",
+        message_id,
+    )
+    events = await conn.fetch(
+        "SELECT recipient, state, at, reason_code, detail FROM delivery_events"
+        " WHERE message_id = $1 ORDER BY at, id",
+        message_id,
+    )
+    return {
+        **{k: _jsonable(v) for k, v in dict(message).items()},
+        "recipients": [
+            {
+                **{k: _jsonable(v) for k, v in dict(d).items()},
+                "timeline": [
+                    {k: _jsonable(v) for k, v in dict(e).items() if k != "recipient"}
+                    for e in events
+                    if e["recipient"] == d["recipient"]
+                ],
+            }
+            for d in deliveries
+        ],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime.datetime) else value

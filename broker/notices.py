@@ -1,0 +1,61 @@
+"""What the router itself tells a unit: a refusal (status 02) or a redirect, signed with
+the router's own certificate and sent straight to the unit's topic.
+
+Notice ids are derived from what they are about, so a router that handles the same
+envelope twice (after a crash, or a replay) sends the same notice, which the connector
+records once.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from aiokafka import AIOKafkaProducer
+
+from kernel import kafka
+from kernel.reasons import ReasonCode
+from kernel.topics import Topics
+from schemas import codec
+from schemas.envelope import StatusBody, status_id
+from signing.identity import Identity
+
+REDIRECT_CODE = "00"
+"""Not a QCVN status: the router's notice that a recipient was redirected (see reason_code)."""
+
+
+def sentence(reason: ReasonCode, detail: str) -> str:
+    """The human text of a refusal: Vietnamese, English, then the specifics."""
+    return f"{reason.sentence_vi} / {reason.sentence_en} ({detail})"
+
+
+async def send_notice(
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    registry: codec.Registry,
+    router: Identity,
+    *,
+    to_unit: str,
+    about: str,
+    about_recipient: str,
+    code: str,
+    reason: ReasonCode,
+    detail: str,
+    document_id: str | None = None,
+) -> str:
+    status = StatusBody(
+        message_id=status_id(about, about_recipient, code),
+        responds_to=about,
+        sender=router.unit,
+        recipient=to_unit,
+        status_code=code,
+        created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+        document_id=document_id,
+        reason_code=reason.value,
+        description=f"{about_recipient}: {sentence(reason, detail)}",
+    )
+    headers, value = router.seal(registry, status)
+    with kafka.mapped_errors("sending a notice failed"):
+        await producer.send_and_wait(
+            topics.unit(to_unit), value, key=status.message_id.encode(), headers=headers
+        )
+    return status.message_id

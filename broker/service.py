@@ -1,0 +1,287 @@
+"""The router service: consume the submit topic, run the stages, route, record, commit.
+
+Offsets are committed only after every effect of a batch is durable (produced and written),
+so a crash replays the tail of a batch; the ledger's message ids make that replay harmless.
+Several routers in one consumer group share the submit partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import signal
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from broker import ledger, notices
+from broker.directory import store
+from broker.stages import Incoming, Refusal
+from broker.stages.address import Addressed, address
+from broker.stages.authenticate import authenticate
+from broker.stages.decode import Decoded, decode
+from broker.stages.route import route
+from kernel import database, kafka, metrics
+from kernel.errors import Rejected
+from kernel.reasons import ReasonCode
+from kernel.settings import Settings
+from kernel.topics import Topics
+from schemas import codec
+from schemas.envelope import Body, DeadLetter, Header, StatusBody, encode, open_body
+from signing.certificates import TrustStore
+from signing.identity import Identity
+
+GROUP = "lienthong-router"
+RELOAD_SECONDS = 15.0
+log = structlog.get_logger(__name__)
+
+
+class Router:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bootstrap: str,
+        dsn: str,
+        group_id: str = GROUP,
+    ) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.dsn = dsn
+        self.group_id = group_id
+        self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+        self.registry = codec.Registry.load()
+        self._stack = contextlib.AsyncExitStack()
+        self._reloaded_at = 0.0
+        self._trust_stamp: tuple[float, int] = (0.0, 0)
+        self._directory_stamp: tuple[object, int] | None = None
+
+    async def start(self) -> None:
+        self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_unit)
+        self.pool: asyncpg.Pool = await self._stack.enter_async_context(
+            database.pool(self.dsn, schema=self.settings.database_schema)
+        )
+        await self._reload(force=True)
+        limit = self.settings.max_message_bytes + 1024 * 1024
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=limit,
+            linger_ms=2,
+        )
+        self.consumer = AIOKafkaConsumer(
+            self.topics.submit,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=limit,
+            fetch_max_bytes=limit * 2,
+        )
+        with kafka.mapped_errors("the router cannot reach Kafka"):
+            await self.producer.start()
+            self._stack.push_async_callback(self.producer.stop)
+            await self.consumer.start()
+            self._stack.push_async_callback(self.consumer.stop)
+        log.info("router started", group=self.group_id, submit=self.topics.submit)
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        log.info("router stopped")
+
+    async def __aenter__(self) -> Router:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+        """Route until `stop` is set (or SIGTERM/SIGINT, with `handle_signals`): the batch in
+        hand is finished and committed before returning."""
+        stop = stop or asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+        while not stop.is_set():
+            with kafka.mapped_errors("consuming the submit topic failed"):
+                batch = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            for partition, records in batch.items():
+                for record in records:
+                    await self.handle(_incoming(record))
+                metrics.CONSUMER_LAG.labels(
+                    self.group_id, partition.topic, partition.partition
+                ).set(max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1))
+            if batch:
+                with kafka.mapped_errors("committing offsets failed"):
+                    await self.consumer.commit()
+            await self._reload()
+
+    async def handle(self, incoming: Incoming) -> str:
+        """Take one record through the stages; return what became of it."""
+        decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+        if isinstance(decoded, Refusal):
+            return await self._reject(incoming, decoded, None)
+        authenticated = authenticate(decoded, self.trust, self.registry)
+        if isinstance(authenticated, Refusal):
+            return await self._reject(incoming, authenticated, self._unverified_body(decoded))
+        body = authenticated.verified.body
+        bound = log.bind(message_id=body.message_id, sender=body.sender)
+        async with self.pool.acquire() as conn:
+            if await ledger.verdict_of(conn, body.message_id) == ledger.ROUTED:
+                metrics.DUPLICATES.inc()
+                bound.info("already routed; not routed again")
+                return "duplicate"
+        addressed = address(authenticated, self.directory)
+        if isinstance(addressed, Refusal):
+            return await self._reject(incoming, addressed, body)
+        await route(addressed, self.producer, self.topics)
+        await self._tell_sender(addressed)
+        facts = ledger.MessageFacts.of(body, incoming)
+        async with self.pool.acquire() as conn:
+            if isinstance(body, StatusBody):
+                await ledger.record_status(conn, facts, body)
+            else:
+                await ledger.record_routed(conn, facts, addressed.routes, addressed.refused)
+        kind = facts.kind
+        metrics.ROUTED.labels(kind).inc()
+        metrics.LATENCY.observe(
+            max(0.0, (datetime.datetime.now(datetime.UTC) - body.created_at).total_seconds())
+        )
+        bound.info(
+            "routed",
+            kind=kind,
+            to=[r.delivered_to for r in addressed.routes],
+            refused=[r for r, _ in addressed.refused],
+        )
+        return "routed"
+
+    async def _tell_sender(self, addressed: Addressed) -> None:
+        body = addressed.authenticated.verified.body
+        if isinstance(body, StatusBody):
+            return
+        for target in addressed.routes:
+            if target.hops:
+                await notices.send_notice(
+                    self.producer, self.topics, self.registry, self.identity,
+                    to_unit=body.sender, about=body.message_id, about_recipient=target.requested,
+                    code=notices.REDIRECT_CODE, reason=ReasonCode.UNIT_REDIRECTED,
+                    detail=f"{target.requested} -> {target.delivered_to}",
+                    document_id=body.document_id,
+                )  # fmt: skip
+        for recipient, refusal in addressed.refused:
+            await notices.send_notice(
+                self.producer, self.topics, self.registry, self.identity,
+                to_unit=body.sender, about=body.message_id, about_recipient=recipient,
+                code="02", reason=refusal.reason, detail=refusal.message,
+                document_id=body.document_id,
+            )  # fmt: skip
+
+    async def _reject(self, incoming: Incoming, refusal: Refusal, body: Body | None) -> str:
+        facts = ledger.MessageFacts.of(body, incoming) if body is not None else None
+        message_id = facts.message_id if facts else None
+        sender = incoming.key.decode("utf-8", "replace") if incoming.key else None
+        bound = log.bind(message_id=message_id, sender=sender)
+        metrics.REJECTED.labels(refusal.stage, refusal.reason.value).inc()
+        await self._dead_letter(incoming, refusal, message_id)
+        if (
+            message_id is not None
+            and sender is not None
+            and sender in self.directory.units
+            and not (isinstance(body, StatusBody) and body.sender == self.identity.unit)
+        ):
+            await notices.send_notice(
+                self.producer, self.topics, self.registry, self.identity,
+                to_unit=sender, about=message_id, about_recipient="*",
+                code="02", reason=refusal.reason, detail=refusal.message,
+                document_id=body.document_id if body is not None else None,
+            )  # fmt: skip
+        async with self.pool.acquire() as conn:
+            await ledger.record_rejected(conn, facts, refusal, incoming)
+        bound.warning(
+            "rejected",
+            stage=refusal.stage,
+            reason_code=refusal.reason.value,
+            reason=refusal.message,
+        )
+        return f"rejected:{refusal.reason.value}"
+
+    async def _dead_letter(
+        self, incoming: Incoming, refusal: Refusal, message_id: str | None
+    ) -> None:
+        letter = DeadLetter(
+            dead_letter_id=str(uuid.uuid4()),
+            received_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+            topic=incoming.topic,
+            partition=incoming.partition,
+            offset=incoming.offset,
+            original=incoming.value,
+            stage=refusal.stage,
+            reason_code=refusal.reason.value,
+            reason=refusal.message,
+            key=incoming.key,
+            headers=tuple(Header(k, v) for k, v in incoming.headers),
+        )
+        fingerprint, value = encode(self.registry, letter)
+        with kafka.mapped_errors("writing a dead letter failed"):
+            await self.producer.send_and_wait(
+                self.topics.deadletter,
+                value,
+                key=(message_id or "").encode() or None,
+                headers=codec.fingerprint_header(fingerprint),
+            )
+
+    def _unverified_body(self, decoded: Decoded) -> Body | None:
+        """The body of an envelope that failed authentication, read only to address the 02."""
+        try:
+            return open_body(self.registry, decoded.envelope)
+        except Rejected:
+            return None
+
+    async def _reload(self, *, force: bool = False) -> None:
+        """Pick up a changed trust store or directory without a restart."""
+        now = time.monotonic()
+        if not force and now - self._reloaded_at < RELOAD_SECONDS:
+            return
+        self._reloaded_at = now
+        trust_stamp = _folder_stamp(self.settings.trust_store_dir)
+        if force or trust_stamp != self._trust_stamp:
+            self.trust = TrustStore.load(self.settings.trust_store_dir)
+            self._trust_stamp = trust_stamp
+            log.info("trust store loaded", roots=len(self.trust.roots), crls=len(self.trust.crls))
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT max(updated_at) AS at, count(*) AS n FROM units")
+            stamp = (row["at"], row["n"]) if row else None
+            if force or stamp != self._directory_stamp:
+                self.directory = await store.fetch(conn)
+                self._directory_stamp = stamp
+                log.info("directory loaded", units=len(self.directory.units))
+
+
+def _incoming(record: ConsumerRecord) -> Incoming:
+    return Incoming(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=tuple(record.headers or ()),
+    )
+
+
+def _folder_stamp(folder: Path) -> tuple[float, int]:
+    files = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    return (max((p.stat().st_mtime for p in files), default=0.0), len(files))

@@ -1,0 +1,41 @@
+"""The router's verification pipeline, one small module per stage, in this order:
+
+    decode        the record's bytes -> a SignedEnvelope        (envelope_*, schema_*)
+    authenticate  signature, chain, validity, CRL, unit binding  (signature_*, certificate_*)
+    address       sender open; each recipient open or redirected (unit_*, organid_*)
+    route         one produce per recipient topic
+
+Each stage returns its richer value or a `Refusal`, the one verdict type, which names the
+stage and the reason code. The service (broker/service.py) turns a refusal into a status 02
+for the sender and a dead letter, and records every outcome in the ledger (broker/ledger.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kernel.errors import Rejected
+from kernel.reasons import ReasonCode
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refusal:
+    stage: str
+    reason: ReasonCode
+    message: str
+
+    @classmethod
+    def of(cls, stage: str, error: Rejected) -> Refusal:
+        return cls(stage, error.reason, error.message)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Incoming:
+    """A Kafka record as it arrived: kept whole so a refusal can dead-letter it verbatim."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]

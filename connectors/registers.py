@@ -1,0 +1,190 @@
+"""The registers of Decree 30/2020 and the outbox, in PostgreSQL.
+
+Numbers come from a counter row per unit, year and register, bumped with
+`INSERT … ON CONFLICT DO UPDATE … RETURNING` inside the transaction that writes the entry:
+the row stays locked until commit, so numbers are consecutive under concurrency, and a
+rolled-back entry gives its number back. Years are calendar years in Vietnam's time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import zoneinfo
+from typing import Any
+
+import asyncpg
+
+from kernel.database import Connection
+from schemas import codec
+from schemas.envelope import EnvelopeBody, StatusBody
+
+VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: codec.Headers
+
+
+def year_of(moment: datetime.datetime) -> int:
+    return moment.astimezone(VIETNAM).year
+
+
+async def _next_number(conn: Connection, unit: str, year: int, register: str) -> int:
+    number: int = await conn.fetchval(
+        "INSERT INTO register_counters (unit, year, register, last) VALUES ($1, $2, $3, 1)"
+        " ON CONFLICT (unit, year, register)"
+        " DO UPDATE SET last = register_counters.last + 1 RETURNING last",
+        unit,
+        year,
+        register,
+    )
+    return number
+
+
+async def _queue(conn: Connection, message_id: str, unit: str, outgoing: Outgoing) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (message_id, unit, topic, key, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (message_id) DO NOTHING",
+        message_id,
+        unit,
+        outgoing.topic,
+        outgoing.key,
+        outgoing.value,
+        json.dumps([[k, v.hex()] for k, v in outgoing.headers]),
+    )
+
+
+async def register_outgoing(
+    conn: Connection, body: EnvelopeBody, subject: str | None, outgoing: Outgoing
+) -> int:
+    """Number the document in the sender's outgoing register and queue its envelope."""
+    year = year_of(body.created_at)
+    async with conn.transaction():
+        number = await _next_number(conn, body.sender, year, "out")
+        await conn.execute(
+            "INSERT INTO outgoing_register (unit, year, number, message_id, document_id, kind,"
+            " subject, recipients, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            body.sender,
+            year,
+            number,
+            body.message_id,
+            body.document_id,
+            body.kind,
+            subject,
+            list(body.recipients),
+            body.created_at,
+        )
+        await _queue(conn, body.message_id, body.sender, outgoing)
+    return number
+
+
+async def register_incoming(
+    conn: Connection,
+    unit: str,
+    body: EnvelopeBody,
+    *,
+    subject: str | None,
+    redirected_from: str | None,
+    receipt: tuple[str, Outgoing],
+    received_at: datetime.datetime,
+) -> tuple[int, bool]:
+    """Enter the document once with the next số đến; queue the 01 receipt in the same step.
+
+    Returns (number, True) the first time, (the same number, False) for a repeat.
+    """
+    receipt_id, receipt_out = receipt
+    for _attempt in range(3):
+        try:
+            async with conn.transaction():
+                existing = await conn.fetchval(
+                    "SELECT number FROM incoming_register WHERE unit = $1 AND message_id = $2",
+                    unit,
+                    body.message_id,
+                )
+                if existing is not None:
+                    await _queue(conn, receipt_id, unit, receipt_out)
+                    return int(existing), False
+                year = year_of(received_at)
+                number = await _next_number(conn, unit, year, "in")
+                await conn.execute(
+                    "INSERT INTO incoming_register (unit, year, number, message_id, kind, sender,"
+                    " document_id, subject, received_at, sent_at, redirected_from, edxml)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    unit,
+                    year,
+                    number,
+                    body.message_id,
+                    body.kind,
+                    body.sender,
+                    body.document_id,
+                    subject,
+                    received_at,
+                    body.created_at,
+                    redirected_from,
+                    body.edxml,
+                )
+                await _queue(conn, receipt_id, unit, receipt_out)
+                return number, True
+        except asyncpg.UniqueViolationError:
+            continue  # another process registered it first: read its number
+    raise RuntimeError(f"could not register {body.message_id} for {unit}")
+
+
+async def record_status(conn: Connection, status: StatusBody) -> bool:
+    """What a sender hears back; True the first time this status arrives."""
+    result = await conn.execute(
+        "INSERT INTO outgoing_status (message_id, recipient, status_code, reason_code,"
+        " description, at, status_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT DO NOTHING",
+        status.responds_to,
+        status.sender,
+        status.status_code,
+        status.reason_code,
+        status.description,
+        status.created_at,
+        status.message_id,
+    )
+    return bool(result.endswith(" 1"))
+
+
+async def queue_status(conn: Connection, unit: str, status: StatusBody, outgoing: Outgoing) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE incoming_register SET status = $3 WHERE unit = $1 AND message_id = $2",
+            unit,
+            status.responds_to,
+            status.status_code,
+        )
+        await _queue(conn, status.message_id, unit, outgoing)
+
+
+async def incoming_entry(conn: Connection, unit: str, message_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM incoming_register WHERE unit = $1 AND message_id = $2", unit, message_id
+    )
+    return dict(row) if row else None
+
+
+async def pending(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT message_id, topic, key, value, headers FROM outbox WHERE sent_at IS NULL"
+        " ORDER BY created_at LIMIT $1",
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def mark_sent(conn: Connection, message_ids: list[str]) -> None:
+    await conn.execute(
+        "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::text[])", message_ids
+    )
+
+
+def headers_of(stored: str) -> codec.Headers:
+    return [(key, bytes.fromhex(value)) for key, value in json.loads(stored)]

@@ -1,0 +1,268 @@
+"""The connector: one process hosting one or more units, each with its key and certificate.
+
+Outgoing: a document is numbered in the unit's outgoing register, signed, queued in the
+outbox in the same transaction, then published to the submit topic (key = the unit).
+Incoming: each unit's topic is consumed; the sender's signature is verified again end to end
+(the router is not trusted blindly); a document is entered once in the incoming register
+with the next số đến and answered with status 01; statuses about what the unit sent are
+recorded. Offsets are committed only after the database has the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import signal
+from collections.abc import Sequence
+from types import TracebackType
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from broker.stages.route import HOPS_HEADER
+from connectors import packing, registers
+from connectors.registers import Outgoing
+from kernel import database, kafka, metrics
+from kernel.errors import Rejected
+from kernel.reasons import ReasonCode
+from kernel.settings import Settings
+from kernel.topics import Topics
+from schemas import codec, edxml
+from schemas.edxml.model import StatusCode
+from schemas.envelope import AttachmentRef, EnvelopeBody, StatusBody, decode_signed, status_id
+from signing.certificates import TrustStore
+from signing.envelope import verify
+from signing.identity import Identity
+
+log = structlog.get_logger(__name__)
+POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
+
+
+def group_of(unit: str) -> str:
+    return f"lienthong-connector.{unit}"
+
+
+class Connector:
+    def __init__(
+        self, settings: Settings, units: Sequence[str], *, bootstrap: str, dsn: str
+    ) -> None:
+        self.settings = settings
+        self.units = list(dict.fromkeys(units))
+        self.bootstrap = bootstrap
+        self.dsn = dsn
+        self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+        self.registry = codec.Registry.load()
+        self._stack = contextlib.AsyncExitStack()
+        self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._publish_lock = asyncio.Lock()
+
+    async def start(self, *, consume: bool = True) -> None:
+        """Open the database and producer; with `consume`, also each unit's topic."""
+        self.identities = {
+            unit: Identity.load(self.settings.keys_dir / "units" / unit, unit)
+            for unit in self.units
+        }
+        self.trust = TrustStore.load(self.settings.trust_store_dir)
+        self.pool: asyncpg.Pool = await self._stack.enter_async_context(
+            database.pool(self.dsn, schema=self.settings.database_schema)
+        )
+        limit = self.settings.max_message_bytes + 1024 * 1024
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+            max_request_size=limit, linger_ms=2,
+        )  # fmt: skip
+        with kafka.mapped_errors("the connector cannot reach Kafka"):
+            await self.producer.start()
+            self._stack.push_async_callback(self.producer.stop)
+            if consume:
+                for unit in self.units:
+                    consumer = AIOKafkaConsumer(
+                        self.topics.unit(unit), bootstrap_servers=self.bootstrap,
+                        group_id=group_of(unit), enable_auto_commit=False,
+                        auto_offset_reset="earliest", max_partition_fetch_bytes=limit,
+                    )  # fmt: skip
+                    await consumer.start()
+                    self._stack.push_async_callback(consumer.stop)
+                    self._consumers[unit] = consumer
+        await self.publish_pending()
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> Connector:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # Outgoing ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        unit: str,
+        edxml_bytes: bytes,
+        recipients: Sequence[str],
+        attachments: Sequence[AttachmentRef] = (),
+    ) -> tuple[EnvelopeBody, int]:
+        """Number, sign and send a document; return its body and outgoing number."""
+        identity = self._identity(unit)
+        body = packing.build_body(
+            edxml_bytes, sender=unit, recipients=recipients, attachments=attachments
+        )
+        headers, value = identity.seal(self.registry, body)
+        if len(value) > self.settings.max_message_bytes:
+            raise Rejected(
+                ReasonCode.ENVELOPE_TOO_LARGE,
+                f"the envelope is {len(value)} bytes; the exchange carries at most "
+                f"{self.settings.max_message_bytes} (no claim-check store yet)",
+            )
+        outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+        async with self.pool.acquire() as conn:
+            number = await registers.register_outgoing(conn, body, _subject(edxml_bytes), outgoing)
+        await self.publish_pending()
+        log.info("sent", message_id=body.message_id, unit=unit, number=number)
+        return body, number
+
+    async def post_status(
+        self, unit: str, message_id: str, code: str, reason: str | None = None
+    ) -> StatusBody:
+        """The agency's answer about a document it received: 02 (with a reason), 03 … 06."""
+        if code not in POSTABLE:
+            raise Rejected(
+                ReasonCode.EDXML_INVALID_VALUE,
+                f"status {code!r} cannot be posted; use one of {', '.join(sorted(POSTABLE))}",
+            )
+        if code == StatusCode.REJECTED and not reason:
+            raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "a refusal (02) needs a reason")
+        async with self.pool.acquire() as conn:
+            entry = await registers.incoming_entry(conn, unit, message_id)
+            if entry is None:
+                raise Rejected(
+                    ReasonCode.UNIT_UNKNOWN, f"{unit} has no incoming document {message_id}"
+                )
+            status = self._status(
+                unit, entry["sender"], message_id, entry["document_id"], code, reason
+            )
+            headers, value = self._identity(unit).seal(self.registry, status)
+            outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+            await registers.queue_status(conn, unit, status, outgoing)
+        await self.publish_pending()
+        return status
+
+    def _status(
+        self, unit: str, to: str, about: str, document_id: str | None, code: str, reason: str | None
+    ) -> StatusBody:
+        return StatusBody(
+            message_id=status_id(about, unit, code),
+            responds_to=about,
+            sender=unit,
+            recipient=to,
+            status_code=code,
+            created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+            document_id=document_id,
+            description=reason,
+        )
+
+    async def publish_pending(self) -> int:
+        """Send what the outbox holds, oldest first; safe to call from anywhere, any time."""
+        sent = 0
+        async with self._publish_lock, self.pool.acquire() as conn:
+            while rows := await registers.pending(conn):
+                with kafka.mapped_errors("publishing the outbox failed"):
+                    futures = [
+                        await self.producer.send(
+                            row["topic"],
+                            row["value"],
+                            key=row["key"],
+                            headers=registers.headers_of(row["headers"]),
+                        )
+                        for row in rows
+                    ]
+                    await asyncio.gather(*futures)
+                await registers.mark_sent(conn, [row["message_id"] for row in rows])
+                sent += len(rows)
+        return sent
+
+    # Incoming ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+        stop = stop or asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+        await asyncio.gather(*(self._consume(unit, stop) for unit in self._consumers))
+
+    async def _consume(self, unit: str, stop: asyncio.Event) -> None:
+        consumer = self._consumers[unit]
+        while not stop.is_set():
+            with kafka.mapped_errors(f"consuming {self.topics.unit(unit)} failed"):
+                batch = await consumer.getmany(timeout_ms=500, max_records=100)
+            for records in batch.values():
+                for record in records:
+                    await self.receive(unit, record)
+            if batch:
+                await self.publish_pending()
+                with kafka.mapped_errors("committing offsets failed"):
+                    await consumer.commit()
+
+    async def receive(self, unit: str, record: ConsumerRecord) -> str:
+        """Verify and act on one record of the unit's topic; return what became of it."""
+        headers = list(record.headers or ())
+        try:
+            envelope = decode_signed(self.registry, codec.fingerprint_from(headers), record.value)
+            verified = verify(envelope, trust=self.trust, registry=self.registry)
+        except Rejected as exc:
+            log.warning(
+                "incoming refused", unit=unit, reason_code=exc.reason.value, reason=exc.message
+            )
+            return f"refused:{exc.reason.value}"
+        body = verified.body
+        async with self.pool.acquire() as conn:
+            if isinstance(body, StatusBody):
+                new = await registers.record_status(conn, body)
+                log.info(
+                    "status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new
+                )
+                return f"status:{body.status_code}"
+            receipt = self._status(unit, body.sender, body.message_id, body.document_id, "01", None)
+            receipt_headers, receipt_value = self._identity(unit).seal(self.registry, receipt)
+            receipt_out = Outgoing(
+                self.topics.submit, unit.encode(), receipt_value, receipt_headers
+            )
+            hops = dict(headers).get(HOPS_HEADER)
+            number, new = await registers.register_incoming(
+                conn,
+                unit,
+                body,
+                subject=_subject(body.edxml),
+                redirected_from=hops.decode() if hops else None,
+                receipt=(receipt.message_id, receipt_out),
+                received_at=datetime.datetime.now(datetime.UTC),
+            )
+        if new:
+            metrics.REGISTERED.labels(unit).inc()
+        log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
+        return "registered" if new else "duplicate"
+
+    def _identity(self, unit: str) -> Identity:
+        identity = self.identities.get(unit)
+        if identity is None:
+            raise Rejected(ReasonCode.UNIT_UNKNOWN, f"this connector does not host {unit}")
+        return identity
+
+
+def _subject(edxml_bytes: bytes) -> str | None:
+    try:
+        packet = edxml.parse(edxml_bytes)
+    except Rejected:
+        return None
+    return packet.subject if isinstance(packet, edxml.DocumentPacket) else packet.description

@@ -1,0 +1,36 @@
+"""Topic names: one submit topic, one topic per unit, one dead-letter topic.
+
+A prefix (`LIENTHONG_TOPIC_PREFIX`, default `lienthong.`) lets tests and several
+deployments share a cluster without seeing each other's traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kernel.kafka import TopicSpec
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = "lienthong."
+    max_message_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def submit(self) -> str:
+        return f"{self.prefix}submit"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}deadletter"
+
+    def unit(self, organ_id: str) -> str:
+        return f"{self.prefix}unit.{organ_id}"
+
+    def specs(self, units: list[str], *, submit_partitions: int = 6) -> list[TopicSpec]:
+        config = {"max.message.bytes": str(self.max_message_bytes)}
+        return [
+            TopicSpec(self.submit, submit_partitions, configs=config),
+            TopicSpec(self.deadletter, 1, configs=config),
+            *(TopicSpec(self.unit(u), 1, configs=config) for u in units),
+        ]
