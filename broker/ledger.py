@@ -87,11 +87,10 @@ async def _event(
     reason_code: str | None = None,
     detail: str | None = None,
     status_message_id: str | None = None,
-    at: datetime.datetime | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO delivery_events (message_id, recipient, state, reason_code, detail,"
-        " status_message_id, at) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))"
+        " status_message_id) VALUES ($1, $2, $3, $4, $5, $6)"
         " ON CONFLICT (message_id, recipient, state) DO NOTHING",
         message_id,
         recipient,
@@ -99,7 +98,6 @@ async def _event(
         reason_code,
         detail,
         status_message_id,
-        at,
     )
 
 
@@ -190,7 +188,7 @@ async def record_status(conn: Connection, facts: MessageFacts, status: StatusBod
         await _event(
             conn, status.responds_to, target, status.status_code,
             reason_code=status.reason_code, detail=status.description,
-            status_message_id=status.message_id, at=status.created_at,
+            status_message_id=status.message_id,
         )  # fmt: skip
         await conn.execute(
             "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -242,3 +243,24 @@ class TestPki:
         issuing_crl, root_crl = self.crls()
         (directory / "issuing-ca.crl").write_bytes(issuing_crl.public_bytes(Encoding.PEM))
         (directory / "root-ca.crl").write_bytes(root_crl.public_bytes(Encoding.DER))
+
+
+def write_pki(
+    out: Path,
+    units: Iterable[tuple[str, str | None]],
+    *,
+    router_unit: str,
+    kind: KeyKind = "rsa2048",
+) -> TestPki:
+    """The folder layout the services read: `trust/`, `units/<OrganId>/` (with `head/`,
+    a personal certificate for the head of unit) and `router/`."""
+    pki = TestPki(kind=kind)
+    pki.write_trust(out / "trust")
+    for organ_id, name in units:
+        pki.unit(organ_id, name).write(out / "units" / organ_id)
+        citizen_id = f"{int(hashlib.sha256(organ_id.encode()).hexdigest(), 16) % 10**12:012d}"
+        pki.person(organ_id, f"Thủ trưởng {name or organ_id}", citizen_id).write(
+            out / "units" / organ_id / "head"
+        )
+    pki.unit(router_unit, "lienthong router").write(out / "router")
+    return pki

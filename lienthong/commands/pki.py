@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 from pathlib import Path
 
 from broker.directory import loader
 from kernel.settings import Settings
 from lienthong.commands.common import EXIT_OK, Subparsers, print_json
 from signing.keys import KEY_KINDS
-from signing.testpki import TestPki
+from signing.testpki import write_pki
 
 SAMPLE_DIRECTORY = Path(__file__).resolve().parents[2] / "broker/directory/samples/ben-tre.yaml"
 # The router runs at the province's data centre, under the department that operates it (Đ8).
-ROUTER_UNIT = "000.00.12.H62"
+ROUTER_UNIT = Settings().router_unit
 
 
 async def _init(args: argparse.Namespace, _settings: Settings) -> int:
@@ -23,15 +22,12 @@ async def _init(args: argparse.Namespace, _settings: Settings) -> int:
     today = datetime.datetime.now(datetime.UTC).date()
     directory = loader.load(Path(args.directory))
     units = args.units or [u.organ_id for u in directory.units.values() if u.open_on(today)]
-    pki = TestPki(kind=args.kind)
-    pki.write_trust(out / "trust")
-    for organ_id in units:
-        unit = directory.units.get(organ_id)
-        pki.unit(organ_id, unit.name if unit else None).write(out / "units" / organ_id)
-        citizen_id = f"{int(hashlib.sha256(organ_id.encode()).hexdigest(), 16) % 10**12:012d}"
-        head = pki.person(organ_id, f"Thủ trưởng {organ_id}", citizen_id)
-        head.write(out / "units" / organ_id / "head")
-    pki.unit(args.router_unit, "lienthong router").write(out / "router")
+    write_pki(
+        out,
+        [(u, directory.units[u].name if u in directory.units else None) for u in units],
+        router_unit=args.router_unit,
+        kind=args.kind,
+    )
     print_json({"dir": str(out), "kind": args.kind, "units": units, "trust": str(out / "trust")})
     return EXIT_OK
 

@@ -1,0 +1,117 @@
+"""A whole exchange per test: its own topics, schema and PKI, a router and a connector.
+
+Everything is real: the session's Kafka and PostgreSQL, services started in this process
+(the crash tests start them as separate processes instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from broker.directory import loader, store
+from broker.service import Router
+from connectors.service import Connector
+from kernel import database, kafka
+from kernel.settings import Settings
+from kernel.topics import Topics
+from lienthong.commands.pki import SAMPLE_DIRECTORY
+from lienthong.devstack.stack import Endpoints
+from signing.testpki import TestPki, write_pki
+
+T = TypeVar("T")
+PROVINCE = "000.00.00.H62"
+DEPARTMENT = "000.00.02.H62"
+COMMUNE_A = "000.02.00.H62"
+COMMUNE_B = "000.03.00.H62"
+CLOSED_DISTRICT = "000.00.31.H07"
+HOSTED = (PROVINCE, DEPARTMENT, COMMUNE_A, COMMUNE_B)
+
+
+@dataclasses.dataclass
+class Exchange:
+    settings: Settings
+    endpoints: Endpoints
+    topics: Topics
+    pki: TestPki
+    pki_dir: Path
+    router: Router
+    connector: Connector
+
+    @property
+    def dsn(self) -> str:
+        return self.endpoints.database_url.reveal()
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        conn = await database.connect(self.dsn, schema=self.settings.database_schema)
+        try:
+            return [dict(row) for row in await conn.fetch(query, *args)]
+        finally:
+            await conn.close()
+
+    async def until(
+        self, probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = ""
+    ) -> T:
+        """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await probe()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            await asyncio.sleep(0.1)
+
+
+def exchange_settings(base: Settings, tmp: Path, schema: str, prefix: str) -> Settings:
+    return dataclasses.replace(
+        base, topic_prefix=prefix, database_schema=schema, pki_dir=tmp / "pki", trust_dir=None
+    )
+
+
+@pytest.fixture
+async def exchange(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> AsyncIterator[Exchange]:
+    tag = uuid.uuid4().hex[:10]
+    schema, prefix = f"e_{tag}", f"t{tag}."
+    local = exchange_settings(settings, tmp_path, schema, prefix)
+    directory = loader.load(SAMPLE_DIRECTORY)
+    pki = write_pki(
+        local.keys_dir,
+        [(u, directory.units[u].name) for u in HOSTED],
+        router_unit=local.router_unit,
+    )
+    dsn = services.database_url.reveal()
+    admin = await database.connect(dsn)
+    await database.migrate(admin, schema=schema)
+    conn = await database.connect(dsn, schema=schema)
+    await store.save(conn, directory)
+    await conn.close()
+    topics = Topics(prefix, local.max_message_bytes)
+    specs = topics.specs(sorted(directory.units), submit_partitions=3)
+    await kafka.ensure_topics(services.kafka_bootstrap, specs)
+
+    router = Router(local, bootstrap=services.kafka_bootstrap, dsn=dsn)
+    connector = Connector(local, HOSTED, bootstrap=services.kafka_bootstrap, dsn=dsn)
+    await router.start()
+    await connector.start()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
+    try:
+        yield Exchange(local, services, topics, pki, local.keys_dir, router, connector)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await connector.stop()
+        await router.stop()
+        await kafka.delete_topics(services.kafka_bootstrap, [s.name for s in specs])
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
