@@ -50,11 +50,13 @@ class Router:
         bootstrap: str,
         dsn: str,
         group_id: str = GROUP,
+        reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.dsn = dsn
         self.group_id = group_id
+        self.reload_seconds = reload_seconds
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
         self.registry = codec.Registry.load()
         self._stack = contextlib.AsyncExitStack()
@@ -136,6 +138,8 @@ class Router:
         if isinstance(decoded, Refusal):
             return await self._reject(incoming, decoded, None)
         authenticated = authenticate(decoded, self.trust, self.registry)
+        if isinstance(authenticated, Refusal) and await self._reload(now=True):
+            authenticated = authenticate(decoded, self.trust, self.registry)
         if isinstance(authenticated, Refusal):
             return await self._reject(incoming, authenticated, self._unverified_body(decoded))
         body = authenticated.verified.body
@@ -146,6 +150,8 @@ class Router:
                 bound.info("already routed; not routed again")
                 return "duplicate"
         addressed = address(authenticated, self.directory)
+        if isinstance(addressed, Refusal) and await self._reload(now=True):
+            addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
             return await self._reject(incoming, addressed, body)
         await route(addressed, self.producer, self.topics)
@@ -251,16 +257,22 @@ class Router:
         except Rejected:
             return None
 
-    async def _reload(self, *, force: bool = False) -> None:
-        """Pick up a changed trust store or directory without a restart."""
-        now = time.monotonic()
-        if not force and now - self._reloaded_at < RELOAD_SECONDS:
-            return
-        self._reloaded_at = now
+    async def _reload(self, *, force: bool = False, now: bool = False) -> bool:
+        """Pick up a changed trust store or directory without a restart; True if one changed.
+
+        Checked every `reload_seconds`, and at once (`now`) before refusing an envelope for
+        a reason an update could have fixed, so an operator's fix and replay are not raced.
+        """
+        moment = time.monotonic()
+        if not (force or now) and moment - self._reloaded_at < self.reload_seconds:
+            return False
+        self._reloaded_at = moment
+        changed = False
         trust_stamp = _folder_stamp(self.settings.trust_store_dir)
         if force or trust_stamp != self._trust_stamp:
             self.trust = TrustStore.load(self.settings.trust_store_dir)
             self._trust_stamp = trust_stamp
+            changed = True
             log.info("trust store loaded", roots=len(self.trust.roots), crls=len(self.trust.crls))
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT max(updated_at) AS at, count(*) AS n FROM units")
@@ -268,7 +280,9 @@ class Router:
             if force or stamp != self._directory_stamp:
                 self.directory = await store.fetch(conn)
                 self._directory_stamp = stamp
+                changed = True
                 log.info("directory loaded", units=len(self.directory.units))
+        return changed
 
 
 def _incoming(record: ConsumerRecord) -> Incoming:

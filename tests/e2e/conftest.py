@@ -99,7 +99,7 @@ async def exchange(
     specs = topics.specs(sorted(directory.units), submit_partitions=3)
     await kafka.ensure_topics(services.kafka_bootstrap, specs)
 
-    router = Router(local, bootstrap=services.kafka_bootstrap, dsn=dsn)
+    router = Router(local, bootstrap=services.kafka_bootstrap, dsn=dsn, reload_seconds=0.2)
     connector = Connector(local, HOSTED, bootstrap=services.kafka_bootstrap, dsn=dsn)
     await router.start()
     await connector.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ async def test_province_to_two_communes_registers_and_acknowledges(exchange: Exc
     assert number == 1
     for commune in (COMMUNE_A, COMMUNE_B):
         rows = await exchange.until(
-            lambda c=commune: _registered(exchange, c, body.message_id), what=f"{commune} register"
+            functools.partial(_registered, exchange, commune, body.message_id),
+            what=f"{commune} register",
         )
         assert rows[0]["number"] == 1
         assert rows[0]["sender"] == PROVINCE
@@ -72,14 +74,20 @@ async def _all_registered(exchange: Exchange, unit: str, count: int) -> list[dic
 
 async def test_a_closed_district_is_redirected_and_the_sender_told(exchange: Exchange) -> None:
     body, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [CLOSED_DISTRICT])
-    rows = await exchange.until(lambda: _registered(exchange, COMMUNE_A, body.message_id), what="redirect")
+    rows = await exchange.until(
+        lambda: _registered(exchange, COMMUNE_A, body.message_id), what="redirect"
+    )
     assert rows[0]["redirected_from"] == CLOSED_DISTRICT
     notice = await exchange.until(lambda: _statuses(exchange, body.message_id, 2), what="notices")
     codes = {(r["recipient"], r["status_code"], r["reason_code"]) for r in notice}
     assert (exchange.settings.router_unit, "00", "unit_redirected") in codes
     assert (COMMUNE_A, "01", None) in codes
-    deliveries = await exchange.fetch("SELECT * FROM deliveries WHERE message_id = $1", body.message_id)
-    assert [(d["recipient"], d["delivered_to"]) for d in deliveries] == [(CLOSED_DISTRICT, COMMUNE_A)]
+    deliveries = await exchange.fetch(
+        "SELECT * FROM deliveries WHERE message_id = $1", body.message_id
+    )
+    assert [(d["recipient"], d["delivered_to"]) for d in deliveries] == [
+        (CLOSED_DISTRICT, COMMUNE_A)
+    ]
 
 
 async def test_status_replies_travel_back_to_the_sender(exchange: Exchange) -> None:
