@@ -18,6 +18,7 @@ from kernel.errors import ConfigurationError
 PREFIX = "LIENTHONG_"
 Environment = Literal["development", "production"]
 
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DSN_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
 
 
@@ -124,6 +125,11 @@ class Settings:
                 f"LIENTHONG_ENV must be 'development' or 'production', not {environment!r}"
             )
         database_url = get("DATABASE_URL")
+        schema = get("DATABASE_SCHEMA") or defaults.database_schema
+        if not _SCHEMA.match(schema):
+            raise ConfigurationError(
+                f"LIENTHONG_DATABASE_SCHEMA must be a plain lower-case name, not {schema!r}"
+            )
         return cls(
             environment=environment,  # type: ignore[arg-type]  # checked just above
             log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
@@ -143,7 +149,7 @@ class Settings:
                 get("MAX_MESSAGE_BYTES"), "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1024
             ),
             database_url=Secret(database_url) if database_url else None,
-            database_schema=get("DATABASE_SCHEMA") or defaults.database_schema,
+            database_schema=schema,
             postgres_port=_port(get("POSTGRES_PORT"), "POSTGRES_PORT", defaults.postgres_port),
             postgres_bin=_path(get("POSTGRES_BIN")),
             metrics_port=_port(get("METRICS_PORT"), "METRICS_PORT", defaults.metrics_port),

@@ -16,13 +16,22 @@ import structlog
 from kernel import logs
 from kernel.errors import LienthongError
 from kernel.settings import Settings
-from lienthong.commands import common, dev, directory, edxml, envelope, pki
+from lienthong.commands import (
+    common,
+    dev,
+    directory,
+    edxml,
+    envelope,
+    exchange,
+    operations,
+    pki,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, edxml, envelope, pki, directory):
+    for module in (dev, edxml, envelope, pki, directory, exchange, operations):
         module.register(commands)
     return parser
 

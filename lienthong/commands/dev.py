@@ -65,7 +65,7 @@ async def _health(_args: argparse.Namespace, settings: Settings) -> int:
 async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     conn = await database.connect(stack.endpoints(settings).database_url.reveal())
     try:
-        applied = await database.migrate(conn)
+        applied = await database.migrate(conn, schema=settings.database_schema)
     finally:
         await conn.close()
     print(f"applied migrations: {applied}" if applied else "the schema is up to date")

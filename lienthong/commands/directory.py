@@ -18,7 +18,8 @@ async def _load(args: argparse.Namespace, settings: Settings) -> int:
     directory = loader.load(Path(args.file))
     conn = await database.connect(stack.endpoints(settings).database_url.reveal())
     try:
-        await database.migrate(conn)
+        await database.migrate(conn, schema=settings.database_schema)
+        await conn.execute(f'SET search_path TO "{settings.database_schema}"')
         count = await store.save(conn, directory)
     finally:
         await conn.close()
@@ -29,7 +30,9 @@ async def _load(args: argparse.Namespace, settings: Settings) -> int:
 async def _directory(args: argparse.Namespace, settings: Settings) -> Directory:
     if args.file:
         return loader.load(Path(args.file))
-    conn = await database.connect(stack.endpoints(settings).database_url.reveal())
+    conn = await database.connect(
+        stack.endpoints(settings).database_url.reveal(), schema=settings.database_schema
+    )
     try:
         return await store.fetch(conn)
     finally:

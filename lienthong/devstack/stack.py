@@ -46,7 +46,7 @@ async def up(settings: Settings) -> tuple[Endpoints, Started]:
     await database.wait_until_ready(found.database_url.reveal())
     conn = await database.connect(found.database_url.reveal())
     try:
-        await database.migrate(conn)
+        await database.migrate(conn, schema=settings.database_schema)
     finally:
         await conn.close()
     return found, Started(kafka=started_kafka, postgres=started_postgres)

@@ -47,6 +47,7 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_KAFKA_PORT", "abc", "must be a whole number"),
         ("LIENTHONG_POSTGRES_PORT", "70000", "must be a TCP port"),
         ("LIENTHONG_KAFKA_HEAP_MB", "16", "must be at least 128"),
+        ("LIENTHONG_DATABASE_SCHEMA", 'x"; DROP TABLE audit; --', "plain lower-case name"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(

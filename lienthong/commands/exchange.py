@@ -1,0 +1,160 @@
+"""The exchange from the command line: `router run`, `connector run`, `send`, `inbox list`,
+`status post`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from broker.service import GROUP, Router
+from connectors import packing
+from connectors.service import Connector
+from kernel import database, kafka, metrics
+from kernel.settings import Settings
+from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.devstack import stack
+
+
+async def _router_run(args: argparse.Namespace, settings: Settings) -> int:
+    found = stack.endpoints(settings)
+    if args.metrics:
+        metrics.serve(settings.metrics_port)
+    async with Router(
+        settings, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
+    ) as router:
+        await router.run(handle_signals=True)
+    return EXIT_OK
+
+
+async def _router_health(_args: argparse.Namespace, settings: Settings) -> int:
+    """Healthy when the router group has members on a reachable cluster."""
+    found = stack.endpoints(settings)
+    async with kafka.admin_client(found.kafka_bootstrap) as client:
+        members = await _group_members(client, GROUP)
+    print_json({"group": GROUP, "members": members, "healthy": members > 0})
+    return EXIT_OK if members > 0 else EXIT_NO
+
+
+async def _group_members(client: AIOKafkaAdminClient, group: str) -> int:
+    with kafka.mapped_errors("describing the router group failed"):
+        described = await client.describe_consumer_groups([group])
+    count = 0
+    for response in described:
+        for entry in response.groups:
+            count += len(entry[-1]) if isinstance(entry[-1], list) else 0
+    return count
+
+
+async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
+    found = stack.endpoints(settings)
+    if args.metrics:
+        metrics.serve(settings.metrics_port)
+    async with Connector(
+        settings, args.units, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
+    ) as connector:
+        await connector.run(handle_signals=True)
+    return EXIT_OK
+
+
+async def _one_off(settings: Settings, unit: str) -> Connector:
+    found = stack.endpoints(settings)
+    connector = Connector(
+        settings, [unit], bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
+    )
+    await connector.start(consume=False)
+    return connector
+
+
+async def _send(args: argparse.Namespace, settings: Settings) -> int:
+    connector = await _one_off(settings, args.sender)
+    try:
+        body, number = await connector.send(
+            args.sender,
+            Path(args.edxml).read_bytes(),
+            args.to,
+            [packing.attachment(Path(f)) for f in args.attach],
+        )
+    finally:
+        await connector.stop()
+    if args.json:
+        print_json({"message_id": body.message_id, "number": number, "kind": body.kind})
+    else:
+        print(body.message_id)
+    return EXIT_OK
+
+
+async def _status_post(args: argparse.Namespace, settings: Settings) -> int:
+    connector = await _one_off(settings, args.unit)
+    try:
+        status = await connector.post_status(args.unit, args.message, args.code, args.reason)
+    finally:
+        await connector.stop()
+    print_json({"status_id": status.message_id, "message_id": args.message, "code": args.code})
+    return EXIT_OK
+
+
+async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    found = stack.endpoints(settings)
+    conn = await database.connect(found.database_url.reveal(), schema=settings.database_schema)
+    try:
+        rows = await conn.fetch(
+            "SELECT year, number, message_id, kind, sender, document_id, subject, received_at,"
+            " sent_at, status, redirected_from FROM incoming_register WHERE unit = $1"
+            " ORDER BY year, number",
+            args.unit,
+        )
+    finally:
+        await conn.close()
+    entries = [dict(row) for row in rows]
+    if args.json:
+        print_json(entries)
+    else:
+        for e in entries:
+            print(
+                f"{e['year']}/{e['number']:>5}  {e['status']}  {e['sender']}  {e['subject'] or ''}"
+            )
+    return EXIT_OK
+
+
+def register(commands: Subparsers) -> None:
+    router = commands.add_parser("router", help="the central router")
+    router_actions = router.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = router_actions.add_parser("run", help="route until SIGTERM (drains and commits first)")
+    run.add_argument("--metrics", action="store_true", help="serve /metrics on the metrics port")
+    run.set_defaults(handler=_router_run)
+    router_actions.add_parser("health", help="is a router consuming").set_defaults(
+        handler=_router_health
+    )
+
+    connector = commands.add_parser("connector", help="an agency's connector")
+    connector_actions = connector.add_subparsers(dest="action", required=True, metavar="ACTION")
+    crun = connector_actions.add_parser("run", help="receive for these units until SIGTERM")
+    crun.add_argument("--unit", dest="units", nargs="+", required=True, metavar="ORGANID")
+    crun.add_argument("--metrics", action="store_true")
+    crun.set_defaults(handler=_connector_run)
+
+    send = commands.add_parser("send", help="send an edXML document; prints its message id")
+    send.add_argument("--from", dest="sender", required=True, metavar="ORGANID")
+    send.add_argument("--to", nargs="+", required=True, metavar="ORGANID")
+    send.add_argument("--edxml", required=True, metavar="FILE")
+    send.add_argument("--attach", nargs="*", default=[], metavar="FILE")
+    send.add_argument("--json", action="store_true")
+    send.set_defaults(handler=_send)
+
+    inbox = commands.add_parser("inbox", help="a unit's incoming register")
+    inbox_actions = inbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = inbox_actions.add_parser("list", help="the incoming register, in order")
+    listing.add_argument("--unit", required=True, metavar="ORGANID")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_inbox_list)
+
+    status = commands.add_parser("status", help="answer about a received document")
+    status_actions = status.add_subparsers(dest="action", required=True, metavar="ACTION")
+    post = status_actions.add_parser("post", help="post 02 (with --reason), 03, 04, 05 or 06")
+    post.add_argument("--unit", required=True, metavar="ORGANID")
+    post.add_argument("--message", required=True, metavar="ID")
+    post.add_argument("--code", required=True)
+    post.add_argument("--reason")
+    post.set_defaults(handler=_status_post)

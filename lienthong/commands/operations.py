@@ -1,0 +1,159 @@
+"""Operators' commands: `ledger show`, `replay list | show | run`, `topics sync`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import getpass
+
+from aiokafka import AIOKafkaProducer
+
+from broker import ledger, replay
+from broker.directory import store
+from kernel import database, kafka
+from kernel.errors import Rejected
+from kernel.reasons import ReasonCode
+from kernel.settings import Settings
+from kernel.topics import Topics
+from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.devstack import stack
+
+
+async def _connect(settings: Settings) -> database.Connection:
+    found = stack.endpoints(settings)
+    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
+
+
+async def _ledger_show(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        found = await ledger.show(conn, args.message_id)
+    finally:
+        await conn.close()
+    if found is None:
+        print_json({"message_id": args.message_id, "found": False})
+        return EXIT_NO
+    if args.json:
+        print_json(found)
+    else:
+        print(f"{found['message_id']}  {found['kind']}  {found['sender']}  {found['verdict']}")
+        for recipient in found["recipients"]:
+            steps = " -> ".join(e["state"] for e in recipient["timeline"])
+            print(f"  {recipient['recipient']}  {recipient['state']}  {steps}")
+    return EXIT_OK
+
+
+async def _replay_list(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        rows = await replay.list_dead_letters(
+            conn, reason=args.reason, sender=args.sender, since=args.since, until=args.until,
+            limit=args.limit,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['id']:>6}  {row['received_at']}  {row['reason_code']}  {row['sender']}")
+    return EXIT_OK
+
+
+async def _replay_show(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        print_json(await replay.show(conn, args.id))
+    finally:
+        await conn.close()
+    return EXIT_OK
+
+
+async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
+    ids: list[int] = list(args.ids)
+    conn = await _connect(settings)
+    try:
+        if args.reason or args.sender:
+            matches = await replay.list_dead_letters(
+                conn, reason=args.reason, sender=args.sender, limit=10_000
+            )
+            ids += [row["id"] for row in matches if row["replay_count"] == 0 or args.again]
+        if not ids:
+            raise Rejected(
+                ReasonCode.CONFIG_INVALID, "name dead letters by id, --reason or --sender"
+            )
+        producer = AIOKafkaProducer(bootstrap_servers=stack.endpoints(settings).kafka_bootstrap)
+        with kafka.mapped_errors("cannot reach Kafka"):
+            await producer.start()
+        try:
+            done = await replay.run(
+                conn, producer, Topics(settings.topic_prefix), ids,
+                actor=args.actor or getpass.getuser(), why=args.why,
+            )  # fmt: skip
+        finally:
+            await producer.stop()
+    finally:
+        await conn.close()
+    print_json(done)
+    return EXIT_OK if all(d["replayed"] for d in done) else EXIT_NO
+
+
+async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the submit, dead-letter and every unit topic, in batches; existing ones stay."""
+    conn = await _connect(settings)
+    try:
+        directory = await store.fetch(conn)
+    finally:
+        await conn.close()
+    topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+    specs = topics.specs(sorted(directory.units), submit_partitions=settings.submit_partitions)
+    created: list[str] = []
+    bootstrap = stack.endpoints(settings).kafka_bootstrap
+    for start in range(0, len(specs), args.batch):
+        created += await kafka.ensure_topics(bootstrap, specs[start : start + args.batch])
+    print_json({"topics": len(specs), "created": len(created)})
+    return EXIT_OK
+
+
+def _moment(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def register(commands: Subparsers) -> None:
+    ledger_group = commands.add_parser("ledger", help="the router's ledger")
+    ledger_actions = ledger_group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = ledger_actions.add_parser(
+        "show", help="one message: each recipient's state and timeline"
+    )
+    show.add_argument("message_id", metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_ledger_show)
+
+    group = commands.add_parser("replay", help="dead letters, and replaying them")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="dead letters, filtered")
+    listing.add_argument("--reason", metavar="REASON_CODE")
+    listing.add_argument("--sender", metavar="ORGANID")
+    listing.add_argument("--since", type=_moment, metavar="ISO-TIME")
+    listing.add_argument("--until", type=_moment, metavar="ISO-TIME")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_replay_list)
+    one = actions.add_parser("show", help="one dead letter and its replays")
+    one.add_argument("id", type=int)
+    one.set_defaults(handler=_replay_show)
+    run = actions.add_parser("run", help="replay dead letters to the submit topic (audited)")
+    run.add_argument("ids", type=int, nargs="*", metavar="ID")
+    run.add_argument("--reason", metavar="REASON_CODE", help="all not yet replayed, by reason")
+    run.add_argument("--sender", metavar="ORGANID")
+    run.add_argument("--again", action="store_true", help="include those replayed before")
+    run.add_argument("--why", required=True, help="recorded in the audit")
+    run.add_argument("--actor", help="who replays (default: the OS user)")
+    run.set_defaults(handler=_replay_run)
+
+    topics = commands.add_parser("topics", help="Kafka topics")
+    topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sync = topic_actions.add_parser("sync", help="create the unit topics from the directory")
+    sync.add_argument("--batch", type=int, default=200)
+    sync.set_defaults(handler=_topics_sync)
