@@ -1,22 +1,43 @@
-"""The main job, run by `make demo`: a smoke exchange through the real services.
+"""The main job, run by `make demo`: a local four-level exchange on real Kafka and PostgreSQL.
 
-A message goes through a real Kafka topic and comes back, and a row goes into the real
-ledger database and comes back. Later the four-level exchange replaces this.
+It checks the stack with a smoke round trip, writes a TEST PKI, loads the Bến Tre directory,
+creates the topics, runs a router and a connector for the demo units in this process, sends
+documents down and up the levels (one to a district closed by the 2025 merger, redirected;
+one with a forged signature, refused), prints the receipts as they arrive, and ends with the
+ledger as a table.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime
 import json
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from broker.directory import Unit, loader, store
+from broker.service import Router
+from connectors import packing
+from connectors.service import Connector
 from kernel import database, kafka
 from kernel.errors import KafkaUnavailable, ServiceFailed
+from kernel.settings import Settings
+from kernel.topics import Topics
+from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
+from schemas import edxml
+from schemas.edxml import model as m
+from signing.identity import Identity
+from signing.testpki import TestPki, write_pki
 
 SMOKE_TOPIC = "lienthong.demo.smoke"
+CENTRAL, PROVINCE, DEPARTMENT = "000.00.00.G22", "000.00.00.H62", "000.00.02.H62"
+COMMUNE_A, COMMUNE_B, CLOSED_DISTRICT = "000.02.00.H62", "000.03.00.H62", "000.00.31.H07"
+UNITS = (CENTRAL, PROVINCE, DEPARTMENT, COMMUNE_A, COMMUNE_B)
 log = structlog.get_logger(__name__)
 
 
@@ -67,16 +88,169 @@ async def database_round_trip(dsn: str, subject: str, detail: dict[str, str]) ->
     return result
 
 
-async def run(found: Endpoints) -> str:
+async def smoke(found: Endpoints) -> None:
     message_id = str(uuid.uuid4())
-    bound = log.bind(message_id=message_id)
     payload = json.dumps({"message_id": message_id, "text": "Xin chào liên thông"}).encode()
-    echoed = await kafka_round_trip(found.kafka_bootstrap, SMOKE_TOPIC, payload)
-    if echoed != payload:
+    if await kafka_round_trip(found.kafka_bootstrap, SMOKE_TOPIC, payload) != payload:
         raise ServiceFailed("the smoke message came back changed")
-    bound.info("kafka round trip", topic=SMOKE_TOPIC)
     detail = {"message_id": message_id, "topic": SMOKE_TOPIC}
     if await database_round_trip(found.database_url.reveal(), message_id, detail) != detail:
         raise ServiceFailed("the smoke row came back changed")
-    bound.info("database round trip", table="audit")
-    return message_id
+
+
+def document(
+    sender: str, name: str, number: int, notation: str, subject: str, type_name: str
+) -> bytes:
+    today = datetime.date.today()
+    packet = m.DocumentPacket(
+        from_=m.Organization(organ_id=sender, organ_name=name),
+        document_id=f"{sender},{today:%Y/%m/%d},{number}/{notation}",
+        code=m.Code(str(number), notation),
+        promulgation_info=m.PromulgationInfo("Vĩnh Long", today),
+        document_type=m.DocumentType(type=1, type_name=type_name),
+        subject=subject,
+        signer_info=m.SignerInfo(competence="TM. ỦY BAN NHÂN DÂN", full_name="Nguyễn Văn An"),
+        other_info=m.OtherInfo(priority=0),
+        business=m.Business(business_doc_type=0, business_doc_reason="Văn bản điện tử mới"),
+    )
+    return edxml.write(packet)
+
+
+async def run(settings: Settings, found: Endpoints) -> None:
+    await smoke(found)
+    print(f"· Kafka at {found.kafka_bootstrap} and PostgreSQL answer")
+    dsn = found.database_url.reveal()
+    directory = loader.load(SAMPLE_DIRECTORY)
+    if not (settings.keys_dir / "router" / "key.pem").exists():
+        write_pki(
+            settings.keys_dir,
+            [(u, directory.units[u].name) for u in UNITS],
+            router_unit=settings.router_unit,
+        )
+    print(f"· TEST PKI in {settings.keys_dir}")
+    conn = await database.connect(dsn, schema=settings.database_schema)
+    try:
+        await store.save(conn, directory)
+    finally:
+        await conn.close()
+    topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+    await kafka.ensure_topics(
+        found.kafka_bootstrap,
+        topics.specs(sorted(directory.units), submit_partitions=settings.submit_partitions),
+    )
+    print(f"· directory of {len(directory.units)} units loaded; topics ready")
+    stop = asyncio.Event()
+    router = Router(settings, bootstrap=found.kafka_bootstrap, dsn=dsn, reload_seconds=1)
+    connector = Connector(settings, UNITS, bootstrap=found.kafka_bootstrap, dsn=dsn)
+    async with router, connector:
+        tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
+        try:
+            sent = await _exchange(connector, directory.units)
+            sent[await _forged(connector, settings)] = "văn bản giả mạo"
+            await _watch(settings, dsn, sent, connector)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*tasks)
+    await _summary(settings, dsn, sent)
+
+
+async def _exchange(connector: Connector, units: Mapping[str, Unit]) -> dict[str, str]:
+    name = {u: units[u].name for u in (*UNITS, CLOSED_DISTRICT)}
+    # Down from the centre to the province, on to a department and a commune, up from a
+    # commune, and to a district that closed on 2025-06-30 (its successor receives it).
+    plan = [
+        (CENTRAL, [PROVINCE], 15, "TTg-VP",
+         "Về đẩy mạnh liên thông văn bản điện tử 4 cấp", "Chỉ thị"),
+        (PROVINCE, [DEPARTMENT, COMMUNE_A], 125, "UBND-VP",
+         "V/v triển khai chỉ thị về văn bản điện tử", "Công văn"),
+        (COMMUNE_B, [PROVINCE], 42, "BC-UBND",
+         "Báo cáo kết quả tiếp nhận văn bản điện tử quý IV", "Báo cáo"),
+        (PROVINCE, [CLOSED_DISTRICT], 126, "UBND-VP",
+         "V/v bàn giao hồ sơ huyện Châu Thành cũ", "Công văn"),
+    ]  # fmt: skip
+    sent: dict[str, str] = {}
+    for sender, to, number, notation, subject, kind in plan:
+        packet = document(sender, name[sender], number, notation, subject, kind)
+        body, registered = await connector.send(sender, packet, to)
+        sent[body.message_id] = subject
+        receivers = ", ".join(name[t] for t in to)
+        print(f"→ {name[sender]} sent số {registered} “{subject}” to {receivers}")
+    return sent
+
+
+async def _forged(connector: Connector, settings: Settings) -> str:
+    """Somebody signs in the department's name with a certificate no Government CA issued."""
+    stranger = TestPki().unit(DEPARTMENT)
+    forged = Identity(DEPARTMENT, stranger.key, stranger.chain)
+    body = packing.build_body(
+        document(DEPARTMENT, "?", 999, "GIA-MAO", "Văn bản giả mạo chữ ký", "Công văn"),
+        sender=DEPARTMENT,
+        recipients=[PROVINCE],
+    )
+    headers, value = forged.seal(connector.registry, body)
+    await connector.producer.send_and_wait(
+        Topics(settings.topic_prefix).submit, value, key=DEPARTMENT.encode(), headers=headers
+    )
+    print("→ a forged envelope claiming to be from Sở Nội vụ was published")
+    return body.message_id
+
+
+async def _watch(settings: Settings, dsn: str, sent: dict[str, str], connector: Connector) -> None:
+    """Print receipts and notices as the senders' connectors record them; the province's
+    clerk accepts (03) and finishes (06) the commune's report once it has arrived."""
+    report = next(m for m, subject in sent.items() if subject.startswith("Báo cáo"))
+    conn = await database.connect(dsn, schema=settings.database_schema)
+    seen: set[str] = set()
+    answered = False
+    # 5 receipts (01), 1 redirect notice (00), the forged envelope's 02, then 03 and 06.
+    expected = 9
+    try:
+        for _ in range(300):
+            rows = await conn.fetch(
+                "SELECT s.status_message_id, s.message_id, s.recipient, s.status_code,"
+                " s.reason_code FROM outgoing_status s WHERE s.message_id = ANY($1::text[])"
+                " ORDER BY s.at",
+                list(sent),
+            )
+            for row in rows:
+                if row["status_message_id"] in seen:
+                    continue
+                seen.add(row["status_message_id"])
+                about = sent[row["message_id"]]
+                reason = f" ({row['reason_code']})" if row["reason_code"] else ""
+                print(f"← {row['status_code']} from {row['recipient']} about “{about}”{reason}")
+                if row["message_id"] == report and row["status_code"] == "01" and not answered:
+                    for code in ("03", "06"):
+                        await connector.post_status(PROVINCE, report, code)
+                    answered = True
+                    print("· the province's clerk registered the report (03) and closed it (06)")
+            if len(seen) >= expected:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise ServiceFailed("the demo's receipts did not all arrive within 60 seconds")
+
+
+async def _summary(settings: Settings, dsn: str, sent: dict[str, str]) -> None:
+    conn = await database.connect(dsn, schema=settings.database_schema)
+    try:
+        rows = await conn.fetch(
+            "SELECT m.message_id, m.sender, m.verdict, m.reason_code, d.recipient, d.delivered_to,"
+            " d.state FROM messages m LEFT JOIN deliveries d USING (message_id)"
+            " WHERE m.message_id = ANY($1::text[]) ORDER BY m.received_at, d.recipient",
+            list(sent),
+        )
+    finally:
+        await conn.close()
+    print()
+    print(
+        f"{'message':<10} {'sender':<14} {'recipient':<14} {'delivered to':<14} {'state':<9} reason"
+    )
+    for row in rows:
+        print(
+            f"{row['message_id'][:8]:<10} {row['sender']:<14} {row['recipient'] or '-':<14} "
+            f"{row['delivered_to'] or '-':<14} {row['state'] or row['verdict']:<9} "
+            f"{row['reason_code'] or ''}"
+        )

@@ -74,11 +74,10 @@ async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
     found, _started = await stack.up(settings)
-    message_id = await demo.run(found)
+    await demo.run(settings, found)
     print(
-        f"lienthong demo: OK - message {message_id} went through Kafka at "
-        f"{found.kafka_bootstrap} and the ledger database; stop the services with "
-        "`lienthong dev down`"
+        "\nlienthong demo: OK - documents went down and up the levels, receipts came back, "
+        "the forged one was refused. Stop the services with `.venv/bin/lienthong dev down`."
     )
     return EXIT_OK
 
