@@ -68,6 +68,7 @@ class Settings:
     postgres_port: int = 15432
     postgres_bin: Path | None = None
     metrics_port: int = 9464
+    connector_port: int = 8740
     topic_prefix: str = "lienthong."
     submit_partitions: int = 6
     pki_dir: Path | None = None
@@ -153,6 +154,7 @@ class Settings:
             postgres_port=_port(get("POSTGRES_PORT"), "POSTGRES_PORT", defaults.postgres_port),
             postgres_bin=_path(get("POSTGRES_BIN")),
             metrics_port=_port(get("METRICS_PORT"), "METRICS_PORT", defaults.metrics_port),
+            connector_port=_port(get("CONNECTOR_PORT"), "CONNECTOR_PORT", defaults.connector_port),
             topic_prefix=get("TOPIC_PREFIX") or defaults.topic_prefix,
             submit_partitions=_int(
                 get("SUBMIT_PARTITIONS"), "SUBMIT_PARTITIONS", defaults.submit_partitions, 1

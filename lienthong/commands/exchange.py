@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.service import GROUP, Router
-from connectors import packing
+from connectors import api, packing
 from connectors.service import Connector
 from kernel import database, kafka, metrics
 from kernel.settings import Settings
@@ -51,9 +52,13 @@ async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
     found = stack.endpoints(settings)
     if args.metrics:
         metrics.serve(settings.metrics_port)
-    async with Connector(
-        settings, args.units, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
-    ) as connector:
+    async with (
+        Connector(
+            settings, args.units, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
+        ) as connector,
+        api.serving(connector, args.host, args.port) as port,
+    ):
+        structlog.get_logger(__name__).info("connector api", url=f"http://{args.host}:{port}/")
         await connector.run(handle_signals=True)
     return EXIT_OK
 
@@ -133,6 +138,8 @@ def register(commands: Subparsers) -> None:
     crun = connector_actions.add_parser("run", help="receive for these units until SIGTERM")
     crun.add_argument("--unit", dest="units", nargs="+", required=True, metavar="ORGANID")
     crun.add_argument("--metrics", action="store_true")
+    crun.add_argument("--host", default="127.0.0.1", help="where the HTTP API listens")
+    crun.add_argument("--port", type=int, default=Settings().connector_port)
     crun.set_defaults(handler=_connector_run)
 
     send = commands.add_parser("send", help="send an edXML document; prints its message id")
