@@ -37,7 +37,6 @@ from schemas.envelope import Body, DeadLetter, Header, StatusBody, encode, open_
 from signing.certificates import TrustStore
 from signing.identity import Identity
 
-GROUP = "lienthong-router"
 RELOAD_SECONDS = 15.0
 log = structlog.get_logger(__name__)
 
@@ -49,15 +48,14 @@ class Router:
         *,
         bootstrap: str,
         dsn: str,
-        group_id: str = GROUP,
         reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.dsn = dsn
-        self.group_id = group_id
         self.reload_seconds = reload_seconds
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+        self.group_id = self.topics.router_group
         self.registry = codec.Registry.load()
         self._stack = contextlib.AsyncExitStack()
         self._reloaded_at = 0.0

@@ -40,10 +40,6 @@ log = structlog.get_logger(__name__)
 POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
 
 
-def group_of(unit: str) -> str:
-    return f"lienthong-connector.{unit}"
-
-
 class Connector:
     def __init__(
         self, settings: Settings, units: Sequence[str], *, bootstrap: str, dsn: str
@@ -80,7 +76,7 @@ class Connector:
                 for unit in self.units:
                     consumer = AIOKafkaConsumer(
                         self.topics.unit(unit), bootstrap_servers=self.bootstrap,
-                        group_id=group_of(unit), enable_auto_commit=False,
+                        group_id=self.topics.connector_group(unit), enable_auto_commit=False,
                         auto_offset_reset="earliest", max_partition_fetch_bytes=limit,
                     )  # fmt: skip
                     await consumer.start()

@@ -1,4 +1,4 @@
-"""Topic names: one submit topic, one topic per unit, one dead-letter topic.
+"""Topic and consumer-group names: one submit topic, one topic per unit, one dead-letter topic.
 
 A prefix (`LIENTHONG_TOPIC_PREFIX`, default `lienthong.`) lets tests and several
 deployments share a cluster without seeing each other's traffic.
@@ -26,6 +26,14 @@ class Topics:
 
     def unit(self, organ_id: str) -> str:
         return f"{self.prefix}unit.{organ_id}"
+
+    @property
+    def router_group(self) -> str:
+        """The consumer group the routers of this deployment share."""
+        return f"{self.prefix}router"
+
+    def connector_group(self, organ_id: str) -> str:
+        return f"{self.prefix}connector.{organ_id}"
 
     def specs(self, units: list[str], *, submit_partitions: int = 6) -> list[TopicSpec]:
         config = {"max.message.bytes": str(self.max_message_bytes)}

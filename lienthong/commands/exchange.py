@@ -9,11 +9,12 @@ from pathlib import Path
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 
-from broker.service import GROUP, Router
+from broker.service import Router
 from connectors import api, packing
 from connectors.service import Connector
 from kernel import database, kafka, metrics
 from kernel.settings import Settings
+from kernel.topics import Topics
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from lienthong.devstack import stack
 
@@ -32,9 +33,10 @@ async def _router_run(args: argparse.Namespace, settings: Settings) -> int:
 async def _router_health(_args: argparse.Namespace, settings: Settings) -> int:
     """Healthy when the router group has members on a reachable cluster."""
     found = stack.endpoints(settings)
+    group = Topics(settings.topic_prefix).router_group
     async with kafka.admin_client(found.kafka_bootstrap) as client:
-        members = await _group_members(client, GROUP)
-    print_json({"group": GROUP, "members": members, "healthy": members > 0})
+        members = await _group_members(client, group)
+    print_json({"group": group, "members": members, "healthy": members > 0})
     return EXIT_OK if members > 0 else EXIT_NO
 
 

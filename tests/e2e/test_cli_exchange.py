@@ -1,0 +1,115 @@
+"""The exchange's commands as operators run them, against a running router and connector."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, PROVINCE, Exchange
+from tests.paths import FIXTURES
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+DOCUMENT = FIXTURES / "edxml" / "document.edxml"
+
+
+async def cli(exchange: Exchange, *args: str) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "LIENTHONG_KAFKA_BOOTSTRAP": exchange.endpoints.kafka_bootstrap,
+        "LIENTHONG_DATABASE_URL": exchange.dsn,
+        "LIENTHONG_DATABASE_SCHEMA": exchange.settings.database_schema,
+        "LIENTHONG_TOPIC_PREFIX": exchange.settings.topic_prefix,
+        "LIENTHONG_PKI_DIR": str(exchange.pki_dir),
+        "LIENTHONG_LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lienthong", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def _json(exchange: Exchange, *args: str) -> Any:
+    code, out, err = await cli(exchange, *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+async def test_send_inbox_status_and_ledger_from_the_command_line(exchange: Exchange) -> None:
+    code, out, err = await cli(
+        exchange, "send", "--from", PROVINCE, "--to", COMMUNE_A, CLOSED_DISTRICT,
+        "--edxml", str(DOCUMENT), "--attach", str(DOCUMENT),
+    )  # fmt: skip
+    assert code == 0, err
+    message_id = out.strip()
+
+    async def inbox() -> list[Any]:
+        entries: list[Any] = await _json(exchange, "inbox", "list", "--unit", COMMUNE_A, "--json")
+        return [e for e in entries if e["message_id"] == message_id]
+
+    entries = await exchange.until(inbox, what="the commune's inbox", timeout=60)
+    assert entries[0]["sender"] == PROVINCE
+    posted = await _json(
+        exchange, "status", "post", "--unit", COMMUNE_A, "--message", message_id, "--code", "05"
+    )
+    assert posted["code"] == "05"
+
+    async def ledger() -> Any:
+        shown = await _json(exchange, "ledger", "show", message_id, "--json")
+        states = {r["recipient"]: r["state"] for r in shown["recipients"]}
+        return shown if states.get(COMMUNE_A) == "05" else None
+
+    shown = await exchange.until(ledger, what="05 in the ledger", timeout=60)
+    by_recipient = {r["recipient"]: r for r in shown["recipients"]}
+    assert by_recipient[CLOSED_DISTRICT]["delivered_to"] == COMMUNE_A
+    assert [e["state"] for e in by_recipient[CLOSED_DISTRICT]["timeline"]][:2] == [
+        "redirected",
+        "routed",
+    ]
+    assert [e["state"] for e in by_recipient[COMMUNE_A]["timeline"]] == ["routed", "01", "05"]
+
+    code, _, err = await cli(exchange, "status", "post", "--unit", COMMUNE_A,
+                             "--message", message_id, "--code", "02")  # fmt: skip
+    assert code == 2
+    assert "[edxml_invalid_value]" in err
+    assert "reason" in err
+
+
+async def test_replay_commands(exchange: Exchange) -> None:
+    await exchange.connector.producer.send_and_wait(
+        exchange.topics.submit, b"garbage", key=PROVINCE.encode()
+    )
+
+    async def letters() -> list[Any]:
+        found: list[Any] = await _json(exchange, "replay", "list", "--reason",
+                                       "envelope_malformed", "--json")  # fmt: skip
+        return found
+
+    listed = await exchange.until(letters, what="the dead letter listed", timeout=60)
+    letter_id = str(listed[0]["id"])
+    assert listed[0]["sender"] == PROVINCE
+    done = await _json(exchange, "replay", "run", letter_id, "--why", "kiểm tra", "--actor", "qtv")
+    assert done == [{"id": int(letter_id), "replayed": True, "message_id": None}]
+    shown = await _json(exchange, "replay", "show", letter_id)
+    assert shown["replay_count"] == 1
+    assert shown["replays"][0]["actor"] == "qtv"
+    code, _, err = await cli(exchange, "replay", "run", letter_id)
+    assert code == 2
+    assert "--why" in err
+
+
+async def test_router_health_and_topics_sync(exchange: Exchange) -> None:
+    health = await _json(exchange, "router", "health")
+    assert health["group"] == exchange.topics.router_group
+    assert health["members"] == 1
+    assert health["healthy"]
+    synced = await _json(exchange, "topics", "sync", "--batch", "7")
+    assert synced["created"] == 0  # the fixture made them all already
+    assert synced["topics"] == 24 + 2
