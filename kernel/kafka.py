@@ -84,8 +84,14 @@ async def wait_until_ready(bootstrap: str, *, timeout: float = 60.0) -> None:
     )
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created now."""
+async def ensure_topics(
+    bootstrap: str, topics: Sequence[TopicSpec], *, visible_within: float = 60.0
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created now.
+
+    Returns once the broker's metadata lists them (it trails the controller by a moment),
+    so a caller can produce to them straight away.
+    """
     if not topics:
         return []
     async with admin_client(bootstrap) as client:
@@ -114,7 +120,23 @@ async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec]) -> list[str
         elif code != _TOPIC_ALREADY_EXISTS:
             message = topic_error[2] if len(topic_error) > 2 else ""
             raise KafkaUnavailable(f"creating topic {name} failed with error {code}: {message}")
+    await _until_listed(bootstrap, set(created), visible_within)
     return created
+
+
+async def _until_listed(bootstrap: str, names: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    async with admin_client(bootstrap) as client:
+        while names:
+            with mapped_errors("listing topics failed"):
+                names -= set(await client.list_topics())
+            if not names:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(
+                    f"{len(names)} new topics are still not in the metadata after {timeout:.0f}s"
+                )
+            await asyncio.sleep(0.2)
 
 
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:

@@ -10,12 +10,23 @@ import threading
 from importlib import metadata
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+    start_http_server,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 BUILD_INFO = Info("lienthong_build", "The running lienthong version.", registry=REGISTRY)
 BUILD_INFO.info({"version": metadata.version("lienthong")})
+
+
+__all__ = ["REGISTRY", "generate_latest", "serve"]
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, threading.Thread]:
