@@ -28,6 +28,7 @@ pytest: $(STAMP)
 # Speed is measured here, never asserted in tests: results go to bench-results/.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.signing
+	$(BIN)/python -m tests.bench.router
 
 up: $(STAMP)
 	$(BIN)/lienthong dev up

@@ -67,7 +67,6 @@ class Router:
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema)
         )
-        await self._reload(force=True)
         limit = self.settings.max_message_bytes + 1024 * 1024
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
@@ -88,6 +87,7 @@ class Router:
         with kafka.mapped_errors("the router cannot reach Kafka"):
             await self.producer.start()
             self._stack.push_async_callback(self.producer.stop)
+            await self._reload(force=True)
             await self.consumer.start()
             self._stack.push_async_callback(self.consumer.stop)
         log.info("router started", group=self.group_id, submit=self.topics.submit)
@@ -248,6 +248,13 @@ class Router:
                 headers=codec.fingerprint_header(fingerprint),
             )
 
+    async def _track_unit_topics(self) -> None:
+        await kafka.track_topics(
+            self.producer,
+            [self.topics.submit, self.topics.deadletter]
+            + [self.topics.unit(u) for u in self.directory.units],
+        )
+
     def _unverified_body(self, decoded: Decoded) -> Body | None:
         """The body of an envelope that failed authentication, read only to address the 02."""
         try:
@@ -279,6 +286,7 @@ class Router:
                 self.directory = await store.fetch(conn)
                 self._directory_stamp = stamp
                 changed = True
+                await self._track_unit_topics()
                 log.info("directory loaded", units=len(self.directory.units))
         return changed
 

@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 
+from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -137,6 +138,16 @@ async def _until_listed(bootstrap: str, names: set[str], timeout: float) -> None
                     f"{len(names)} new topics are still not in the metadata after {timeout:.0f}s"
                 )
             await asyncio.sleep(0.2)
+
+
+async def track_topics(producer: AIOKafkaProducer, topics: Sequence[str]) -> None:
+    """Load the metadata of every topic a producer will write to, in one request.
+
+    aiokafka otherwise fetches metadata the first time it sends to each topic, which for a
+    router writing to thousands of unit topics is one stall per unit.
+    """
+    with mapped_errors("fetching topic metadata failed"):
+        await producer.client.set_topics(list(topics))
 
 
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
