@@ -1,0 +1,49 @@
+"""`make demo`'s main job runs through on the real services and ends with the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kernel import database, kafka
+from kernel.settings import Settings
+from kernel.topics import Topics
+from lienthong import demo
+from lienthong.devstack.stack import Endpoints
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.mark.timeout(180)
+async def test_the_demo_exchange_completes(
+    settings: Settings, services: Endpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    local = dataclasses.replace(
+        settings, topic_prefix=f"d{tag}.", database_schema=f"d_{tag}", pki_dir=tmp_path / "pki"
+    )
+    admin = await database.connect(services.database_url.reveal())
+    await database.migrate(admin, schema=local.database_schema)
+    try:
+        await demo.run(local, services)
+    finally:
+        names = await _topics(services.kafka_bootstrap, Topics(local.topic_prefix).prefix)
+        await kafka.delete_topics(services.kafka_bootstrap, names)
+        await admin.execute(f'DROP SCHEMA "{local.database_schema}" CASCADE')
+        await admin.close()
+    out = capsys.readouterr().out
+    assert "(unit_redirected)" in out
+    assert "(certificate_untrusted)" in out
+    assert "← 06 from 000.00.00.H62" in out
+    table = out[out.index("message    sender") :].splitlines()[1:]
+    assert len(table) == 6
+    assert sum("rejected  certificate_untrusted" in row for row in table) == 1
+    assert any("000.00.31.H07  000.02.00.H62" in row for row in table)
+
+
+async def _topics(bootstrap: str, prefix: str) -> list[str]:
+    async with kafka.admin_client(bootstrap) as client:
+        return [t for t in await client.list_topics() if t.startswith(prefix)]
