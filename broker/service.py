@@ -27,7 +27,7 @@ from broker.stages.address import Addressed, address
 from broker.stages.authenticate import authenticate
 from broker.stages.decode import Decoded, decode
 from broker.stages.route import route
-from kernel import database, kafka, metrics
+from kernel import consuming, database, kafka, metrics
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
@@ -116,19 +116,16 @@ class Router:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-        while not stop.is_set():
-            with kafka.mapped_errors("consuming the submit topic failed"):
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=200)
-            for partition, records in batch.items():
-                for record in records:
-                    await self.handle(_incoming(record))
-                metrics.CONSUMER_LAG.labels(
-                    self.group_id, partition.topic, partition.partition
-                ).set(max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1))
-            if batch:
-                with kafka.mapped_errors("committing offsets failed"):
-                    await self.consumer.commit()
-            await self._reload()
+        await consuming.consume(self.consumer, self._handle_batch, stop, name="router")
+
+    async def _handle_batch(self, batch: consuming.Batch) -> None:
+        for partition, records in batch.items():
+            for record in records:
+                await self.handle(_incoming(record))
+            metrics.CONSUMER_LAG.labels(self.group_id, partition.topic, partition.partition).set(
+                max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1)
+            )
+        await self._reload()
 
     async def handle(self, incoming: Incoming) -> str:
         """Take one record through the stages; return what became of it."""

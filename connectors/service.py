@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from broker.stages.route import HOPS_HEADER
 from connectors import packing, registers
 from connectors.registers import Outgoing
-from kernel import database, kafka, metrics
-from kernel.errors import Rejected
+from kernel import consuming, database, kafka, metrics
+from kernel.errors import LienthongError, Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
@@ -123,7 +123,7 @@ class Connector:
         outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
         async with self.pool.acquire() as conn:
             number = await registers.register_outgoing(conn, body, _subject(edxml_bytes), outgoing)
-        await self.publish_pending()
+        await self._publish_soon()
         log.info("sent", message_id=body.message_id, unit=unit, number=number)
         return body, number
 
@@ -150,8 +150,17 @@ class Connector:
             headers, value = self._identity(unit).seal(self.registry, status)
             outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
             await registers.queue_status(conn, unit, status, outgoing)
-        await self.publish_pending()
+        await self._publish_soon()
         return status
+
+    async def _publish_soon(self) -> None:
+        """Publish now if Kafka answers; if not, the outbox keeps it for the consume loop."""
+        try:
+            await self.publish_pending()
+        except LienthongError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("queued; Kafka is away, the outbox will send it", error=exc.message)
 
     def _status(
         self, unit: str, to: str, about: str, document_id: str | None, code: str, reason: str | None
@@ -198,17 +207,13 @@ class Connector:
         await asyncio.gather(*(self._consume(unit, stop) for unit in self._consumers))
 
     async def _consume(self, unit: str, stop: asyncio.Event) -> None:
-        consumer = self._consumers[unit]
-        while not stop.is_set():
-            with kafka.mapped_errors(f"consuming {self.topics.unit(unit)} failed"):
-                batch = await consumer.getmany(timeout_ms=500, max_records=100)
+        async def handle(batch: consuming.Batch) -> None:
             for records in batch.values():
                 for record in records:
                     await self.receive(unit, record)
-            if batch:
-                await self.publish_pending()
-                with kafka.mapped_errors("committing offsets failed"):
-                    await consumer.commit()
+            await self.publish_pending()
+
+        await consuming.consume(self._consumers[unit], handle, stop, name=f"connector {unit}")
 
     async def receive(self, unit: str, record: ConsumerRecord) -> str:
         """Verify and act on one record of the unit's topic; return what became of it."""

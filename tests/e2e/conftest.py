@@ -7,6 +7,7 @@ Everything is real: the session's Kafka and PostgreSQL, services started in this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import uuid
@@ -20,7 +21,8 @@ from broker.directory import loader, store
 from broker.service import Router
 from connectors.service import Connector
 from kernel import database, kafka
-from kernel.settings import Settings
+from kernel.errors import KafkaUnavailable
+from kernel.settings import Secret, Settings
 from kernel.topics import Topics
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
@@ -76,10 +78,11 @@ def exchange_settings(base: Settings, tmp: Path, schema: str, prefix: str) -> Se
     )
 
 
-@pytest.fixture
-async def exchange(
-    settings: Settings, services: Endpoints, tmp_path: Path
+@contextlib.asynccontextmanager
+async def running_exchange(
+    settings: Settings, bootstrap: str, dsn: str, tmp_path: Path
 ) -> AsyncIterator[Exchange]:
+    """Topics, schema, PKI and directory of their own, a router and a connector running."""
     tag = uuid.uuid4().hex[:10]
     schema, prefix = f"e_{tag}", f"t{tag}."
     local = exchange_settings(settings, tmp_path, schema, prefix)
@@ -89,7 +92,6 @@ async def exchange(
         [(u, directory.units[u].name) for u in HOSTED],
         router_unit=local.router_unit,
     )
-    dsn = services.database_url.reveal()
     admin = await database.connect(dsn)
     await database.migrate(admin, schema=schema)
     conn = await database.connect(dsn, schema=schema)
@@ -97,21 +99,33 @@ async def exchange(
     await conn.close()
     topics = Topics(prefix, local.max_message_bytes)
     specs = topics.specs(sorted(directory.units), submit_partitions=3)
-    await kafka.ensure_topics(services.kafka_bootstrap, specs)
+    await kafka.ensure_topics(bootstrap, specs)
 
-    router = Router(local, bootstrap=services.kafka_bootstrap, dsn=dsn, reload_seconds=0.2)
-    connector = Connector(local, HOSTED, bootstrap=services.kafka_bootstrap, dsn=dsn)
+    router = Router(local, bootstrap=bootstrap, dsn=dsn, reload_seconds=0.2)
+    connector = Connector(local, HOSTED, bootstrap=bootstrap, dsn=dsn)
     await router.start()
     await connector.start()
     stop = asyncio.Event()
     tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
+    endpoints = Endpoints(kafka_bootstrap=bootstrap, database_url=Secret(dsn))
     try:
-        yield Exchange(local, services, topics, pki, local.keys_dir, router, connector)
+        yield Exchange(local, endpoints, topics, pki, local.keys_dir, router, connector)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await connector.stop()
         await router.stop()
-        await kafka.delete_topics(services.kafka_bootstrap, [s.name for s in specs])
+        with contextlib.suppress(KafkaUnavailable):
+            await kafka.delete_topics(bootstrap, [s.name for s in specs])
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
+
+
+@pytest.fixture
+async def exchange(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> AsyncIterator[Exchange]:
+    async with running_exchange(
+        settings, services.kafka_bootstrap, services.database_url.reveal(), tmp_path
+    ) as running:
+        yield running
