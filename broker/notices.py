@@ -23,11 +23,6 @@ REDIRECT_CODE = "00"
 """Not a QCVN status: the router's notice that a recipient was redirected (see reason_code)."""
 
 
-def sentence(reason: ReasonCode, detail: str) -> str:
-    """The human text of a refusal: Vietnamese, English, then the specifics."""
-    return f"{reason.sentence_vi} / {reason.sentence_en} ({detail})"
-
-
 async def send_notice(
     producer: AIOKafkaProducer,
     topics: Topics,
@@ -51,7 +46,7 @@ async def send_notice(
         created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
         document_id=document_id,
         reason_code=reason.value,
-        description=f"{about_recipient}: {sentence(reason, detail)}",
+        description=f"{about_recipient}: {reason.explain(detail)}",
     )
     headers, value = router.seal(registry, status)
     with kafka.mapped_errors("sending a notice failed"):

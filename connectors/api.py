@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import dataclasses
 import datetime
-import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,10 +19,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from connectors import packing, registers
 from connectors.service import Connector
 from kernel.errors import LienthongError, Rejected
 from kernel.reasons import ReasonCode
-from schemas.envelope import AttachmentRef
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONNECTOR: web.AppKey[Connector] = web.AppKey("connector", Connector)
@@ -89,27 +87,24 @@ async def send_document(request: web.Request) -> web.Response:
         raise Rejected(ReasonCode.ORGANID_INVALID, "`to` must be a non-empty list of unit codes")
     attachments = []
     for index, item in enumerate(body.get("attachments") or []):
-        content = _decode(item.get("content"), f"attachments[{index}].content")
-        ref = AttachmentRef(
-            name=str(item.get("name") or f"attachment-{index + 1}"),
-            media_type=str(item.get("media_type") or "application/octet-stream"),
-            sha256="",
-            size=len(content),
-            content=content,
+        attachments.append(
+            packing.attachment_of(
+                str(item.get("name") or f"attachment-{index + 1}"),
+                str(item.get("media_type") or "application/octet-stream"),
+                _decode(item.get("content"), f"attachments[{index}].content"),
+            )
         )
-        attachments.append(_hashed(ref))
-    sent, number = await request.app[CONNECTOR].send(
-        unit, _decode(body.get("edxml"), "edxml"), to, attachments
-    )
+    fields = body.get("fields")
+    if isinstance(fields, dict) and "edxml" not in body:
+        document = packing.edxml_from_fields(unit, fields)
+    else:
+        document = _decode(body.get("edxml"), "edxml")
+    sent, number = await request.app[CONNECTOR].send(unit, document, to, attachments)
     return _json(
         {"message_id": sent.message_id, "number": number, "kind": sent.kind,
          "document_id": sent.document_id},
         201,
     )  # fmt: skip
-
-
-def _hashed(ref: AttachmentRef) -> AttachmentRef:
-    return dataclasses.replace(ref, sha256=hashlib.sha256(ref.content or b"").hexdigest())
 
 
 async def list_inbox(request: web.Request) -> web.Response:
@@ -127,14 +122,10 @@ async def list_inbox(request: web.Request) -> web.Response:
 async def get_incoming(request: web.Request) -> web.Response:
     unit = _unit(request)
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT * FROM incoming_register WHERE unit = $1 AND message_id = $2",
-            unit,
-            request.match_info["message_id"],
-        )
-    if row is None:
+        entry = await registers.incoming_entry(conn, unit, request.match_info["message_id"])
+    if entry is None:
         raise Rejected(ReasonCode.UNIT_UNKNOWN, "no such incoming document")
-    return _json(dict(row))
+    return _json(entry)
 
 
 async def post_status(request: web.Request) -> web.Response:

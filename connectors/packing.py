@@ -1,5 +1,7 @@
 """Outgoing documents become envelope bodies: what the sending connector signs.
 
+An agency system sends edXML it wrote, or fields from which edXML is written here.
+
 The edXML travels as the exact bytes the agency's system produced; extra files travel as
 attachments with their SHA-256 and size, so the receiver can check them.
 """
@@ -10,12 +12,23 @@ import datetime
 import hashlib
 import mimetypes
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from broker.directory.model import check_organ_id
+from kernel.errors import EdxmlError
+from kernel.reasons import ReasonCode
 from schemas import edxml
-from schemas.edxml.model import BusinessDocType
+from schemas.edxml.model import (
+    BusinessDocType,
+    Code,
+    DocumentType,
+    Organization,
+    OtherInfo,
+    PromulgationInfo,
+    SignerInfo,
+)
 from schemas.envelope import AttachmentRef, EnvelopeBody, MessageKind, TraceEntry
 
 _KIND_BY_BUSINESS: dict[int, MessageKind] = {
@@ -27,10 +40,13 @@ _KIND_BY_BUSINESS: dict[int, MessageKind] = {
 
 
 def attachment(path: Path) -> AttachmentRef:
-    content = path.read_bytes()
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return attachment_of(path.name, media_type, path.read_bytes())
+
+
+def attachment_of(name: str, media_type: str, content: bytes) -> AttachmentRef:
     return AttachmentRef(
-        name=path.name,
+        name=name,
         media_type=media_type,
         sha256=hashlib.sha256(content).hexdigest(),
         size=len(content),
@@ -67,3 +83,101 @@ def build_body(
         attachments=tuple(attachments),
         trace=(TraceEntry(organ_id=sender, at=created_at, action="signed"),),
     )
+
+
+_FIELDS = {
+    "subject", "content", "type", "type_name", "code_number", "code_notation", "place",
+    "promulgation_date", "due_date", "signer_name", "signer_position", "competence",
+    "priority", "business_doc_type", "business_doc_reason", "document_id", "to_places",
+    "organ_name",
+}  # fmt: skip
+
+
+def edxml_from_fields(sender: str, fields: Mapping[str, Any]) -> bytes:
+    """An edXML packet written from an agency system's fields, for systems without edXML.
+
+    `subject` is required; dates are YYYY-MM-DD; the document id defaults to
+    `sender,date,number/notation` as QCVN 102:2016 builds it.
+    """
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE, f"unknown fields: {', '.join(sorted(unknown))}"
+        )
+    subject = fields.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise EdxmlError(ReasonCode.EDXML_INVALID_VALUE, "a document needs a subject")
+    promulgated = _date(fields, "promulgation_date") or datetime.date.today()
+    number, notation = fields.get("code_number"), fields.get("code_notation")
+    document_id = fields.get("document_id") or (
+        f"{sender},{promulgated:%Y/%m/%d},{number}/{notation}" if number and notation else None
+    )
+    packet = edxml.DocumentPacket(
+        from_=Organization(organ_id=check_organ_id(sender), organ_name=_text(fields, "organ_name")),
+        document_id=_text_value(document_id),
+        code=Code(_text(fields, "code_number"), _text(fields, "code_notation")),
+        promulgation_info=PromulgationInfo(_text(fields, "place"), promulgated),
+        document_type=DocumentType(type=_int(fields, "type"), type_name=_text(fields, "type_name")),
+        subject=subject.strip(),
+        content=_text(fields, "content"),
+        signer_info=SignerInfo(
+            competence=_text(fields, "competence"),
+            position=_text(fields, "signer_position"),
+            full_name=_text(fields, "signer_name"),
+        ),
+        due_date=_date(fields, "due_date"),
+        other_info=OtherInfo(priority=_int(fields, "priority") or 0),
+        business=edxml.Business(
+            business_doc_type=_int(fields, "business_doc_type") or 0,
+            business_doc_reason=_text(fields, "business_doc_reason"),
+        ),
+        to_places=tuple(str(p) for p in fields.get("to_places") or ()),
+    )
+    return edxml.write(packet)
+
+
+def _text_value(value: object) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    return _text_value(fields.get(name))
+
+
+def _int(fields: Mapping[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE, f"{name} must be a number, not {value!r}"
+        ) from None
+
+
+def _date(fields: Mapping[str, Any], name: str) -> datetime.date | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE, f"{name} must be a YYYY-MM-DD date, not {value!r}"
+        ) from None
+
+
+def check_attachments(body: EnvelopeBody) -> None:
+    """Each attachment's content is what its declared SHA-256 and size say."""
+    for attachment in body.attachments:
+        if attachment.content is None:
+            continue
+        if (
+            len(attachment.content) != attachment.size
+            or hashlib.sha256(attachment.content).hexdigest() != attachment.sha256
+        ):
+            raise EdxmlError(
+                ReasonCode.ATTACHMENT_HASH_MISMATCH,
+                f"{attachment.name}: the content does not match its declared SHA-256 and size",
+            )

@@ -129,6 +129,16 @@ async def register_incoming(
                     redirected_from,
                     body.edxml,
                 )
+                await conn.executemany(
+                    "INSERT INTO incoming_attachments (unit, message_id, position, name,"
+                    " media_type, sha256, size, content, reference)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    [
+                        (unit, body.message_id, position, a.name, a.media_type, a.sha256,
+                         a.size, a.content, a.reference)
+                        for position, a in enumerate(body.attachments)
+                    ],
+                )  # fmt: skip
                 await _queue(conn, receipt_id, unit, receipt_out)
                 return number, True
         except asyncpg.UniqueViolationError:
@@ -165,10 +175,19 @@ async def queue_status(conn: Connection, unit: str, status: StatusBody, outgoing
 
 
 async def incoming_entry(conn: Connection, unit: str, message_id: str) -> dict[str, Any] | None:
+    """A register entry with its attachments, or None."""
     row = await conn.fetchrow(
         "SELECT * FROM incoming_register WHERE unit = $1 AND message_id = $2", unit, message_id
     )
-    return dict(row) if row else None
+    if row is None:
+        return None
+    files = await conn.fetch(
+        "SELECT name, media_type, sha256, size, content, reference FROM incoming_attachments"
+        " WHERE unit = $1 AND message_id = $2 ORDER BY position",
+        unit,
+        message_id,
+    )
+    return {**dict(row), "attachments": [dict(f) for f in files]}
 
 
 async def pending(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:

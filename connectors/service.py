@@ -163,7 +163,14 @@ class Connector:
             log.warning("queued; Kafka is away, the outbox will send it", error=exc.message)
 
     def _status(
-        self, unit: str, to: str, about: str, document_id: str | None, code: str, reason: str | None
+        self,
+        unit: str,
+        to: str,
+        about: str,
+        document_id: str | None,
+        code: str,
+        reason: str | None,
+        reason_code: ReasonCode | None = None,
     ) -> StatusBody:
         return StatusBody(
             message_id=status_id(about, unit, code),
@@ -174,6 +181,7 @@ class Connector:
             created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
             document_id=document_id,
             description=reason,
+            reason_code=reason_code.value if reason_code else None,
         )
 
     async def publish_pending(self) -> int:
@@ -234,6 +242,28 @@ class Connector:
                     "status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new
                 )
                 return f"status:{body.status_code}"
+            try:
+                packing.check_attachments(body)
+            except Rejected as exc:
+                refusal = self._status(
+                    unit,
+                    body.sender,
+                    body.message_id,
+                    body.document_id,
+                    "02",
+                    exc.reason.explain(exc.message),
+                    exc.reason,
+                )
+                headers, value = self._identity(unit).seal(self.registry, refusal)
+                outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+                await registers.queue_status(conn, unit, refusal, outgoing)
+                log.warning(
+                    "incoming refused",
+                    unit=unit,
+                    message_id=body.message_id,
+                    reason_code=exc.reason.value,
+                )
+                return f"refused:{exc.reason.value}"
             receipt = self._status(unit, body.sender, body.message_id, body.document_id, "01", None)
             receipt_headers, receipt_value = self._identity(unit).seal(self.registry, receipt)
             receipt_out = Outgoing(

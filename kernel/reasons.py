@@ -74,6 +74,10 @@ class ReasonCode(enum.StrEnum):
     def sentence_vi(self) -> str:
         return _SENTENCES[self][1]
 
+    def explain(self, detail: str) -> str:
+        """The human text sent with a refusal: Vietnamese, English, then the specifics."""
+        return f"{self.sentence_vi} / {self.sentence_en} ({detail})"
+
 
 _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.CONFIG_INVALID: (

@@ -7,12 +7,15 @@ import argparse
 from pathlib import Path
 
 import structlog
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.service import Router
 from connectors import api, packing
 from connectors.service import Connector
 from kernel import database, kafka, metrics
+from kernel.errors import Rejected
+from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
@@ -75,13 +78,15 @@ async def _one_off(settings: Settings, unit: str) -> Connector:
 
 
 async def _send(args: argparse.Namespace, settings: Settings) -> int:
+    document = (
+        Path(args.edxml).read_bytes()
+        if args.edxml
+        else packing.edxml_from_fields(args.sender, _fields(Path(args.fields)))
+    )
     connector = await _one_off(settings, args.sender)
     try:
         body, number = await connector.send(
-            args.sender,
-            Path(args.edxml).read_bytes(),
-            args.to,
-            [packing.attachment(Path(f)) for f in args.attach],
+            args.sender, document, args.to, [packing.attachment(Path(f)) for f in args.attach]
         )
     finally:
         await connector.stop()
@@ -90,6 +95,16 @@ async def _send(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(body.message_id)
     return EXIT_OK
+
+
+def _fields(path: Path) -> dict[str, object]:
+    try:
+        fields = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise Rejected(ReasonCode.EDXML_INVALID_VALUE, f"{path}: {exc}") from None
+    if not isinstance(fields, dict):
+        raise Rejected(ReasonCode.EDXML_INVALID_VALUE, f"{path}: expected a mapping of fields")
+    return fields
 
 
 async def _status_post(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,7 +162,9 @@ def register(commands: Subparsers) -> None:
     send = commands.add_parser("send", help="send an edXML document; prints its message id")
     send.add_argument("--from", dest="sender", required=True, metavar="ORGANID")
     send.add_argument("--to", nargs="+", required=True, metavar="ORGANID")
-    send.add_argument("--edxml", required=True, metavar="FILE")
+    source = send.add_mutually_exclusive_group(required=True)
+    source.add_argument("--edxml", metavar="FILE", help="a QCVN 102:2016 packet")
+    source.add_argument("--fields", metavar="FILE", help="YAML or JSON fields: subject, …")
     send.add_argument("--attach", nargs="*", default=[], metavar="FILE")
     send.add_argument("--json", action="store_true")
     send.set_defaults(handler=_send)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
+import hashlib
 from typing import Any
 
 import aiohttp
 import pytest
 
-from connectors import api
+from connectors import api, packing
+from schemas import edxml
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
+from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 DOCUMENT = (FIXTURES / "edxml" / "document.edxml").read_bytes()
@@ -107,3 +111,90 @@ async def test_bad_requests_get_reason_codes(
     ):
         got, answer = await _post(s, f"http://127.0.0.1:{port}{path}", body)
     assert (got, answer["reason_code"]) == (status, reason)
+
+
+async def _fetched(session: aiohttp.ClientSession, base: str, message_id: str) -> Any:
+    status, entry = await _get(session, f"{base}/units/{COMMUNE_A}/inbox/{message_id}")
+    return entry if status == 200 else None
+
+
+async def test_fields_and_a_pdf_become_an_edxml_document(exchange: Exchange) -> None:
+    pdf = minimal_pdf("Quyet dinh")
+    async with (
+        api.serving(exchange.connector, "127.0.0.1", 0) as port,
+        aiohttp.ClientSession() as s,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        status, sent = await _post(
+            s,
+            f"{base}/units/{PROVINCE}/documents",
+            {
+                "to": [COMMUNE_A],
+                "fields": {"subject": "Quyết định về việc giao chỉ tiêu", "type_name": "Quyết định",
+                           "code_number": "77", "code_notation": "QĐ-UBND",
+                           "promulgation_date": "2026-11-20", "signer_name": "Lê Văn Bình"},
+                "attachments": [{"name": "qd-77.pdf", "media_type": "application/pdf",
+                                 "content": base64.b64encode(pdf).decode()}],
+            },
+        )  # fmt: skip
+        assert status == 201, sent
+        assert sent["document_id"] == f"{PROVINCE},2026/11/20,77/QĐ-UBND"
+        entry = await exchange.until(
+            functools.partial(_fetched, s, base, sent["message_id"]), what="fetched"
+        )
+    assert entry["subject"] == "Quyết định về việc giao chỉ tiêu"
+    packet = edxml.parse(base64.b64decode(entry["edxml"]))
+    assert isinstance(packet, edxml.DocumentPacket)
+    assert packet.signer_info is not None
+    assert packet.signer_info.full_name == "Lê Văn Bình"
+    [attached] = entry["attachments"]
+    assert (attached["name"], attached["size"]) == ("qd-77.pdf", len(pdf))
+    assert base64.b64decode(attached["content"]) == pdf
+    assert attached["sha256"] == hashlib.sha256(pdf).hexdigest()
+
+
+async def test_fields_are_checked(exchange: Exchange) -> None:
+    async with (
+        api.serving(exchange.connector, "127.0.0.1", 0) as port,
+        aiohttp.ClientSession() as s,
+    ):
+        url = f"http://127.0.0.1:{port}/units/{PROVINCE}/documents"
+        for fields, message in (
+            ({"type_name": "Công văn"}, "subject"),
+            ({"subject": "x", "colour": "red"}, "unknown fields"),
+            ({"subject": "x", "due_date": "20/11/2026"}, "YYYY-MM-DD"),
+        ):
+            status, answer = await _post(s, url, {"to": [COMMUNE_A], "fields": fields})
+            assert (status, answer["reason_code"]) == (422, "edxml_invalid_value")
+            assert message in answer["reason"]
+
+
+async def _refused(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
+    return await exchange.fetch(
+        "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'", message_id
+    )
+
+
+async def test_an_attachment_that_lies_about_its_hash_is_refused_by_the_receiver(
+    exchange: Exchange,
+) -> None:
+    good = packing.attachment_of("a.txt", "text/plain", b"noi dung that")
+    lying = dataclasses.replace(good, content=b"noi dung khac")
+    body = packing.build_body(
+        DOCUMENT, sender=PROVINCE, recipients=[COMMUNE_A], attachments=[lying]
+    )
+    identity = exchange.connector.identities[PROVINCE]
+    headers, value = identity.seal(exchange.connector.registry, body)
+    await exchange.connector.producer.send_and_wait(
+        exchange.topics.submit, value, key=PROVINCE.encode(), headers=headers
+    )
+    refused = await exchange.until(
+        functools.partial(_refused, exchange, body.message_id), what="02 from the receiver"
+    )
+    assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
+        COMMUNE_A,
+        "attachment_hash_mismatch",
+    )
+    assert not await exchange.fetch(
+        "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id
+    )
