@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lienthong demo
+	LIENTHONG_LOG_LEVEL=$${LIENTHONG_LOG_LEVEL:-WARNING} $(BIN)/lienthong demo
 
 test: lint pytest
 
