@@ -8,13 +8,10 @@ Several routers in one consumer group share the submit partitions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
-import signal
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 
 import asyncpg
 import structlog
@@ -30,6 +27,7 @@ from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
+from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import codec
@@ -41,7 +39,7 @@ RELOAD_SECONDS = 15.0
 log = structlog.get_logger(__name__)
 
 
-class Router:
+class Router(Service):
     def __init__(
         self,
         settings: Settings,
@@ -50,6 +48,7 @@ class Router:
         dsn: str,
         reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.bootstrap = bootstrap
         self.dsn = dsn
@@ -57,7 +56,6 @@ class Router:
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
         self.group_id = self.topics.router_group
         self.registry = codec.Registry.load()
-        self._stack = contextlib.AsyncExitStack()
         self._reloaded_at = 0.0
         self._trust_stamp: tuple[float, int] = (0.0, 0)
         self._directory_stamp: tuple[object, int] | None = None
@@ -96,26 +94,10 @@ class Router:
         await self._stack.aclose()
         log.info("router stopped")
 
-    async def __aenter__(self) -> Router:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
         """Route until `stop` is set (or SIGTERM/SIGINT, with `handle_signals`): the batch in
         hand is finished and committed before returning."""
-        stop = stop or asyncio.Event()
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
+        stop = stop_event(stop, handle_signals=handle_signals)
         await consuming.consume(self.consumer, self._handle_batch, stop, name="router")
 
     async def _handle_batch(self, batch: consuming.Batch) -> None:

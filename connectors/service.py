@@ -11,11 +11,8 @@ recorded. Offsets are committed only after the database has the result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
-import signal
 from collections.abc import Sequence
-from types import TracebackType
 
 import asyncpg
 import structlog
@@ -27,6 +24,7 @@ from connectors.registers import Outgoing
 from kernel import consuming, database, kafka, metrics
 from kernel.errors import LienthongError, Rejected
 from kernel.reasons import ReasonCode
+from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import codec, edxml
@@ -40,17 +38,17 @@ log = structlog.get_logger(__name__)
 POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
 
 
-class Connector:
+class Connector(Service):
     def __init__(
         self, settings: Settings, units: Sequence[str], *, bootstrap: str, dsn: str
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.units = list(dict.fromkeys(units))
         self.bootstrap = bootstrap
         self.dsn = dsn
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
         self.registry = codec.Registry.load()
-        self._stack = contextlib.AsyncExitStack()
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._publish_lock = asyncio.Lock()
 
@@ -86,18 +84,6 @@ class Connector:
 
     async def stop(self) -> None:
         await self._stack.aclose()
-
-    async def __aenter__(self) -> Connector:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # Outgoing ------------------------------------------------------------------------------
 
@@ -207,11 +193,7 @@ class Connector:
     # Incoming ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
-        stop = stop or asyncio.Event()
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
+        stop = stop_event(stop, handle_signals=handle_signals)
         await asyncio.gather(*(self._consume(unit, stop) for unit in self._consumers))
 
     async def _consume(self, unit: str, stop: asyncio.Event) -> None:
