@@ -110,13 +110,7 @@ async def send_document(request: web.Request) -> web.Response:
 async def list_inbox(request: web.Request) -> web.Response:
     unit = _unit(request)
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT year, number, message_id, kind, sender, document_id, subject, received_at,"
-            " sent_at, status, redirected_from FROM incoming_register WHERE unit = $1"
-            " ORDER BY year, number",
-            unit,
-        )
-    return _json([dict(row) for row in rows])
+        return _json(await registers.incoming_list(conn, unit))
 
 
 async def get_incoming(request: web.Request) -> web.Response:
@@ -139,22 +133,24 @@ async def post_status(request: web.Request) -> web.Response:
 
 async def delivery_state(request: web.Request) -> web.Response:
     unit = _unit(request)
-    message_id = request.match_info["message_id"]
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        sent = await conn.fetchrow(
-            "SELECT year, number, recipients, created_at FROM outgoing_register"
-            " WHERE unit = $1 AND message_id = $2",
-            unit,
-            message_id,
-        )
-        if sent is None:
-            raise Rejected(ReasonCode.UNIT_UNKNOWN, "no such outgoing document")
-        statuses = await conn.fetch(
-            "SELECT recipient, status_code, reason_code, description, at FROM outgoing_status"
-            " WHERE message_id = $1 ORDER BY at",
-            message_id,
-        )
-    return _json({**dict(sent), "message_id": message_id, "statuses": [dict(s) for s in statuses]})
+        entry = await registers.outgoing_entry(conn, unit, request.match_info["message_id"])
+    if entry is None:
+        raise Rejected(ReasonCode.UNIT_UNKNOWN, "no such outgoing document")
+    return _json(entry)
+
+
+async def follow_up(request: web.Request) -> web.Response:
+    unit = _unit(request)
+    body = await _body(request)
+    sent, number = await request.app[CONNECTOR].follow_up(
+        unit,
+        request.match_info["message_id"],
+        request.match_info["kind"],
+        reason=str(body.get("reason") or ""),
+        fields=body.get("fields") if isinstance(body.get("fields"), dict) else None,
+    )
+    return _json({"message_id": sent.message_id, "number": number, "kind": sent.kind}, 201)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -172,6 +168,9 @@ def application(connector: Connector) -> web.Application:
     app[CONNECTOR] = connector
     app.router.add_post("/units/{unit}/documents", send_document)
     app.router.add_get("/units/{unit}/documents/{message_id}", delivery_state)
+    app.router.add_post(
+        "/units/{unit}/documents/{message_id}/{kind:revoke|update|replace}", follow_up
+    )
     app.router.add_get("/units/{unit}/inbox", list_inbox)
     app.router.add_get("/units/{unit}/inbox/{message_id}", get_incoming)
     app.router.add_post("/units/{unit}/inbox/{message_id}/status", post_status)

@@ -207,3 +207,31 @@ async def mark_sent(conn: Connection, message_ids: list[str]) -> None:
 
 def headers_of(stored: str) -> codec.Headers:
     return [(key, bytes.fromhex(value)) for key, value in json.loads(stored)]
+
+
+async def incoming_list(conn: Connection, unit: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT year, number, message_id, kind, sender, document_id, subject, received_at,"
+        " sent_at, status, redirected_from FROM incoming_register WHERE unit = $1"
+        " ORDER BY year, number",
+        unit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[str, Any] | None:
+    """A sent document and what each recipient (and the router) answered, or None."""
+    sent = await conn.fetchrow(
+        "SELECT year, number, message_id, kind, document_id, subject, recipients, created_at"
+        " FROM outgoing_register WHERE unit = $1 AND message_id = $2",
+        unit,
+        message_id,
+    )
+    if sent is None:
+        return None
+    statuses = await conn.fetch(
+        "SELECT recipient, status_code, reason_code, description, at FROM outgoing_status"
+        " WHERE message_id = $1 ORDER BY at",
+        message_id,
+    )
+    return {**dict(sent), "statuses": [dict(s) for s in statuses]}

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import structlog
@@ -28,13 +29,18 @@ from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import codec, edxml
-from schemas.edxml.model import StatusCode
+from schemas.edxml.model import BusinessDocType, StatusCode
 from schemas.envelope import AttachmentRef, EnvelopeBody, StatusBody, decode_signed, status_id
 from signing.certificates import TrustStore
 from signing.envelope import verify
 from signing.identity import Identity
 
 log = structlog.get_logger(__name__)
+FOLLOW_UPS = {
+    "revoke": BusinessDocType.REVOKE,
+    "update": BusinessDocType.UPDATE,
+    "replace": BusinessDocType.REPLACE,
+}
 POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
 
 
@@ -112,6 +118,45 @@ class Connector(Service):
         await self._publish_soon()
         log.info("sent", message_id=body.message_id, unit=unit, number=number)
         return body, number
+
+    async def follow_up(
+        self,
+        unit: str,
+        message_id: str,
+        kind: str,
+        *,
+        reason: str,
+        fields: Mapping[str, Any] | None = None,
+        attachments: Sequence[AttachmentRef] = (),
+    ) -> tuple[EnvelopeBody, int]:
+        """Revoke, update or replace a document this unit sent, to the same recipients.
+
+        The new packet carries the original's document id and the Bussiness type of the
+        follow-up (1 revoke, 2 update, 3 replace); an update or replacement brings new fields.
+        """
+        business = FOLLOW_UPS.get(kind)
+        if business is None:
+            raise Rejected(
+                ReasonCode.EDXML_INVALID_VALUE, f"{kind!r} is not revoke, update or replace"
+            )
+        if not reason.strip():
+            raise Rejected(ReasonCode.EDXML_INVALID_VALUE, f"a {kind} needs a reason")
+        async with self.pool.acquire() as conn:
+            original = await registers.outgoing_entry(conn, unit, message_id)
+        if original is None:
+            raise Rejected(ReasonCode.UNIT_UNKNOWN, f"{unit} sent no document {message_id}")
+        if business != BusinessDocType.REVOKE and not fields:
+            raise Rejected(ReasonCode.EDXML_INVALID_VALUE, f"an {kind} brings new fields")
+        given = dict(
+            fields or {"subject": f"Thu hồi văn bản {original['document_id'] or message_id}"}
+        )
+        given.update(
+            document_id=original["document_id"],
+            business_doc_type=int(business),
+            business_doc_reason=reason.strip(),
+        )
+        packet = packing.edxml_from_fields(unit, given)
+        return await self.send(unit, packet, original["recipients"], attachments)
 
     async def post_status(
         self, unit: str, message_id: str, code: str, reason: str | None = None

@@ -11,7 +11,7 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.service import Router
-from connectors import api, packing
+from connectors import api, packing, registers
 from connectors.service import Connector
 from kernel import database, kafka, metrics
 from kernel.errors import Rejected
@@ -117,19 +117,34 @@ async def _status_post(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    found = stack.endpoints(settings)
-    conn = await database.connect(found.database_url.reveal(), schema=settings.database_schema)
+async def _follow_up(args: argparse.Namespace, settings: Settings) -> int:
+    connector = await _one_off(settings, args.sender)
     try:
-        rows = await conn.fetch(
-            "SELECT year, number, message_id, kind, sender, document_id, subject, received_at,"
-            " sent_at, status, redirected_from FROM incoming_register WHERE unit = $1"
-            " ORDER BY year, number",
-            args.unit,
+        body, number = await connector.follow_up(
+            args.sender,
+            args.message,
+            args.kind,
+            reason=args.reason,
+            fields=_fields(Path(args.fields)) if args.fields else None,
+            attachments=[packing.attachment(Path(f)) for f in args.attach],
         )
     finally:
+        await connector.stop()
+    print_json({"message_id": body.message_id, "number": number, "kind": body.kind})
+    return EXIT_OK
+
+
+async def _registers(settings: Settings) -> database.Connection:
+    found = stack.endpoints(settings)
+    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
+
+
+async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _registers(settings)
+    try:
+        entries = await registers.incoming_list(conn, args.unit)
+    finally:
         await conn.close()
-    entries = [dict(row) for row in rows]
     if args.json:
         print_json(entries)
     else:
@@ -138,6 +153,32 @@ async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
                 f"{e['year']}/{e['number']:>5}  {e['status']}  {e['sender']}  {e['subject'] or ''}"
             )
     return EXIT_OK
+
+
+async def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _registers(settings)
+    try:
+        entry = await registers.incoming_entry(conn, args.unit, args.message)
+    finally:
+        await conn.close()
+    if entry is None:
+        print_json({"unit": args.unit, "message_id": args.message, "found": False})
+        return EXIT_NO
+    entry["edxml"] = bytes(entry["edxml"]).decode("utf-8", "replace")
+    for attachment in entry["attachments"]:
+        attachment.pop("content", None)
+    print_json(entry)
+    return EXIT_OK
+
+
+async def _sent_show(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _registers(settings)
+    try:
+        entry = await registers.outgoing_entry(conn, args.unit, args.message)
+    finally:
+        await conn.close()
+    print_json(entry or {"unit": args.unit, "message_id": args.message, "found": False})
+    return EXIT_OK if entry else EXIT_NO
 
 
 def register(commands: Subparsers) -> None:
@@ -169,12 +210,33 @@ def register(commands: Subparsers) -> None:
     send.add_argument("--json", action="store_true")
     send.set_defaults(handler=_send)
 
+    for kind in ("revoke", "update", "replace"):
+        follow = commands.add_parser(kind, help=f"{kind} a document this unit sent")
+        follow.add_argument("--from", dest="sender", required=True, metavar="ORGANID")
+        follow.add_argument("--message", required=True, metavar="ID")
+        follow.add_argument("--reason", required=True)
+        if kind != "revoke":
+            follow.add_argument("--fields", required=True, metavar="FILE")
+            follow.add_argument("--attach", nargs="*", default=[], metavar="FILE")
+        follow.set_defaults(handler=_follow_up, kind=kind, fields=None, attach=[])
+
+    sent = commands.add_parser("sent", help="a unit's outgoing register")
+    sent_actions = sent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sent_show = sent_actions.add_parser("show", help="a sent document's delivery state")
+    sent_show.add_argument("--unit", required=True, metavar="ORGANID")
+    sent_show.add_argument("--message", required=True, metavar="ID")
+    sent_show.set_defaults(handler=_sent_show)
+
     inbox = commands.add_parser("inbox", help="a unit's incoming register")
     inbox_actions = inbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = inbox_actions.add_parser("list", help="the incoming register, in order")
     listing.add_argument("--unit", required=True, metavar="ORGANID")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_inbox_list)
+    show = inbox_actions.add_parser("show", help="one incoming document, its edXML and files")
+    show.add_argument("--unit", required=True, metavar="ORGANID")
+    show.add_argument("--message", required=True, metavar="ID")
+    show.set_defaults(handler=_inbox_show)
 
     status = commands.add_parser("status", help="answer about a received document")
     status_actions = status.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,3 +114,47 @@ async def test_router_health_and_topics_sync(exchange: Exchange) -> None:
     synced = await _json(exchange, "topics", "sync", "--batch", "7")
     assert synced["created"] == 0  # the fixture made them all already
     assert synced["topics"] == 24 + 2
+
+
+async def test_revoke_update_and_the_registers_from_the_command_line(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    body, _ = await exchange.connector.send(PROVINCE, DOCUMENT.read_bytes(), [COMMUNE_A])
+    await exchange.until(lambda: _in_inbox(exchange, body.document_id, 1), what="original")
+
+    revoked = await _json(exchange, "revoke", "--from", PROVINCE, "--message", body.message_id,
+                          "--reason", "ban hành nhầm")  # fmt: skip
+    assert revoked["kind"] == "revoke"
+    fields = tmp_path / "fields.yaml"
+    fields.write_text("subject: Công văn đã sửa\ntype_name: Công văn\n", encoding="utf-8")
+    updated = await _json(exchange, "update", "--from", PROVINCE, "--message", body.message_id,
+                          "--reason", "sửa lỗi chính tả", "--fields", str(fields))  # fmt: skip
+    assert updated["kind"] == "update"
+
+    entries = await exchange.until(lambda: _in_inbox(exchange, body.document_id, 3), what="all 3")
+    assert [e["kind"] for e in entries] == ["document", "revoke", "update"]
+    shown = await _json(
+        exchange, "inbox", "show", "--unit", COMMUNE_A, "--message", revoked["message_id"]
+    )
+    assert "<edXML:BussinessDocType>1</edXML:BussinessDocType>" in shown["edxml"]
+    assert "ban hành nhầm" in shown["edxml"]
+
+    async def answered() -> Any:
+        state = await _json(
+            exchange, "sent", "show", "--unit", PROVINCE, "--message", body.message_id
+        )
+        return state if state["statuses"] else None
+
+    state = await exchange.until(answered, what="the 01 at the sender", timeout=60)
+    assert state["number"] == 1
+    assert [(s["recipient"], s["status_code"]) for s in state["statuses"]] == [(COMMUNE_A, "01")]
+    code, _, err = await cli(exchange, "update", "--from", PROVINCE, "--message", "nope",
+                             "--reason", "x", "--fields", str(fields))  # fmt: skip
+    assert code == 2
+    assert "[unit_unknown]" in err
+
+
+async def _in_inbox(exchange: Exchange, document_id: str | None, count: int) -> list[Any]:
+    entries: list[Any] = await _json(exchange, "inbox", "list", "--unit", COMMUNE_A, "--json")
+    mine = [e for e in entries if e["document_id"] == document_id]
+    return mine if len(mine) >= count else []
