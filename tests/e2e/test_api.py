@@ -100,6 +100,8 @@ XXE = base64.b64encode(b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///'>]><x/>").deco
         ("/units/000.00.99.H62/documents", {"to": [COMMUNE_A], "edxml": ""}, 404, "unit_unknown"),
         (f"/units/{COMMUNE_A}/inbox/nope/status", {"code": "03"}, 404, "unit_unknown"),
         (f"/units/{COMMUNE_A}/inbox/nope/status", {"code": "01"}, 422, "edxml_invalid_value"),
+        (f"{DOCUMENTS}/nope/revoke", {"reason": "nhầm"}, 404, "unit_unknown"),
+        (f"{DOCUMENTS}/nope/revoke", {}, 422, "edxml_invalid_value"),
     ],
 )
 async def test_bad_requests_get_reason_codes(
