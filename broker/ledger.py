@@ -19,6 +19,14 @@ from kernel.database import Connection
 from schemas.envelope import Body, EnvelopeBody, StatusBody
 
 ROUTED, REJECTED, REDIRECTED = "routed", "rejected", "redirected"
+# How far a delivery has come; 02 (refused) ends it. Recall and change codes (13, 15, 16)
+# go on the timeline without moving the state.
+_ADVANCE = (
+    "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
+    " WHERE message_id = $1 AND recipient = $2"
+    " AND coalesce(array_position(ARRAY['routed','01','03','04','05','06','02'], $3::text), 0)"
+    " > coalesce(array_position(ARRAY['routed','01','03','04','05','06','02'], state), 0)"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -190,9 +198,9 @@ async def record_status(conn: Connection, facts: MessageFacts, status: StatusBod
             reason_code=status.reason_code, detail=status.description,
             status_message_id=status.message_id,
         )  # fmt: skip
+        # A delivery's state only moves forward, whatever order statuses are handled in.
         await conn.execute(
-            "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
-            " WHERE message_id = $1 AND recipient = $2",
+            _ADVANCE,
             status.responds_to,
             target,
             status.status_code,

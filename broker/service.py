@@ -36,6 +36,8 @@ from signing.certificates import TrustStore
 from signing.identity import Identity
 
 RELOAD_SECONDS = 15.0
+LANES = 8
+"""Senders whose records one router handles at the same time (bounded by the DB pool)."""
 log = structlog.get_logger(__name__)
 
 
@@ -101,9 +103,27 @@ class Router(Service):
         await consuming.consume(self.consumer, self._handle_batch, stop, name="router")
 
     async def _handle_batch(self, batch: consuming.Batch) -> None:
-        for partition, records in batch.items():
+        """Records of one sender (one key) in order; different senders side by side.
+
+        A sender's documents and statuses, and any replay of them, keep their order, so a
+        repeat always finds the first already in the ledger.
+        """
+        lanes: dict[bytes | None, list[ConsumerRecord]] = {}
+        for records in batch.values():
             for record in records:
-                await self.handle(_incoming(record))
+                lanes.setdefault(record.key, []).append(record)
+        gate = asyncio.Semaphore(LANES)
+
+        async def lane(records: list[ConsumerRecord]) -> None:
+            async with gate:
+                for record in records:
+                    await self.handle(_incoming(record))
+
+        outcomes = await asyncio.gather(*(lane(r) for r in lanes.values()), return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
+        for partition, records in batch.items():
             metrics.CONSUMER_LAG.labels(self.group_id, partition.topic, partition.partition).set(
                 max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1)
             )

@@ -37,7 +37,7 @@ OUT = Path(os.environ.get("LIENTHONG_BENCH_DIR", "bench-results"))
 BACKLOG = int(os.environ.get("LIENTHONG_BENCH_BACKLOG", "1000"))
 PACED, RATE = 300, 50.0
 UNITS = 1000
-SENDER = "000.00.00.H98"
+SENDERS = [f"000.00.{i:02d}.H98" for i in range(1, 21)]
 TO_HEADER = "bench.to"
 ID_HEADER = "bench.id"
 
@@ -47,39 +47,40 @@ def _units() -> list[str]:
 
 
 async def _records(
-    identity: Identity, registry: codec.Registry, count: int
-) -> list[tuple[bytes, codec.Headers]]:
+    identities: list[Identity], registry: codec.Registry, count: int
+) -> list[tuple[bytes, bytes, codec.Headers]]:
+    """(key, value, headers): 20 senders in turn, each document to a random unit of 1,000."""
     rng = random.Random(7)
     units = _units()
-    edxml = (
-        '<?xml version="1.0"?><edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016"><edXMLEnvelope>'
-        f"<edXMLHeader><MessageHeader><From><OrganId>{SENDER}</OrganId></From>"
-        f"<Subject>{'Văn bản thử tải ' * 1280}</Subject></MessageHeader></edXMLHeader>"
-        "</edXMLEnvelope></edXML>"
-    ).encode()
     out = []
-    for _ in range(count):
+    for index in range(count):
+        identity = identities[index % len(identities)]
+        edxml = (
+            '<?xml version="1.0"?><edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">'
+            f"<edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>{identity.unit}"
+            f"</OrganId></From><Subject>{'Văn bản thử tải ' * 1280}</Subject></MessageHeader>"
+            "</edXMLHeader></edXMLEnvelope></edXML>"
+        ).encode()
         to = rng.choice(units)
-        body = packing.build_body(edxml, sender=SENDER, recipients=[to])
+        body = packing.build_body(edxml, sender=identity.unit, recipients=[to])
         headers, value = identity.seal(registry, body)
-        out.append(
-            (value, [*headers, (TO_HEADER, to.encode()), (ID_HEADER, body.message_id.encode())])
-        )
+        extra = [(TO_HEADER, to.encode()), (ID_HEADER, body.message_id.encode())]
+        out.append((identity.unit.encode(), value, [*headers, *extra]))
     return out
 
 
 async def _publish(
     producer: AIOKafkaProducer,
     topic: str,
-    records: list[tuple[bytes, codec.Headers]],
+    records: list[tuple[bytes, bytes, codec.Headers]],
     rate: float | None,
 ) -> None:
     start = time.monotonic()
     pending = []
-    for index, (value, headers) in enumerate(records):
+    for index, (key, value, headers) in enumerate(records):
         if rate:
             await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
-        pending.append(await producer.send(topic, value, key=SENDER.encode(), headers=headers))
+        pending.append(await producer.send(topic, value, key=key, headers=headers))
     await asyncio.gather(*pending)
 
 
@@ -177,8 +178,8 @@ async def run_case(
     topics = Topics(prefix)
     dsn = found.database_url.reveal()
     pki_dir = scratch / tag
-    write_pki(pki_dir, [(SENDER, "Bench sender")], router_unit=base.router_unit)
-    identity = Identity.load(pki_dir / "units" / SENDER, SENDER)
+    write_pki(pki_dir, [(u, f"Bench sender {u}") for u in SENDERS], router_unit=base.router_unit)
+    identities = [Identity.load(pki_dir / "units" / u, u) for u in SENDERS]
     registry = codec.Registry.load()
     admin = await database.connect(dsn)
     await database.migrate(admin, schema=schema)
@@ -186,7 +187,10 @@ async def run_case(
     await store.save(
         conn,
         Directory(
-            [Unit(SENDER, "Bench sender", "province"), *(Unit(u, u, "commune") for u in _units())]
+            [
+                *(Unit(u, f"Bench sender {u}", "province") for u in SENDERS),
+                *(Unit(u, u, "commune") for u in _units()),
+            ]
         ),
     )
     await conn.close()
@@ -212,7 +216,7 @@ async def run_case(
     result: dict[str, float] = {"routers": routers}
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        backlog = await _records(identity, registry, BACKLOG)
+        backlog = await _records(identities, registry, BACKLOG)
         await _publish(producer, topics.submit, backlog, None)
         result["pass_through_per_s"] = await _pass_through(
             found.kafka_bootstrap, topics, BACKLOG, f"{prefix}pass"
@@ -227,7 +231,7 @@ async def run_case(
         result["router_per_s"] = (BACKLOG - started[1]) / (time.monotonic() - started[0])
         result["ratio"] = result["router_per_s"] / result["pass_through_per_s"]
         since = int(time.time() * 1000)
-        await _publish(producer, topics.submit, await _records(identity, registry, PACED), RATE)
+        await _publish(producer, topics.submit, await _records(identities, registry, PACED), RATE)
         latencies = sorted(await _latencies(found.kafka_bootstrap, topics, since, PACED))
         result["latency_p50_ms"] = statistics.median(latencies)
         result["latency_p99_ms"] = latencies[int(len(latencies) * 0.99) - 1]
@@ -259,7 +263,8 @@ async def main() -> None:
     lines = [
         "# Router throughput and latency",
         "",
-        f"{meta['when']}, {os.cpu_count()} cpu, {UNITS} unit topics, 20 KiB documents; "
+        f"{meta['when']}, {os.cpu_count()} cpu, {UNITS} unit topics, {len(SENDERS)} senders, "
+        "20 KiB documents; "
         f"throughput drains a backlog of {BACKLOG}, latency paces {PACED} at {RATE:g}/s "
         "(unit-topic minus submit-topic timestamp).",
         "Pass-through = raw aiokafka consume -> produce on the same topics, same run.",
