@@ -18,7 +18,7 @@ from broker.stages.address import Route
 from kernel.database import Connection
 from schemas.envelope import Body, EnvelopeBody, StatusBody
 
-ROUTED, REJECTED, REDIRECTED = "routed", "rejected", "redirected"
+ROUTING, ROUTED, REJECTED, REDIRECTED = "routing", "routed", "rejected", "redirected"
 # How far a delivery has come; 02 (refused) ends it. Recall and change codes (13, 15, 16)
 # go on the timeline without moving the state.
 _ADVANCE = (
@@ -71,7 +71,7 @@ async def _message(
         " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
         " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
         " received_at = now(), source = EXCLUDED.source"
-        " WHERE messages.verdict = 'rejected'",
+        " WHERE messages.verdict = 'rejected' AND EXCLUDED.verdict <> 'rejected'",
         facts.message_id,
         facts.kind,
         facts.sender,
@@ -109,14 +109,15 @@ async def _event(
     )
 
 
-async def record_routed(
+async def record_routing(
     conn: Connection,
     facts: MessageFacts,
     routes: Sequence[Route],
     refused: Sequence[tuple[str, Refusal]],
 ) -> None:
+    """The decision, written before any copy is produced (see `mark_routed`)."""
     async with conn.transaction():
-        await _message(conn, facts, ROUTED, None)
+        await _message(conn, facts, ROUTING, None)
         for route in routes:
             await conn.execute(
                 "INSERT INTO deliveries (message_id, recipient, delivered_to, state)"
@@ -148,6 +149,14 @@ async def record_routed(
                 conn, facts.message_id, recipient, "02",
                 reason_code=refusal.reason.value, detail=refusal.message,
             )  # fmt: skip
+
+
+async def mark_routed(conn: Connection, message_id: str) -> None:
+    """Every copy is on its unit topic: a repeat of this message is now a duplicate."""
+    await conn.execute(
+        "UPDATE messages SET verdict = 'routed' WHERE message_id = $1 AND verdict = 'routing'",
+        message_id,
+    )
 
 
 async def record_rejected(

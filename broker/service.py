@@ -151,14 +151,19 @@ class Router(Service):
             addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
             return await self._reject(incoming, addressed, body)
-        await route(addressed, self.producer, self.topics)
-        await self._tell_sender(addressed)
         facts = ledger.MessageFacts.of(body, incoming)
-        async with self.pool.acquire() as conn:
-            if isinstance(body, StatusBody):
+        if isinstance(body, StatusBody):
+            await route(addressed, self.producer, self.topics)
+            async with self.pool.acquire() as conn:
                 await ledger.record_status(conn, facts, body)
-            else:
-                await ledger.record_routed(conn, facts, addressed.routes, addressed.refused)
+        else:
+            # Deliveries first: a receipt may reach the ledger before this call returns.
+            async with self.pool.acquire() as conn:
+                await ledger.record_routing(conn, facts, addressed.routes, addressed.refused)
+            await route(addressed, self.producer, self.topics)
+            await self._tell_sender(addressed)
+            async with self.pool.acquire() as conn:
+                await ledger.mark_routed(conn, body.message_id)
         kind = facts.kind
         metrics.ROUTED.labels(kind).inc()
         metrics.LATENCY.observe(
