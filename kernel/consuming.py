@@ -45,10 +45,10 @@ async def consume(
         try:
             with kafka.mapped_errors(f"{name}: fetching failed"):
                 batch = await consumer.getmany(timeout_ms=500, max_records=max_records)
-            if not batch:
-                await handle(batch)
-                continue
+            # An empty batch is handled too: idle time is when reloads and outbox sends happen.
             await handle(batch)
+            if not batch:
+                continue
             with kafka.mapped_errors(f"{name}: committing offsets failed"):
                 await consumer.commit()
             backoff = 0.5

@@ -161,10 +161,3 @@ def open_body(registry: Registry, envelope: SignedEnvelope) -> Body:
         raise EnvelopeError(ReasonCode.ENVELOPE_MALFORMED, f"a {name} cannot be an envelope body")
     body: Body = from_record(cls, registry.decode(envelope.body_schema, envelope.body, name))
     return body
-
-
-def decode_dead_letter(registry: Registry, fingerprint: bytes, payload: bytes) -> DeadLetter:
-    letter: DeadLetter = from_record(
-        DeadLetter, registry.decode(fingerprint, payload, "DeadLetter")
-    )
-    return letter

@@ -61,7 +61,7 @@ async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
         Connector(
             settings, args.units, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
         ) as connector,
-        api.serving(connector, args.host, args.port) as port,
+        api.serving(connector, args.host, args.port or settings.connector_port) as port,
     ):
         structlog.get_logger(__name__).info("connector api", url=f"http://{args.host}:{port}/")
         await connector.run(handle_signals=True)
@@ -197,7 +197,7 @@ def register(commands: Subparsers) -> None:
     crun.add_argument("--unit", dest="units", nargs="+", required=True, metavar="ORGANID")
     crun.add_argument("--metrics", action="store_true")
     crun.add_argument("--host", default="127.0.0.1", help="where the HTTP API listens")
-    crun.add_argument("--port", type=int, default=Settings().connector_port)
+    crun.add_argument("--port", type=int, help="default: LIENTHONG_CONNECTOR_PORT (8740)")
     crun.set_defaults(handler=_connector_run)
 
     send = commands.add_parser("send", help="send an edXML document; prints its message id")

@@ -13,11 +13,9 @@ from signing.keys import KEY_KINDS
 from signing.testpki import write_pki
 
 SAMPLE_DIRECTORY = Path(__file__).resolve().parents[2] / "broker/directory/samples/ben-tre.yaml"
-# The router runs at the province's data centre, under the department that operates it (Đ8).
-ROUTER_UNIT = Settings().router_unit
 
 
-async def _init(args: argparse.Namespace, _settings: Settings) -> int:
+async def _init(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.dir)
     today = datetime.datetime.now(datetime.UTC).date()
     directory = loader.load(Path(args.directory))
@@ -25,7 +23,7 @@ async def _init(args: argparse.Namespace, _settings: Settings) -> int:
     write_pki(
         out,
         [(u, directory.units[u].name if u in directory.units else None) for u in units],
-        router_unit=args.router_unit,
+        router_unit=args.router_unit or settings.router_unit,
         kind=args.kind,
     )
     print_json({"dir": str(out), "kind": args.kind, "units": units, "trust": str(out / "trust")})
@@ -42,5 +40,7 @@ def register(commands: Subparsers) -> None:
     init.add_argument("--kind", choices=KEY_KINDS, default="rsa2048")
     init.add_argument("--units", nargs="+", metavar="ORGANID", help="default: every open unit")
     init.add_argument("--directory", default=str(SAMPLE_DIRECTORY), metavar="FILE")
-    init.add_argument("--router-unit", default=ROUTER_UNIT, metavar="ORGANID")
+    init.add_argument(
+        "--router-unit", metavar="ORGANID", help="default: LIENTHONG_ROUTER_UNIT (000.00.12.H62)"
+    )
     init.set_defaults(handler=_init)
