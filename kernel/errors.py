@@ -17,7 +17,8 @@
           ├── EdxmlError             an edXML packet (lxml errors are mapped here)
           ├── EnvelopeError          an Avro envelope (fastavro errors are mapped here)
           ├── TrustError             a signature or certificate (cryptography errors mapped)
-          └── DirectoryError         a unit code or the unit directory
+          ├── DirectoryError         a unit code or the unit directory
+          └── PolicyError            a policy file
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
 (kernel.kafka, kernel.database), so callers catch ours and read `reason` and `retriable`.
@@ -116,4 +117,8 @@ class TrustError(Rejected):
 
 
 class DirectoryError(Rejected):
+    pass
+
+
+class PolicyError(Rejected):
     pass

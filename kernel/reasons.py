@@ -59,6 +59,13 @@ class ReasonCode(enum.StrEnum):
     PDF_UNSIGNED = "pdf_unsigned"
     PDF_MODIFIED_AFTER_SIGNING = "pdf_modified_after_signing"
 
+    # The content policy (Article 4 of the regulation).
+    POLICY_SECRET_MARK = "policy_secret_mark"  # noqa: S105 (a reason code, not a password)
+    POLICY_COMPLAINT = "policy_complaint"
+    POLICY_SENSITIVE = "policy_sensitive"
+    POLICY_HARMFUL = "policy_harmful"
+    POLICY_INVALID = "policy_invalid"
+
     # The unit directory.
     ORGANID_INVALID = "organid_invalid"
     UNIT_UNKNOWN = "unit_unknown"
@@ -239,6 +246,26 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.PDF_MODIFIED_AFTER_SIGNING: (
         "The PDF attachment was changed after it was signed.",
         "Tệp PDF đính kèm đã bị sửa đổi sau khi ký.",
+    ),
+    ReasonCode.POLICY_SECRET_MARK: (
+        "The document carries a state-secret mark; secrets never enter the system (Art. 4.1).",
+        "Văn bản có dấu độ mật; không đưa bí mật nhà nước lên hệ thống (Điều 4.1).",
+    ),
+    ReasonCode.POLICY_COMPLAINT: (
+        "Complaints and denunciations are not exchanged on the system (Art. 4.2).",
+        "Đơn khiếu nại, tố cáo không được đưa lên hệ thống (Điều 4.2).",
+    ),
+    ReasonCode.POLICY_SENSITIVE: (
+        "The document touches a sensitive topic and waits for review (Art. 4.3).",
+        "Văn bản có nội dung nhạy cảm, chờ xem xét (Điều 4.3).",
+    ),
+    ReasonCode.POLICY_HARMFUL: (
+        "The document may carry harmful content and waits for review (Art. 4.4).",
+        "Văn bản có thể chứa nội dung độc hại, chờ xem xét (Điều 4.4).",
+    ),
+    ReasonCode.POLICY_INVALID: (
+        "The policy file is invalid.",
+        "Tệp chính sách không hợp lệ.",
     ),
     ReasonCode.ORGANID_INVALID: (
         "The unit code is not in the form of Decision 20/2020/QĐ-TTg.",

@@ -25,13 +25,14 @@ from lienthong.commands import (
     exchange,
     operations,
     pki,
+    policy,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, edxml, envelope, pki, directory, exchange, operations):
+    for module in (dev, edxml, envelope, pki, directory, exchange, operations, policy):
         module.register(commands)
     return parser
 

@@ -172,3 +172,32 @@ def test_directory_resolve_from_a_file() -> None:
     assert (lines[0]["organ_id"], lines[0]["hops"]) == ("000.02.00.H62", ["000.00.31.H07"])
     code, lines, _ = run("directory", "resolve", "000.00.31", "--file", str(SAMPLE_DIRECTORY))
     assert (code, lines[0]["reason_code"]) == (1, "organid_invalid")
+
+
+def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
+    code, lines, _ = run("policy", "check", "--edxml", str(FIXTURES / "edxml" / "document.edxml"))
+    assert (code, lines[0]["action"], lines[0]["sender"]) == (0, "pass", "000.00.00.H62")
+
+    secret = tmp_path / "secret.edxml"
+    secret.write_bytes(
+        (FIXTURES / "edxml" / "document.edxml")
+        .read_bytes()
+        .replace(
+            "V/v triển khai liên thông văn bản điện tử 4 cấp".encode(), "Chỉ thị TUYỆT MẬT".encode()
+        )
+    )
+    stamp = tmp_path / "trang-bia.txt"
+    stamp.write_text("ỦY BAN NHÂN DÂN\nMẬT\n", encoding="utf-8")
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.7")
+    code, lines, _ = run(
+        "policy", "check", "--edxml", str(secret), "--attach", str(stamp), str(scan),
+        "--sender", SENDER,
+    )  # fmt: skip
+    assert code == 1
+    decision = lines[0]
+    assert decision["action"] == "reject"
+    assert decision["rule_ids"] == ["A4.1-secret-grade", "A4.1-secret-stamp"]
+    assert decision["articles"] == ["Đ4.1"]
+    assert decision["reason_codes"] == ["policy_secret_mark"]
+    assert decision["attachments_not_read"] == ["scan.pdf"]

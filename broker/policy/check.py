@@ -1,0 +1,52 @@
+"""A document's policy-relevant texts: edXML fields and the text of its attachments."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from schemas import edxml
+
+TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class File:
+    name: str
+    media_type: str
+    content: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Texts:
+    fields: dict[str, list[str]]
+    not_read: list[str]
+    """Attachments whose text could not be read (PDF text extraction is not built yet)."""
+
+
+def texts_of(packet: edxml.Packet, files: Sequence[File] = ()) -> Texts:
+    fields: dict[str, list[str]] = {
+        "subject": [],
+        "content": [],
+        "type_name": [],
+        "attachment_text": [],
+    }
+    if isinstance(packet, edxml.DocumentPacket):
+        fields["subject"] += [packet.subject] if packet.subject else []
+        fields["content"] += [packet.content] if packet.content else []
+        type_name = packet.document_type.type_name if packet.document_type else None
+        fields["type_name"] += [type_name] if type_name else []
+    else:
+        fields["content"] += [packet.description] if packet.description else []
+    embedded = [
+        File(a.attachment_name or "attachment", a.content_type or "", a.content)
+        for a in packet.attachments
+        if a.content is not None
+    ]
+    not_read: list[str] = []
+    for file in [*embedded, *files]:
+        if file.media_type.split(";")[0].strip().lower() in TEXT_TYPES:
+            fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
+        else:
+            not_read.append(file.name)
+    return Texts(fields, not_read)

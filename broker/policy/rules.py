@@ -1,0 +1,152 @@
+"""Policy files: validated at load, evaluated over a document's fields and attachment text.
+
+The decision is the strongest action any rule takes (reject > hold > flag > pass), with
+every hit listed: rule id, article, reason code, field and the words matched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from broker.policy import text
+from kernel.errors import PolicyError
+from kernel.reasons import ReasonCode
+
+DEFAULT_POLICY = Path(__file__).with_name("default.yaml")
+Action = Literal["pass", "flag", "hold", "reject"]
+ACTIONS: tuple[Action, ...] = ("pass", "flag", "hold", "reject")
+FIELDS = ("subject", "content", "type_name", "attachment_text")
+_KEYS = {"id", "article", "reason", "action", "looks_at", "terms", "diacritics", "stamped",
+         "not_before", "not_after"}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    article: str
+    reason: ReasonCode
+    action: Action
+    looks_at: tuple[str, ...]
+    terms: tuple[tuple[str, ...], ...]
+    loose: bool = False
+    stamped: bool = False
+    not_before: frozenset[str] = frozenset()
+    not_after: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hit:
+    rule: str
+    article: str
+    reason_code: str
+    action: Action
+    field: str
+    matched: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    hits: tuple[Hit, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "rule_ids": sorted({h.rule for h in self.hits}),
+            "articles": sorted({h.article for h in self.hits}),
+            "reason_codes": sorted({h.reason_code for h in self.hits}),
+            "hits": [dataclasses.asdict(h) for h in self.hits],
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Policy:
+    version: int
+    rules: tuple[Rule, ...]
+
+    def evaluate(self, fields: Mapping[str, Sequence[str]]) -> Decision:
+        """`fields` maps each field name to its texts (attachment_text: one per file)."""
+        folded = {name: [text.words(t) for t in texts] for name, texts in fields.items()}
+        hits: list[Hit] = []
+        for rule in self.rules:
+            for field in rule.looks_at:
+                for field_words in folded.get(field, []):
+                    for term in rule.terms:
+                        found = text.find(
+                            field_words, term, loose=rule.loose, stamped=rule.stamped,
+                            not_before=rule.not_before, not_after=rule.not_after,
+                        )  # fmt: skip
+                        hits.extend(
+                            Hit(rule.id, rule.article, rule.reason.value, rule.action, field,
+                                " ".join(w.folded for w in field_words[h.start : h.end]))
+                            for h in found
+                        )  # fmt: skip
+        unique = tuple(dict.fromkeys(hits))
+        action: Action = max((h.action for h in unique), key=ACTIONS.index, default="pass")
+        return Decision(action, unique)
+
+
+def load(path: Path = DEFAULT_POLICY) -> Policy:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"cannot read {path}: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{path}: expected `version` and `rules`")
+    if document.get("version") != 1:
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID, f"{path}: policy version {document.get('version')!r} unknown"
+        )
+    rules = [
+        _rule(entry, f"{path} rule {index + 1}") for index, entry in enumerate(document["rules"])
+    ]
+    ids = [r.id for r in rules]
+    if len(set(ids)) != len(ids):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{path}: two rules share an id")
+    return Policy(version=1, rules=tuple(rules))
+
+
+def _rule(entry: Any, where: str) -> Rule:
+    if not isinstance(entry, dict):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: not a mapping")
+    unknown = set(entry) - _KEYS
+    if unknown:
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("id", "article", "reason", "action", "looks_at", "terms"):
+        if not entry.get(key):
+            raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is missing")
+    try:
+        reason = ReasonCode(entry["reason"])
+    except ValueError:
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID, f"{where}: {entry['reason']!r} is not a reason code"
+        ) from None
+    if entry["action"] not in ACTIONS[1:]:
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold or flag"
+        )
+    looks_at = tuple(entry["looks_at"])
+    if not set(looks_at) <= set(FIELDS):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: looks_at takes {', '.join(FIELDS)}")
+    if entry.get("diacritics", "exact") not in ("exact", "loose"):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: diacritics is exact or loose")
+    terms = tuple(text.phrase(str(t)) for t in entry["terms"])
+    if not all(terms):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: a term has no words")
+    return Rule(
+        id=str(entry["id"]),
+        article=str(entry["article"]),
+        reason=reason,
+        action=entry["action"],
+        looks_at=looks_at,
+        terms=terms,
+        loose=entry.get("diacritics") == "loose",
+        stamped=bool(entry.get("stamped", False)),
+        not_before=frozenset(w for t in entry.get("not_before", []) for w in text.phrase(str(t))),
+        not_after=frozenset(w for t in entry.get("not_after", []) for w in text.phrase(str(t))),
+    )
