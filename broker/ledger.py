@@ -13,12 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from broker.policy.rules import Decision
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Route
 from kernel.database import Connection
 from schemas.envelope import Body, EnvelopeBody, StatusBody
 
 ROUTING, ROUTED, REJECTED, REDIRECTED = "routing", "routed", "rejected", "redirected"
+HELD = "held"
 # How far a delivery has come; 02 (refused) ends it. Recall and change codes (13, 15, 16)
 # go on the timeline without moving the state.
 _ADVANCE = (
@@ -71,7 +73,7 @@ async def _message(
         " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
         " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
         " received_at = now(), source = EXCLUDED.source"
-        " WHERE messages.verdict = 'rejected' AND EXCLUDED.verdict <> 'rejected'",
+        " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict",
         facts.message_id,
         facts.kind,
         facts.sender,
@@ -149,6 +151,41 @@ async def record_routing(
                 conn, facts.message_id, recipient, "02",
                 reason_code=refusal.reason.value, detail=refusal.message,
             )  # fmt: skip
+
+
+async def record_policy(conn: Connection, message_id: str, decision: Decision) -> None:
+    """Every rule that matched, whatever was decided: the ledger keeps the why."""
+    await conn.executemany(
+        "INSERT INTO policy_decisions (message_id, rule_id, article, reason_code, action, field,"
+        " matched) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        [
+            (message_id, h.rule, h.article, h.reason_code, h.action, h.field, h.matched)
+            for h in decision.hits
+        ],
+    )
+
+
+async def record_held(
+    conn: Connection, facts: MessageFacts, incoming: Incoming, decision: Decision
+) -> None:
+    """Keep the envelope whole until an operator releases or rejects it."""
+    async with conn.transaction():
+        await _message(conn, facts, HELD, None)
+        await record_policy(conn, facts.message_id, decision)
+        await conn.execute(
+            "INSERT INTO held (message_id, sender, key, headers, original)"
+            " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (message_id) DO NOTHING",
+            facts.message_id,
+            facts.sender,
+            incoming.key,
+            json.dumps([[k, v.hex()] for k, v in incoming.headers]),
+            incoming.value,
+        )
+
+
+async def released(conn: Connection, message_id: str) -> bool:
+    state = await conn.fetchval("SELECT state FROM held WHERE message_id = $1", message_id)
+    return bool(state == "released")
 
 
 async def mark_routed(conn: Connection, message_id: str) -> None:

@@ -19,10 +19,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from broker import ledger, notices
 from broker.directory import store
+from broker.policy import rules
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Addressed, address
 from broker.stages.authenticate import authenticate
 from broker.stages.decode import Decoded, decode
+from broker.stages.policy import screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
 from kernel.errors import Rejected
@@ -60,6 +62,7 @@ class Router(Service):
         self.registry = codec.Registry.load()
         self._reloaded_at = 0.0
         self._trust_stamp: tuple[float, int] = (0.0, 0)
+        self._policy_stamp: tuple[float, int] = (0.0, 0)
         self._directory_stamp: tuple[object, int] | None = None
 
     async def start(self) -> None:
@@ -152,6 +155,20 @@ class Router(Service):
         if isinstance(addressed, Refusal):
             return await self._reject(incoming, addressed, body)
         facts = ledger.MessageFacts.of(body, incoming)
+        async with self.pool.acquire() as conn:
+            was_released = await ledger.released(conn, body.message_id)
+        screened = screen(addressed, self.policy, released=was_released)
+        if isinstance(screened, Refusal):
+            return await self._reject(incoming, screened, body)
+        if screened.refusal is not None:
+            async with self.pool.acquire() as conn:
+                await ledger.record_policy(conn, body.message_id, screened.decision)
+            return await self._reject(incoming, screened.refusal, body)
+        if screened.decision.action == "hold":
+            async with self.pool.acquire() as conn:
+                await ledger.record_held(conn, facts, incoming, screened.decision)
+            bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
+            return "held"
         if isinstance(body, StatusBody):
             await route(addressed, self.producer, self.topics)
             async with self.pool.acquire() as conn:
@@ -160,6 +177,7 @@ class Router(Service):
             # Deliveries first: a receipt may reach the ledger before this call returns.
             async with self.pool.acquire() as conn:
                 await ledger.record_routing(conn, facts, addressed.routes, addressed.refused)
+                await ledger.record_policy(conn, body.message_id, screened.decision)
             await route(addressed, self.producer, self.topics)
             await self._tell_sender(addressed)
             async with self.pool.acquire() as conn:
@@ -283,6 +301,13 @@ class Router(Service):
             self._trust_stamp = trust_stamp
             changed = True
             log.info("trust store loaded", roots=len(self.trust.roots), crls=len(self.trust.crls))
+        policy_file = self.settings.policy_file or rules.DEFAULT_POLICY
+        policy_stamp = _file_stamp(policy_file)
+        if force or policy_stamp != self._policy_stamp:
+            self.policy = rules.load(policy_file)
+            self._policy_stamp = policy_stamp
+            changed = True
+            log.info("policy loaded", file=str(policy_file), rules=len(self.policy.rules))
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT max(updated_at) AS at, count(*) AS n FROM units")
             stamp = (row["at"], row["n"]) if row else None
@@ -304,6 +329,11 @@ def _incoming(record: ConsumerRecord) -> Incoming:
         value=record.value or b"",
         headers=tuple(record.headers or ()),
     )
+
+
+def _file_stamp(path: Path) -> tuple[float, int]:
+    stat = path.stat()
+    return (stat.st_mtime, stat.st_size)
 
 
 def _folder_stamp(folder: Path) -> tuple[float, int]:

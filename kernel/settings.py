@@ -74,6 +74,7 @@ class Settings:
     pki_dir: Path | None = None
     trust_dir: Path | None = None
     router_unit: str = "000.00.12.H62"
+    policy_file: Path | None = None
 
     @property
     def keys_dir(self) -> Path:
@@ -162,6 +163,7 @@ class Settings:
             pki_dir=_path(get("PKI_DIR")),
             trust_dir=_path(get("TRUST_DIR")),
             router_unit=get("ROUTER_UNIT") or defaults.router_unit,
+            policy_file=_path(get("POLICY")),
         )
 
 

@@ -3,6 +3,7 @@
     decode        the record's bytes -> a SignedEnvelope        (envelope_*, schema_*)
     authenticate  signature, chain, validity, CRL, unit binding  (signature_*, certificate_*)
     address       sender open; each recipient open or redirected (unit_*, organid_*)
+    policy        Article 4 rules: reject, hold for review, or flag    (policy_*)
     route         one produce per recipient topic
 
 Each stage returns its richer value or a `Refusal`, the one verdict type, which names the

@@ -1,4 +1,4 @@
-"""Operators' commands: `ledger show`, `replay list | show | run`, `topics sync`."""
+"""Operators' commands: `ledger show`, `replay …`, `review …`, `topics sync`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import getpass
 
 from aiokafka import AIOKafkaProducer
 
-from broker import ledger, replay
+from broker import ledger, replay, review
 from broker.directory import store
 from kernel import database, kafka
 from kernel.errors import Rejected
@@ -17,6 +17,8 @@ from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from lienthong.devstack import stack
+from schemas import codec
+from signing.identity import Identity
 
 
 async def _connect(settings: Settings) -> database.Connection:
@@ -115,6 +117,38 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        print_json(await review.list_held(conn, state=args.state))
+    finally:
+        await conn.close()
+    return EXIT_OK
+
+
+async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.endpoints(settings).kafka_bootstrap)
+    with kafka.mapped_errors("cannot reach Kafka"):
+        await producer.start()
+    topics = Topics(settings.topic_prefix)
+    actor = args.actor or getpass.getuser()
+    try:
+        if args.decision == "release":
+            await review.release(conn, producer, topics, args.message_id, actor=actor, why=args.why)
+        else:
+            router = Identity.load(settings.keys_dir / "router", settings.router_unit)
+            await review.refuse(
+                conn, producer, topics, codec.Registry.load(), router, args.message_id,
+                actor=actor, why=args.why,
+            )  # fmt: skip
+    finally:
+        await producer.stop()
+        await conn.close()
+    print_json({"message_id": args.message_id, "decision": args.decision, "by": actor})
+    return EXIT_OK
+
+
 def _moment(text: str) -> datetime.datetime:
     moment = datetime.datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
@@ -151,6 +185,18 @@ def register(commands: Subparsers) -> None:
     run.add_argument("--why", required=True, help="recorded in the audit")
     run.add_argument("--actor", help="who replays (default: the OS user)")
     run.set_defaults(handler=_replay_run)
+
+    held = commands.add_parser("review", help="documents the policy held for review")
+    held_actions = held.add_subparsers(dest="action", required=True, metavar="ACTION")
+    held_list = held_actions.add_parser("list", help="held documents and the rules that held them")
+    held_list.add_argument("--state", default="held", choices=("held", "released", "rejected"))
+    held_list.set_defaults(handler=_review_list)
+    for decision, text in (("release", "route it on"), ("reject", "refuse it with a 02")):
+        decide = held_actions.add_parser(decision, help=f"{text} (audited)")
+        decide.add_argument("message_id", metavar="ID")
+        decide.add_argument("--why", required=True)
+        decide.add_argument("--actor", help="who decides (default: the OS user)")
+        decide.set_defaults(handler=_review_decide, decision=decision)
 
     topics = commands.add_parser("topics", help="Kafka topics")
     topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")

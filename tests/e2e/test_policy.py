@@ -1,0 +1,106 @@
+"""The policy stage on the real exchange: a secret refused with the rule's reason, a
+sensitive document held, released by one operator and refused by another."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from broker import review
+from connectors import packing
+from kernel import database
+from signing.identity import Identity
+from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def _document(subject: str) -> bytes:
+    return packing.edxml_from_fields(PROVINCE, {"subject": subject, "type_name": "Công văn"})
+
+
+async def _rows(exchange: Exchange, query: str, *args: Any) -> list[dict[str, Any]]:
+    return await exchange.fetch(query, *args)
+
+
+async def test_a_secret_is_refused_with_the_rules_reason(exchange: Exchange) -> None:
+    body, _ = await exchange.connector.send(PROVINCE, _document("Kế hoạch TUYỆT MẬT"), [COMMUNE_A])
+    refusal = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
+            body.message_id,
+        ),
+        what="02 at the sender",
+    )
+    assert refusal[0]["reason_code"] == "policy_secret_mark"
+    assert "A4.1-secret-grade" in refusal[0]["description"]
+    assert "Điều 4.1" in refusal[0]["description"]
+    decisions = await exchange.fetch(
+        "SELECT rule_id, action FROM policy_decisions WHERE message_id = $1", body.message_id
+    )
+    assert decisions == [{"rule_id": "A4.1-secret-grade", "action": "reject"}]
+    assert not await exchange.fetch(
+        "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id
+    )
+
+
+async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
+    kept, _ = await exchange.connector.send(
+        PROVINCE, _document("V/v hoạt động tôn giáo"), [COMMUNE_A]
+    )
+    dropped, _ = await exchange.connector.send(PROVINCE, _document("Tin về phản động"), [COMMUNE_A])
+    held = await exchange.until(
+        functools.partial(_rows, exchange, "SELECT message_id FROM held WHERE state = 'held'"),
+        what="two held",
+    )
+    await exchange.until(
+        lambda: _at_least(exchange, "SELECT count(*) AS n FROM held", 2), what="both"
+    )
+    conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+    try:
+        listed = await review.list_held(conn)
+        assert {r["message_id"] for r in listed} == {kept.message_id, dropped.message_id}
+        assert {r["rules"][0]["rule"] for r in listed} == {"A4.3-religion", "A4.4-harmful"}
+        await review.release(conn, exchange.connector.producer, exchange.topics, kept.message_id,
+                             actor="qtv.stttt", why="nội dung hành chính thông thường")  # fmt: skip
+        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_unit)
+        await review.refuse(conn, exchange.connector.producer, exchange.topics,
+                            exchange.connector.registry, router, dropped.message_id,
+                            actor="qtv.stttt", why="cần xác minh")  # fmt: skip
+        with pytest.raises(Exception, match="waiting for review"):
+            await review.release(conn, exchange.connector.producer, exchange.topics,
+                                 kept.message_id, actor="x", why="again")  # fmt: skip
+    finally:
+        await conn.close()
+    registered = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT * FROM incoming_register WHERE message_id = $1",
+            kept.message_id,
+        ),
+        what="the released one delivered",
+    )
+    assert registered[0]["unit"] == COMMUNE_A
+    refusal = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
+            dropped.message_id,
+        ),
+        what="02 for the refused one",
+    )
+    assert "cần xác minh" in refusal[0]["description"]
+    audit = await exchange.fetch("SELECT action FROM audit WHERE actor = 'qtv.stttt' ORDER BY id")
+    assert [a["action"] for a in audit] == ["review-released", "review-rejected"]
+    assert held
+
+
+async def _at_least(exchange: Exchange, query: str, n: int) -> bool:
+    rows = await exchange.fetch(query)
+    return bool(rows[0]["n"] >= n)
