@@ -116,20 +116,24 @@ async def record_routing(
     facts: MessageFacts,
     routes: Sequence[Route],
     refused: Sequence[tuple[str, Refusal]],
+    *,
+    paper_copy_required: bool = False,
 ) -> None:
     """The decision, written before any copy is produced (see `mark_routed`)."""
     async with conn.transaction():
         await _message(conn, facts, ROUTING, None)
         for route in routes:
             await conn.execute(
-                "INSERT INTO deliveries (message_id, recipient, delivered_to, state)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, recipient) DO UPDATE"
+                "INSERT INTO deliveries (message_id, recipient, delivered_to, state,"
+                " paper_copy_required) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (message_id, recipient) DO UPDATE"
                 " SET delivered_to = EXCLUDED.delivered_to, state = EXCLUDED.state,"
                 " reason_code = NULL, updated_at = now() WHERE deliveries.state = 'rejected'",
                 facts.message_id,
                 route.requested,
                 route.delivered_to,
                 ROUTED,
+                paper_copy_required,
             )
             if route.hops:
                 await _event(

@@ -175,10 +175,13 @@ class Router(Service):
                 await ledger.record_status(conn, facts, body)
         else:
             # Deliveries first: a receipt may reach the ledger before this call returns.
+            paper = screened.decision.paper_copy_required
             async with self.pool.acquire() as conn:
-                await ledger.record_routing(conn, facts, addressed.routes, addressed.refused)
+                await ledger.record_routing(
+                    conn, facts, addressed.routes, addressed.refused, paper_copy_required=paper
+                )
                 await ledger.record_policy(conn, body.message_id, screened.decision)
-            await route(addressed, self.producer, self.topics)
+            await route(addressed, self.producer, self.topics, paper_copy_required=paper)
             await self._tell_sender(addressed)
             async with self.pool.acquire() as conn:
                 await ledger.mark_routed(conn, body.message_id)

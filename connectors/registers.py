@@ -93,6 +93,7 @@ async def register_incoming(
     redirected_from: str | None,
     receipt: tuple[str, Outgoing],
     received_at: datetime.datetime,
+    paper_copy_required: bool = False,
 ) -> tuple[int, bool]:
     """Enter the document once with the next số đến; queue the 01 receipt in the same step.
 
@@ -114,8 +115,9 @@ async def register_incoming(
                 number = await _next_number(conn, unit, year, "in")
                 await conn.execute(
                     "INSERT INTO incoming_register (unit, year, number, message_id, kind, sender,"
-                    " document_id, subject, received_at, sent_at, redirected_from, edxml)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    " document_id, subject, received_at, sent_at, redirected_from, edxml,"
+                    " paper_copy_required)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     unit,
                     year,
                     number,
@@ -128,6 +130,7 @@ async def register_incoming(
                     body.created_at,
                     redirected_from,
                     body.edxml,
+                    paper_copy_required,
                 )
                 await conn.executemany(
                     "INSERT INTO incoming_attachments (unit, message_id, position, name,"
@@ -212,7 +215,8 @@ def headers_of(stored: str) -> codec.Headers:
 async def incoming_list(conn: Connection, unit: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT year, number, message_id, kind, sender, document_id, subject, received_at,"
-        " sent_at, status, redirected_from FROM incoming_register WHERE unit = $1"
+        " sent_at, status, redirected_from, paper_copy_required FROM incoming_register"
+        " WHERE unit = $1"
         " ORDER BY year, number",
         unit,
     )

@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from broker.stages.route import HOPS_HEADER
+from broker.stages.route import HOPS_HEADER, PAPER_HEADER
 from connectors import packing, registers
 from connectors.registers import Outgoing
 from kernel import consuming, database, kafka, metrics
@@ -305,6 +305,7 @@ class Connector(Service):
                 redirected_from=hops.decode() if hops else None,
                 receipt=(receipt.message_id, receipt_out),
                 received_at=datetime.datetime.now(datetime.UTC),
+                paper_copy_required=dict(headers).get(PAPER_HEADER) == b"1",
             )
         if new:
             metrics.REGISTERED.labels(unit).inc()

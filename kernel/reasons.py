@@ -65,6 +65,7 @@ class ReasonCode(enum.StrEnum):
     POLICY_SENSITIVE = "policy_sensitive"
     POLICY_HARMFUL = "policy_harmful"
     POLICY_INVALID = "policy_invalid"
+    PAPER_COPY_REQUIRED = "paper_copy_required"
 
     # The unit directory.
     ORGANID_INVALID = "organid_invalid"
@@ -262,6 +263,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.POLICY_HARMFUL: (
         "The document may carry harmful content and waits for review (Art. 4.4).",
         "Văn bản có thể chứa nội dung độc hại, chờ xem xét (Điều 4.4).",
+    ),
+    ReasonCode.PAPER_COPY_REQUIRED: (
+        "This document must also be sent on paper (Art. 5.3).",
+        "Văn bản này phải gửi kèm bản giấy (Điều 5.3).",
     ),
     ReasonCode.POLICY_INVALID: (
         "The policy file is invalid.",

@@ -18,8 +18,9 @@ from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 
 DEFAULT_POLICY = Path(__file__).with_name("default.yaml")
-Action = Literal["pass", "flag", "hold", "reject"]
-ACTIONS: tuple[Action, ...] = ("pass", "flag", "hold", "reject")
+Action = Literal["pass", "paper", "flag", "hold", "reject"]
+ACTIONS: tuple[Action, ...] = ("pass", "paper", "flag", "hold", "reject")
+"""Weakest first. `paper` only marks the delivery paper_copy_required (Article 5.3)."""
 FIELDS = ("subject", "content", "type_name", "attachment_text")
 _KEYS = {"id", "article", "reason", "action", "looks_at", "terms", "diacritics", "stamped",
          "not_before", "not_after"}  # fmt: skip
@@ -54,9 +55,14 @@ class Decision:
     action: Action
     hits: tuple[Hit, ...]
 
+    @property
+    def paper_copy_required(self) -> bool:
+        return any(h.action == "paper" for h in self.hits)
+
     def as_json(self) -> dict[str, Any]:
         return {
-            "action": self.action,
+            "action": "pass" if self.action == "paper" else self.action,
+            "paper_copy_required": self.paper_copy_required,
             "rule_ids": sorted({h.rule for h in self.hits}),
             "articles": sorted({h.article for h in self.hits}),
             "reason_codes": sorted({h.reason_code for h in self.hits}),
@@ -128,7 +134,7 @@ def _rule(entry: Any, where: str) -> Rule:
         ) from None
     if entry["action"] not in ACTIONS[1:]:
         raise PolicyError(
-            ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold or flag"
+            ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold, flag or paper"
         )
     looks_at = tuple(entry["looks_at"])
     if not set(looks_at) <= set(FIELDS):

@@ -16,9 +16,17 @@ from kernel.topics import Topics
 
 REQUESTED_HEADER = "lienthong.requested"
 HOPS_HEADER = "lienthong.redirected-from"
+PAPER_HEADER = "lienthong.paper-copy"
+"""Present when the document must also go on paper (Article 5.3)."""
 
 
-async def route(addressed: Addressed, producer: AIOKafkaProducer, topics: Topics) -> None:
+async def route(
+    addressed: Addressed,
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    *,
+    paper_copy_required: bool = False,
+) -> None:
     incoming = addressed.authenticated.decoded.incoming
     body = addressed.authenticated.verified.body
     pending = []
@@ -28,6 +36,7 @@ async def route(addressed: Addressed, producer: AIOKafkaProducer, topics: Topics
                 *incoming.headers,
                 (REQUESTED_HEADER, target.requested.encode()),
                 *([(HOPS_HEADER, ",".join(target.hops).encode())] if target.hops else []),
+                *([(PAPER_HEADER, b"1")] if paper_copy_required else []),
             ]
             pending.append(
                 await producer.send(

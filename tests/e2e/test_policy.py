@@ -104,3 +104,35 @@ async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
 async def _at_least(exchange: Exchange, query: str, n: int) -> bool:
     rows = await exchange.fetch(query)
     return bool(rows[0]["n"] >= n)
+
+
+async def test_paper_copy_required_reaches_the_receiver(exchange: Exchange) -> None:
+    document = packing.edxml_from_fields(
+        PROVINCE, {"subject": "Giao dự toán ngân sách nhà nước năm 2027", "type_name": "Quyết định"}
+    )
+    body, _ = await exchange.connector.send(PROVINCE, document, [COMMUNE_A])
+    rows = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT paper_copy_required FROM incoming_register WHERE message_id = $1",
+            body.message_id,
+        ),
+        what="registered",
+    )
+    assert rows == [{"paper_copy_required": True}]
+    deliveries = await exchange.fetch(
+        "SELECT paper_copy_required FROM deliveries WHERE message_id = $1", body.message_id
+    )
+    assert deliveries == [{"paper_copy_required": True}]
+    plain, _ = await exchange.connector.send(PROVINCE, _document("Lịch họp giao ban"), [COMMUNE_A])
+    rows = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT paper_copy_required FROM incoming_register WHERE message_id = $1",
+            plain.message_id,
+        ),
+        what="registered",
+    )
+    assert rows == [{"paper_copy_required": False}]

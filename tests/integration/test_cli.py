@@ -201,3 +201,4 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     assert decision["articles"] == ["Đ4.1"]
     assert decision["reason_codes"] == ["policy_secret_mark"]
     assert decision["attachments_not_read"] == ["scan.pdf"]
+    assert decision["paper_copy_required"] is False

@@ -132,3 +132,25 @@ def test_bad_policy_files_are_refused(tmp_path: Path, content: str, message: str
     with pytest.raises(PolicyError, match=message) as caught:
         rules.load(path)
     assert caught.value.reason == ReasonCode.POLICY_INVALID
+
+
+@pytest.mark.parametrize(
+    ("type_name", "subject", "required"),
+    [
+        ("Thông tư", "Hướng dẫn quản lý văn bản điện tử", True),
+        ("Nghị quyết", "Về phân bổ vốn đầu tư công", True),
+        ("Tờ trình", "Đề nghị phê duyệt đề án", True),
+        ("Công văn", "Tờ trình UBND tỉnh về chủ trương đầu tư", True),
+        ("Quyết định", "Giao dự toán ngân sách nhà nước năm 2027", True),
+        ("Công văn", "V/v sắp xếp tổ chức bộ máy và biên chế", True),
+        ("Công văn", "Công bố thủ tục hành chính mới", True),
+        ("Thong tu", "khong dau", True),
+        ("Công văn", "V/v lịch họp giao ban tuần", False),
+        ("Giấy mời", "Dự hội nghị tổng kết", False),
+        ("Thông báo", "Kết luận của Chủ tịch UBND tỉnh", False),
+    ],
+)
+def test_paper_copies_of_article_5_3(type_name: str, subject: str, required: bool) -> None:
+    decision = decide(subject, type_name=type_name)
+    assert decision.paper_copy_required is required, decision.hits
+    assert decision.as_json()["action"] == "pass"
