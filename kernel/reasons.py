@@ -37,6 +37,8 @@ class ReasonCode(enum.StrEnum):
     ATTACHMENT_TOO_LARGE = "attachment_too_large"
     ATTACHMENT_NOT_BASE64 = "attachment_not_base64"
     ATTACHMENT_HASH_MISMATCH = "attachment_hash_mismatch"
+    ATTACHMENT_TYPE_NOT_ALLOWED = "attachment_type_not_allowed"
+    PDF_ENCRYPTED = "pdf_encrypted"
 
     # Avro envelopes.
     ENVELOPE_MALFORMED = "envelope_malformed"
@@ -179,6 +181,14 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.ATTACHMENT_HASH_MISMATCH: (
         "An attachment's content does not match its declared hash or size.",
         "Nội dung tệp đính kèm không khớp mã băm hoặc kích thước đã khai.",
+    ),
+    ReasonCode.ATTACHMENT_TYPE_NOT_ALLOWED: (
+        "An attachment is of a type the exchange does not carry.",
+        "Tệp đính kèm thuộc loại không được phép gửi.",
+    ),
+    ReasonCode.PDF_ENCRYPTED: (
+        "A PDF attachment is encrypted and cannot be checked.",
+        "Tệp PDF đính kèm bị mã hóa, không kiểm tra được.",
     ),
     ReasonCode.ENVELOPE_MALFORMED: (
         "The envelope cannot be decoded.",

@@ -1,14 +1,17 @@
-"""Stage 4 (before route): the content policy of Article 4 over the document's texts.
+"""Stage 4 (before route): attachments in general, then the content policy of Article 4.
 
-`reject` refuses the envelope (a status 02 naming the rule), `hold` keeps it for an
-operator's review, `flag` routes it with the decision recorded. A document an operator has
-released is not held again.
+Attachments must be of a carried type, within size, equal to their declared hash, and PDFs
+must open unencrypted. Then `reject` refuses the envelope (a status 02 naming the rule),
+`hold` keeps it for an operator's review, `flag` routes it with the decision recorded, and
+`paper` marks its deliveries paper_copy_required. A document an operator has released is
+not held again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from broker.policy import attachments
 from broker.policy.check import File, texts_of
 from broker.policy.rules import Decision, Policy
 from broker.stages import Refusal
@@ -44,6 +47,7 @@ def screen(addressed: Addressed, policy: Policy, *, released: bool) -> Screened 
     if not isinstance(body, EnvelopeBody):
         return Screened(addressed, Decision("pass", ()))
     try:
+        attachments.check(body.attachments)
         packet = edxml.parse(body.edxml)
     except Rejected as exc:
         return Refusal.of(STAGE, exc)

@@ -1,0 +1,91 @@
+"""Attachments in general: allowed media types, size, the declared hash, sane PDFs.
+
+A PDF must open, must not be encrypted (nothing in it could be checked), and must not be
+bomb-like (an object count far beyond any real document's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from collections.abc import Sequence
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from kernel.errors import PolicyError
+from kernel.reasons import ReasonCode
+from schemas.envelope import AttachmentRef
+
+ALLOWED_TYPES = frozenset(
+    {
+        "application/pdf",
+        "text/plain",
+        "text/xml",
+        "application/xml",
+        "image/png",
+        "image/jpeg",
+        "image/tiff",
+        "application/zip",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.oasis.opendocument.text",
+    }
+)
+MAX_PDF_OBJECTS = 200_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    media_types: frozenset[str] = ALLOWED_TYPES
+    max_bytes: int = 10 * 1024 * 1024
+
+
+def check(attachments: Sequence[AttachmentRef], limits: Limits = Limits()) -> None:
+    for attachment in attachments:
+        media_type = attachment.media_type.split(";")[0].strip().lower()
+        if media_type not in limits.media_types:
+            raise PolicyError(
+                ReasonCode.ATTACHMENT_TYPE_NOT_ALLOWED,
+                f"{attachment.name}: {media_type or 'no media type'} is not carried",
+            )
+        if attachment.size > limits.max_bytes:
+            raise PolicyError(
+                ReasonCode.ATTACHMENT_TOO_LARGE,
+                f"{attachment.name}: {attachment.size} bytes; the limit is {limits.max_bytes}",
+            )
+        content = attachment.content
+        if content is None:
+            continue
+        if len(content) != attachment.size or (
+            hashlib.sha256(content).hexdigest() != attachment.sha256
+        ):
+            raise PolicyError(
+                ReasonCode.ATTACHMENT_HASH_MISMATCH,
+                f"{attachment.name}: the content does not match its declared SHA-256 and size",
+            )
+        if media_type == "application/pdf":
+            _check_pdf(attachment.name, content)
+
+
+def _check_pdf(name: str, content: bytes) -> None:
+    if not content.lstrip()[:5] == b"%PDF-":
+        raise PolicyError(ReasonCode.PDF_MALFORMED, f"{name}: not a PDF (no %PDF- header)")
+    try:
+        reader = PdfFileReader(io.BytesIO(content), strict=False)
+        encrypted = reader.encrypted
+        objects = sum(1 for _ in reader.xrefs.explicit_refs_in_revision(0))
+        reader.root.get("/Pages")
+    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise PolicyError(
+            ReasonCode.PDF_MALFORMED, f"{name}: the PDF cannot be read: {exc}"
+        ) from None
+    if encrypted:
+        raise PolicyError(ReasonCode.PDF_ENCRYPTED, f"{name}: the PDF is encrypted")
+    if objects > MAX_PDF_OBJECTS:
+        raise PolicyError(
+            ReasonCode.PDF_MALFORMED, f"{name}: {objects} objects; this is not a document"
+        )
