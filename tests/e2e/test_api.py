@@ -177,9 +177,11 @@ async def _refused(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
     )
 
 
-async def test_an_attachment_that_lies_about_its_hash_is_refused_by_the_receiver(
-    exchange: Exchange,
+@pytest.mark.parametrize("bypass_router", [False, True], ids=["via-router", "straight-to-unit"])
+async def test_an_attachment_that_lies_about_its_hash_is_refused(
+    exchange: Exchange, bypass_router: bool
 ) -> None:
+    """The router refuses it; and a receiver does too if it arrives some other way."""
     good = packing.attachment_of("a.txt", "text/plain", b"noi dung that")
     lying = dataclasses.replace(good, content=b"noi dung khac")
     body = packing.build_body(
@@ -187,14 +189,16 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused_by_the_receiver
     )
     identity = exchange.connector.identities[PROVINCE]
     headers, value = identity.seal(exchange.connector.registry, body)
+    topic = exchange.topics.unit(COMMUNE_A) if bypass_router else exchange.topics.submit
     await exchange.connector.producer.send_and_wait(
-        exchange.topics.submit, value, key=PROVINCE.encode(), headers=headers
+        topic, value, key=PROVINCE.encode(), headers=headers
     )
     refused = await exchange.until(
-        functools.partial(_refused, exchange, body.message_id), what="02 from the receiver"
+        functools.partial(_refused, exchange, body.message_id), what="a 02 at the sender"
     )
+    refuser = COMMUNE_A if bypass_router else exchange.settings.router_unit
     assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
-        COMMUNE_A,
+        refuser,
         "attachment_hash_mismatch",
     )
     assert not await exchange.fetch(
