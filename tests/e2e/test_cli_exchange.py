@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
+from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 DOCUMENT = FIXTURES / "edxml" / "document.edxml"
@@ -43,10 +44,14 @@ async def _json(exchange: Exchange, *args: str) -> Any:
     return json.loads(out)
 
 
-async def test_send_inbox_status_and_ledger_from_the_command_line(exchange: Exchange) -> None:
+async def test_send_inbox_status_and_ledger_from_the_command_line(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "cong-van.pdf"
+    pdf.write_bytes(minimal_pdf())
     code, out, err = await cli(
         exchange, "send", "--from", PROVINCE, "--to", COMMUNE_A, CLOSED_DISTRICT,
-        "--edxml", str(DOCUMENT), "--attach", str(DOCUMENT),
+        "--edxml", str(DOCUMENT), "--attach", str(pdf),
     )  # fmt: skip
     assert code == 0, err
     message_id = out.strip()
