@@ -24,6 +24,7 @@ from lienthong.commands import (
     envelope,
     exchange,
     operations,
+    pdf,
     pki,
     policy,
 )
@@ -32,7 +33,7 @@ from lienthong.commands import (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, edxml, envelope, pki, directory, exchange, operations, policy):
+    for module in (dev, edxml, envelope, pki, pdf, directory, exchange, operations, policy):
         module.register(commands)
     return parser
 

@@ -91,7 +91,7 @@ async def sign_pdf(
 @dataclasses.dataclass(frozen=True, slots=True)
 class PdfVerdict:
     signer: str
-    unit: str
+    units: tuple[str, ...]
     personal: bool
     signed_at: datetime.datetime | None
 
@@ -100,10 +100,11 @@ async def validate_pdf(
     pdf: bytes,
     *,
     trust: TrustStore,
-    sender: str,
+    sender: str | None,
     binding: Binding = Binding(),  # noqa: B008 (frozen)
 ) -> PdfVerdict:
-    """The last signature must be intact, trusted, unrevoked, whole-file and the sender's."""
+    """The last signature must be intact, trusted, unrevoked, whole-file and, when a
+    sender is named, the sender's (its organisation or a person of it)."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = reader.embedded_signatures
@@ -137,14 +138,14 @@ async def validate_pdf(
         raise TrustError(reason, f"the PDF's signer is not trusted ({status.trust_problem_indic})")
     signer = x509.load_der_x509_certificate(status.signing_cert.dump())
     units = binding.units_of(signer)
-    if sender not in units:
+    if sender is not None and sender not in units:
         raise TrustError(
             ReasonCode.CERTIFICATE_WRONG_UNIT,
             f"the PDF is signed for {', '.join(sorted(units)) or 'no unit'}, not for {sender}",
         )
     return PdfVerdict(
         signer=signer.subject.rfc4514_string(),
-        unit=sender,
+        units=tuple(sorted(units)),
         personal=binding.is_personal(signer),
         signed_at=status.signer_reported_dt,
     )

@@ -12,6 +12,7 @@ import pytest
 
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from tests.paths import CONFORMANCE_FILES, FIXTURES, needs_conformance
+from tests.pdfs import minimal_pdf
 from tests.unit.test_edxml import BILLION_LAUGHS, XXE
 
 SENDER, RECIPIENT = "000.00.00.H62", "000.02.00.H62"
@@ -202,3 +203,27 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     assert decision["reason_codes"] == ["policy_secret_mark"]
     assert decision["attachments_not_read"] == ["scan.pdf"]
     assert decision["paper_copy_required"] is False
+
+
+def test_pdf_sign_then_verify(demo_pki: Path, tmp_path: Path) -> None:
+    original = tmp_path / "qd.pdf"
+    original.write_bytes(minimal_pdf())
+    signed = tmp_path / "qd-signed.pdf"
+    folder = demo_pki / "units" / SENDER
+    code, _lines, err = run(
+        "pdf", "sign", str(original), "--key", str(folder / "key.pem"),
+        "--cert", str(folder / "cert.pem"), "--chain", str(folder / "chain.pem"), "-o", str(signed),
+    )  # fmt: skip
+    assert code == 0, err
+    code, verdicts, _ = run(
+        "pdf", "verify", "--trust", str(demo_pki / "trust"), "--sender", SENDER,
+        str(signed), str(original),
+    )  # fmt: skip
+    assert code == 1
+    assert verdicts[0]["ok"] is True
+    assert verdicts[0]["units"] == [SENDER]
+    assert verdicts[1]["reason_code"] == "pdf_unsigned"
+    code, verdicts, _ = run(
+        "pdf", "verify", "--trust", str(demo_pki / "trust"), "--sender", RECIPIENT, str(signed)
+    )
+    assert (code, verdicts[0]["reason_code"]) == (1, "certificate_wrong_unit")

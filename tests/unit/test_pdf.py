@@ -23,7 +23,7 @@ async def test_a_pdf_signed_by_the_units_certificate_passes(pki: TestPki) -> Non
     unit = pki.unit(SENDER)
     signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
     verdict = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
-    assert verdict.unit == SENDER
+    assert verdict.units == (SENDER,)
     assert not verdict.personal
     assert "MDDT:000.00.00.H62" in verdict.signer
 
