@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Sequence
+
+import pypdf
+from pypdf.errors import PdfReadError
 
 from schemas import edxml
 
 TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
+MAX_PAGES = 300
+MAX_TEXT = 2_000_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -21,7 +27,7 @@ class File:
 class Texts:
     fields: dict[str, list[str]]
     not_read: list[str]
-    """Attachments whose text could not be read (PDF text extraction is not built yet)."""
+    """Attachments whose text could not be read (images, office files, unreadable PDFs)."""
 
 
 def texts_of(packet: edxml.Packet, files: Sequence[File] = ()) -> Texts:
@@ -45,8 +51,22 @@ def texts_of(packet: edxml.Packet, files: Sequence[File] = ()) -> Texts:
     ]
     not_read: list[str] = []
     for file in [*embedded, *files]:
-        if file.media_type.split(";")[0].strip().lower() in TEXT_TYPES:
+        media_type = file.media_type.split(";")[0].strip().lower()
+        if media_type in TEXT_TYPES:
             fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
+        elif media_type == "application/pdf" and (extracted := pdf_text(file.content)) is not None:
+            fields["attachment_text"].append(extracted)
         else:
             not_read.append(file.name)
     return Texts(fields, not_read)
+
+
+def pdf_text(content: bytes) -> str | None:
+    """The text layer of a PDF (bounded), or None when there is none to read."""
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(content))
+        pages = [page.extract_text() or "" for page in reader.pages[:MAX_PAGES]]
+    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    text = "\n".join(pages)[:MAX_TEXT]
+    return text if text.strip() else None

@@ -13,6 +13,7 @@ from connectors import packing
 from kernel import database
 from signing.identity import Identity
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
+from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -136,3 +137,23 @@ async def test_paper_copy_required_reaches_the_receiver(exchange: Exchange) -> N
         what="registered",
     )
     assert rows == [{"paper_copy_required": False}]
+
+
+async def test_a_secret_mark_inside_a_pdf_is_refused(exchange: Exchange) -> None:
+    stamped = packing.attachment_of(
+        "phu-luc.pdf", "application/pdf", minimal_pdf("Phu luc TUYET MAT")
+    )
+    body, _ = await exchange.connector.send(
+        PROVINCE, _document("Kế hoạch công tác năm"), [COMMUNE_A], [stamped]
+    )
+    refusal = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
+            body.message_id,
+        ),
+        what="02 at the sender",
+    )
+    assert refusal[0]["reason_code"] == "policy_secret_mark"
+    assert "attachment_text" in refusal[0]["description"]

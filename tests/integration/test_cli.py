@@ -189,8 +189,8 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     )
     stamp = tmp_path / "trang-bia.txt"
     stamp.write_text("ỦY BAN NHÂN DÂN\nMẬT\n", encoding="utf-8")
-    scan = tmp_path / "scan.pdf"
-    scan.write_bytes(b"%PDF-1.7")
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(b"\x89PNG")
     code, lines, _ = run(
         "policy", "check", "--edxml", str(secret), "--attach", str(stamp), str(scan),
         "--sender", SENDER,
@@ -201,7 +201,7 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     assert decision["rule_ids"] == ["A4.1-secret-grade", "A4.1-secret-stamp"]
     assert decision["articles"] == ["Đ4.1"]
     assert decision["reason_codes"] == ["policy_secret_mark"]
-    assert decision["attachments_not_read"] == ["scan.pdf"]
+    assert decision["attachments_not_read"] == ["scan.png"]
     assert decision["paper_copy_required"] is False
 
 

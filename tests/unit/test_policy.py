@@ -14,6 +14,7 @@ from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from schemas.edxml import model as m
+from tests.pdfs import minimal_pdf
 
 POLICY = rules.load()
 
@@ -102,9 +103,16 @@ def test_texts_come_from_fields_and_text_attachments() -> None:
             ),
         ),
     )
-    texts = texts_of(packet, [File("b.pdf", "application/pdf", b"%PDF")])
-    assert texts.fields["attachment_text"] == ["MẬT"]
-    assert texts.not_read == ["b.pdf"]
+    texts = texts_of(
+        packet,
+        [
+            File("b.pdf", "application/pdf", b"%PDF"),
+            File("c.pdf", "application/pdf", minimal_pdf("Ban TUYET MAT")),
+            File("d.png", "image/png", b"\x89PNG"),
+        ],
+    )
+    assert texts.fields["attachment_text"] == ["MẬT", "Ban TUYET MAT"]
+    assert texts.not_read == ["b.pdf", "d.png"]
     assert POLICY.evaluate(texts.fields).action == "reject"
     assert edxml.parse(edxml.write(packet)) == packet
 
