@@ -7,12 +7,20 @@ import json
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeAlias
 
+from kernel import database
 from kernel.errors import LienthongError
 from kernel.settings import Settings
+from lienthong.devstack import stack
 
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+async def open_database(settings: Settings) -> database.Connection:
+    """A connection to the configured database, in the configured schema."""
+    found = stack.endpoints(settings)
+    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
 
 
 def print_json(value: object) -> None:

@@ -10,7 +10,14 @@ from broker.directory import Directory, loader, store
 from kernel import database
 from kernel.errors import DirectoryError
 from kernel.settings import Settings
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json, refusal
+from lienthong.commands.common import (
+    EXIT_NO,
+    EXIT_OK,
+    Subparsers,
+    open_database,
+    print_json,
+    refusal,
+)
 from lienthong.devstack import stack
 
 
@@ -30,9 +37,7 @@ async def _load(args: argparse.Namespace, settings: Settings) -> int:
 async def _directory(args: argparse.Namespace, settings: Settings) -> Directory:
     if args.file:
         return loader.load(Path(args.file))
-    conn = await database.connect(
-        stack.endpoints(settings).database_url.reveal(), schema=settings.database_schema
-    )
+    conn = await open_database(settings)
     try:
         return await store.fetch(conn)
     finally:

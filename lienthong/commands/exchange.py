@@ -13,12 +13,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from broker.service import Router
 from connectors import api, packing, registers
 from connectors.service import Connector
-from kernel import database, kafka, metrics
+from kernel import kafka, metrics
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 from lienthong.devstack import stack
 
 
@@ -134,13 +134,8 @@ async def _follow_up(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _registers(settings: Settings) -> database.Connection:
-    found = stack.endpoints(settings)
-    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
-
-
 async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _registers(settings)
+    conn = await open_database(settings)
     try:
         entries = await registers.incoming_list(conn, args.unit)
     finally:
@@ -156,7 +151,7 @@ async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _registers(settings)
+    conn = await open_database(settings)
     try:
         entry = await registers.incoming_entry(conn, args.unit, args.message)
     finally:
@@ -172,7 +167,7 @@ async def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sent_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _registers(settings)
+    conn = await open_database(settings)
     try:
         entry = await registers.outgoing_entry(conn, args.unit, args.message)
     finally:

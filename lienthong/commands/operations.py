@@ -10,24 +10,19 @@ from aiokafka import AIOKafkaProducer
 
 from broker import ledger, replay, review
 from broker.directory import store
-from kernel import database, kafka
+from kernel import kafka
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
+from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 from lienthong.devstack import stack
 from schemas import codec
 from signing.identity import Identity
 
 
-async def _connect(settings: Settings) -> database.Connection:
-    found = stack.endpoints(settings)
-    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
-
-
 async def _ledger_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         found = await ledger.show(conn, args.message_id)
     finally:
@@ -46,7 +41,7 @@ async def _ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         rows = await replay.list_dead_letters(
             conn, reason=args.reason, sender=args.sender, since=args.since, until=args.until,
@@ -63,7 +58,7 @@ async def _replay_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         print_json(await replay.show(conn, args.id))
     finally:
@@ -73,7 +68,7 @@ async def _replay_show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
     ids: list[int] = list(args.ids)
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         if args.reason or args.sender:
             matches = await replay.list_dead_letters(
@@ -102,7 +97,7 @@ async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Create the submit, dead-letter and every unit topic, in batches; existing ones stay."""
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         directory = await store.fetch(conn)
     finally:
@@ -118,7 +113,7 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     try:
         print_json(await review.list_held(conn, state=args.state))
     finally:
@@ -127,7 +122,7 @@ async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await open_database(settings)
     producer = AIOKafkaProducer(bootstrap_servers=stack.endpoints(settings).kafka_bootstrap)
     with kafka.mapped_errors("cannot reach Kafka"):
         await producer.start()
