@@ -56,11 +56,14 @@ class MessageFacts:
         )
 
 
-async def verdict_of(conn: Connection, message_id: str) -> str | None:
-    value: str | None = await conn.fetchval(
-        "SELECT verdict FROM messages WHERE message_id = $1", message_id
+async def seen(conn: Connection, message_id: str) -> tuple[str | None, bool]:
+    """(the ledger's verdict so far, whether an operator released it from review)."""
+    row = await conn.fetchrow(
+        "SELECT m.verdict, h.state = 'released' AS released FROM messages m"
+        " LEFT JOIN held h USING (message_id) WHERE m.message_id = $1",
+        message_id,
     )
-    return value
+    return (row["verdict"], bool(row["released"])) if row else (None, False)
 
 
 async def _message(
@@ -185,11 +188,6 @@ async def record_held(
             json.dumps([[k, v.hex()] for k, v in incoming.headers]),
             incoming.value,
         )
-
-
-async def released(conn: Connection, message_id: str) -> bool:
-    state = await conn.fetchval("SELECT state FROM held WHERE message_id = $1", message_id)
-    return bool(state == "released")
 
 
 async def mark_routed(conn: Connection, message_id: str) -> None:

@@ -145,18 +145,17 @@ class Router(Service):
         body = authenticated.verified.body
         bound = log.bind(message_id=body.message_id, sender=body.sender)
         async with self.pool.acquire() as conn:
-            if await ledger.verdict_of(conn, body.message_id) == ledger.ROUTED:
-                metrics.DUPLICATES.inc()
-                bound.info("already routed; not routed again")
-                return "duplicate"
+            verdict, was_released = await ledger.seen(conn, body.message_id)
+        if verdict == ledger.ROUTED:
+            metrics.DUPLICATES.inc()
+            bound.info("already routed; not routed again")
+            return "duplicate"
         addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal) and await self._reload(now=True):
             addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
             return await self._reject(incoming, addressed, body)
         facts = ledger.MessageFacts.of(body, incoming)
-        async with self.pool.acquire() as conn:
-            was_released = await ledger.released(conn, body.message_id)
         screened = screen(addressed, self.policy, released=was_released)
         if isinstance(screened, Refusal):
             return await self._reject(incoming, screened, body)
