@@ -68,6 +68,7 @@ class ReasonCode(enum.StrEnum):
     POLICY_HARMFUL = "policy_harmful"
     POLICY_INVALID = "policy_invalid"
     PAPER_COPY_REQUIRED = "paper_copy_required"
+    TEXT_NOT_UNICODE = "text_not_unicode"
 
     # The unit directory.
     ORGANID_INVALID = "organid_invalid"
@@ -277,6 +278,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.PAPER_COPY_REQUIRED: (
         "This document must also be sent on paper (Art. 5.3).",
         "Văn bản này phải gửi kèm bản giấy (Điều 5.3).",
+    ),
+    ReasonCode.TEXT_NOT_UNICODE: (
+        "Text is in a legacy TCVN3 or VNI font, not Unicode TCVN 6909 (Art. 3.2).",
+        "Văn bản dùng phông TCVN3 hoặc VNI cũ, không phải Unicode TCVN 6909 (Điều 3.2).",
     ),
     ReasonCode.POLICY_INVALID: (
         "The policy file is invalid.",

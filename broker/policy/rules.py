@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 import yaml
 
-from broker.policy import text
+from broker.policy import legacy, text
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 
 DEFAULT_POLICY = Path(__file__).with_name("default.yaml")
+LEGACY_RULE = "A3.2-unicode"
 Action = Literal["pass", "paper", "flag", "hold", "reject"]
 ACTIONS: tuple[Action, ...] = ("pass", "paper", "flag", "hold", "reject")
 """Weakest first. `paper` only marks the delivery paper_copy_required (Article 5.3)."""
@@ -67,6 +68,9 @@ class Decision:
             "articles": sorted({h.article for h in self.hits}),
             "reason_codes": sorted({h.reason_code for h in self.hits}),
             "hits": [dataclasses.asdict(h) for h in self.hits],
+            "legacy_encoding": [
+                {"field": h.field, "finding": h.matched} for h in self.hits if h.rule == LEGACY_RULE
+            ],
         }
 
 
@@ -74,11 +78,19 @@ class Decision:
 class Policy:
     version: int
     rules: tuple[Rule, ...]
+    legacy_action: Action = "reject"
+    """What text in TCVN3 or VNI gets (Article 3.2); its converted text shows in the hit."""
 
     def evaluate(self, fields: Mapping[str, Sequence[str]]) -> Decision:
         """`fields` maps each field name to its texts (attachment_text: one per file)."""
         folded = {name: [text.words(t) for t in texts] for name, texts in fields.items()}
-        hits: list[Hit] = []
+        hits: list[Hit] = [
+            Hit(LEGACY_RULE, "Đ3.2", ReasonCode.TEXT_NOT_UNICODE.value, self.legacy_action,
+                field, f"{finding.encoding}: {finding.converted[:160]}")
+            for field, texts in fields.items()
+            for finding in (legacy.detect(t) for t in texts)
+            if finding is not None
+        ]  # fmt: skip
         for rule in self.rules:
             for field in rule.looks_at:
                 for field_words in folded.get(field, []):
@@ -114,7 +126,12 @@ def load(path: Path = DEFAULT_POLICY) -> Policy:
     ids = [r.id for r in rules]
     if len(set(ids)) != len(ids):
         raise PolicyError(ReasonCode.POLICY_INVALID, f"{path}: two rules share an id")
-    return Policy(version=1, rules=tuple(rules))
+    legacy_action = (document.get("legacy_encoding") or {}).get("action", "reject")
+    if legacy_action not in ACTIONS[1:]:
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID, f"{path}: legacy_encoding.action must be an action"
+        )
+    return Policy(version=1, rules=tuple(rules), legacy_action=legacy_action)
 
 
 def _rule(entry: Any, where: str) -> Rule:

@@ -157,3 +157,20 @@ async def test_a_secret_mark_inside_a_pdf_is_refused(exchange: Exchange) -> None
     )
     assert refusal[0]["reason_code"] == "policy_secret_mark"
     assert "attachment_text" in refusal[0]["description"]
+
+
+async def test_legacy_font_text_is_refused_with_the_converted_text(exchange: Exchange) -> None:
+    body, _ = await exchange.connector.send(
+        PROVINCE, _document("C«ng v¨n vÒ viÖc triÓn khai"), [COMMUNE_A]
+    )
+    refusal = await exchange.until(
+        functools.partial(
+            _rows,
+            exchange,
+            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
+            body.message_id,
+        ),
+        what="02 at the sender",
+    )
+    assert refusal[0]["reason_code"] == "text_not_unicode"
+    assert "Công văn về việc triển khai" in refusal[0]["description"]

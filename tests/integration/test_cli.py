@@ -203,6 +203,7 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     assert decision["reason_codes"] == ["policy_secret_mark"]
     assert decision["attachments_not_read"] == ["scan.png"]
     assert decision["paper_copy_required"] is False
+    assert decision["legacy_encoding"] == []
 
 
 def test_pdf_sign_then_verify(demo_pki: Path, tmp_path: Path) -> None:
