@@ -19,7 +19,6 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from broker.stages.route import HOPS_HEADER, PAPER_HEADER
 from connectors import packing, registers
 from connectors.registers import Outgoing
 from kernel import consuming, database, kafka, metrics
@@ -296,7 +295,7 @@ class Connector(Service):
             receipt_out = Outgoing(
                 self.topics.submit, unit.encode(), receipt_value, receipt_headers
             )
-            hops = dict(headers).get(HOPS_HEADER)
+            hops = dict(headers).get(codec.HOPS_HEADER)
             number, new = await registers.register_incoming(
                 conn,
                 unit,
@@ -305,7 +304,7 @@ class Connector(Service):
                 redirected_from=hops.decode() if hops else None,
                 receipt=(receipt.message_id, receipt_out),
                 received_at=datetime.datetime.now(datetime.UTC),
-                paper_copy_required=dict(headers).get(PAPER_HEADER) == b"1",
+                paper_copy_required=dict(headers).get(codec.PAPER_HEADER) == b"1",
             )
         if new:
             metrics.REGISTERED.labels(unit).inc()

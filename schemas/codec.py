@@ -24,6 +24,11 @@ from kernel.reasons import ReasonCode
 
 SCHEMA_DIR = Path(__file__).with_name("avro")
 FINGERPRINT_HEADER = "lienthong.schema"
+# What the router adds to a document it delivers (the envelope itself stays as signed).
+REQUESTED_HEADER = "lienthong.requested"
+HOPS_HEADER = "lienthong.redirected-from"
+PAPER_HEADER = "lienthong.paper-copy"
+"""Present (b"1") when the document must also go on paper (Article 5.3)."""
 
 
 def fingerprint_of(schema: Mapping[str, Any]) -> bytes:

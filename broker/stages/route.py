@@ -13,11 +13,7 @@ from aiokafka import AIOKafkaProducer
 from broker.stages.address import Addressed
 from kernel import kafka
 from kernel.topics import Topics
-
-REQUESTED_HEADER = "lienthong.requested"
-HOPS_HEADER = "lienthong.redirected-from"
-PAPER_HEADER = "lienthong.paper-copy"
-"""Present when the document must also go on paper (Article 5.3)."""
+from schemas.codec import HOPS_HEADER, PAPER_HEADER, REQUESTED_HEADER
 
 
 async def route(
