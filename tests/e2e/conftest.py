@@ -58,6 +58,17 @@ class Exchange:
         finally:
             await conn.close()
 
+    async def refusals(self, message_id: str, *, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait for the 02 statuses the sender of `message_id` has heard, and return them."""
+
+        async def probe() -> list[dict[str, Any]]:
+            return await self.fetch(
+                "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
+                message_id,
+            )
+
+        return await self.until(probe, timeout=timeout, what=f"a 02 about {message_id}")
+
     async def until(
         self, probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = ""
     ) -> T:

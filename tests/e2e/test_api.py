@@ -171,12 +171,6 @@ async def test_fields_are_checked(exchange: Exchange) -> None:
             assert message in answer["reason"]
 
 
-async def _refused(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
-    return await exchange.fetch(
-        "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'", message_id
-    )
-
-
 @pytest.mark.parametrize("bypass_router", [False, True], ids=["via-router", "straight-to-unit"])
 async def test_an_attachment_that_lies_about_its_hash_is_refused(
     exchange: Exchange, bypass_router: bool
@@ -193,9 +187,7 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
     await exchange.connector.producer.send_and_wait(
         topic, value, key=PROVINCE.encode(), headers=headers
     )
-    refused = await exchange.until(
-        functools.partial(_refused, exchange, body.message_id), what="a 02 at the sender"
-    )
+    refused = await exchange.refusals(body.message_id)
     refuser = COMMUNE_A if bypass_router else exchange.settings.router_unit
     assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
         refuser,

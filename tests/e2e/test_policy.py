@@ -28,15 +28,7 @@ async def _rows(exchange: Exchange, query: str, *args: Any) -> list[dict[str, An
 
 async def test_a_secret_is_refused_with_the_rules_reason(exchange: Exchange) -> None:
     body, _ = await exchange.connector.send(PROVINCE, _document("Kế hoạch TUYỆT MẬT"), [COMMUNE_A])
-    refusal = await exchange.until(
-        functools.partial(
-            _rows,
-            exchange,
-            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
-            body.message_id,
-        ),
-        what="02 at the sender",
-    )
+    refusal = await exchange.refusals(body.message_id)
     assert refusal[0]["reason_code"] == "policy_secret_mark"
     assert "A4.1-secret-grade" in refusal[0]["description"]
     assert "Điều 4.1" in refusal[0]["description"]
@@ -87,15 +79,7 @@ async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
         what="the released one delivered",
     )
     assert registered[0]["unit"] == COMMUNE_A
-    refusal = await exchange.until(
-        functools.partial(
-            _rows,
-            exchange,
-            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
-            dropped.message_id,
-        ),
-        what="02 for the refused one",
-    )
+    refusal = await exchange.refusals(dropped.message_id)
     assert "cần xác minh" in refusal[0]["description"]
     audit = await exchange.fetch("SELECT action FROM audit WHERE actor = 'qtv.stttt' ORDER BY id")
     assert [a["action"] for a in audit] == ["review-released", "review-rejected"]
@@ -146,15 +130,7 @@ async def test_a_secret_mark_inside_a_pdf_is_refused(exchange: Exchange) -> None
     body, _ = await exchange.connector.send(
         PROVINCE, _document("Kế hoạch công tác năm"), [COMMUNE_A], [stamped]
     )
-    refusal = await exchange.until(
-        functools.partial(
-            _rows,
-            exchange,
-            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
-            body.message_id,
-        ),
-        what="02 at the sender",
-    )
+    refusal = await exchange.refusals(body.message_id)
     assert refusal[0]["reason_code"] == "policy_secret_mark"
     assert "attachment_text" in refusal[0]["description"]
 
@@ -163,14 +139,6 @@ async def test_legacy_font_text_is_refused_with_the_converted_text(exchange: Exc
     body, _ = await exchange.connector.send(
         PROVINCE, _document("C«ng v¨n vÒ viÖc triÓn khai"), [COMMUNE_A]
     )
-    refusal = await exchange.until(
-        functools.partial(
-            _rows,
-            exchange,
-            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
-            body.message_id,
-        ),
-        what="02 at the sender",
-    )
+    refusal = await exchange.refusals(body.message_id)
     assert refusal[0]["reason_code"] == "text_not_unicode"
     assert "Công văn về việc triển khai" in refusal[0]["description"]

@@ -116,15 +116,7 @@ async def test_unknown_recipients_are_refused_alone(exchange: Exchange) -> None:
         ),
         what="the known recipient served",
     )
-    refusals = await exchange.until(
-        functools.partial(
-            _rows,
-            exchange,
-            "SELECT * FROM outgoing_status WHERE message_id = $1 AND status_code = '02'",
-            body.message_id,
-        ),
-        what="a 02 for the unknown one",
-    )
+    refusals = await exchange.refusals(body.message_id)
     assert refusals[0]["reason_code"] == "unit_unknown"
     assert "000.77.00.H62" in refusals[0]["description"]
 
