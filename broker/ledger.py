@@ -272,12 +272,12 @@ async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:
         message_id,
     )
     return {
-        **{k: _jsonable(v) for k, v in dict(message).items()},
+        **dict(message),
         "recipients": [
             {
-                **{k: _jsonable(v) for k, v in dict(d).items()},
+                **dict(d),
                 "timeline": [
-                    {k: _jsonable(v) for k, v in dict(e).items() if k != "recipient"}
+                    {k: v for k, v in dict(e).items() if k != "recipient"}
                     for e in events
                     if e["recipient"] == d["recipient"]
                 ],
@@ -285,7 +285,3 @@ async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:
             for d in deliveries
         ],
     }
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime.datetime) else value

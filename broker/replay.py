@@ -47,7 +47,7 @@ async def list_dead_letters(
         until,
         limit,
     )
-    return [_jsonable(dict(row)) for row in rows]
+    return [dict(row) for row in rows]
 
 
 async def show(conn: Connection, dead_letter_id: int) -> dict[str, Any]:
@@ -65,8 +65,8 @@ async def show(conn: Connection, dead_letter_id: int) -> dict[str, Any]:
         " WHERE action = 'replay' AND subject = $1 ORDER BY at",
         f"dead-letter:{dead_letter_id}",
     )
-    record["replays"] = [_jsonable(dict(a)) for a in audit]
-    return _jsonable(record)
+    record["replays"] = [dict(a) for a in audit]
+    return record
 
 
 async def run(
@@ -113,10 +113,3 @@ async def run(
             )
         done.append({"id": dead_letter_id, "replayed": True, "message_id": row["message_id"]})
     return done
-
-
-def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value.isoformat() if isinstance(value, datetime.datetime) else value
-        for key, value in record.items()
-    }

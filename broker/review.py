@@ -33,10 +33,7 @@ async def list_held(conn: Connection, *, state: str = "held") -> list[dict[str, 
         " WHERE h.state = $1 GROUP BY h.message_id ORDER BY h.held_at",
         state,
     )
-    return [
-        {**dict(r), "held_at": r["held_at"].isoformat(), "rules": json.loads(r["rules"])}
-        for r in rows
-    ]
+    return [{**dict(r), "rules": json.loads(r["rules"])} for r in rows]
 
 
 async def _decide(conn: Connection, message_id: str, state: str, actor: str, why: str) -> Any:

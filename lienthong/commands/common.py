@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeAlias
@@ -24,7 +25,14 @@ async def open_database(settings: Settings) -> database.Connection:
 
 
 def print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, default=str), flush=True)
+    print(json.dumps(value, ensure_ascii=False, default=_plain), flush=True)
+
+
+def _plain(value: object) -> object:
+    """Times in ISO 8601, anything else JSON lacks as its text."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
 
 
 def refusal(error: LienthongError) -> dict[str, str]:
