@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from broker.policy.malware import Scan
 from broker.policy.rules import Decision
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Route
@@ -160,8 +161,16 @@ async def record_routing(
             )  # fmt: skip
 
 
-async def record_policy(conn: Connection, message_id: str, decision: Decision) -> None:
-    """Every rule that matched, whatever was decided: the ledger keeps the why."""
+async def record_screening(
+    conn: Connection, message_id: str, decision: Decision, scans: Sequence[Scan]
+) -> None:
+    """Every rule that matched, whatever was decided, and each attachment's malware scan:
+    the ledger keeps the why."""
+    await conn.executemany(
+        "INSERT INTO malware_scans (message_id, attachment, sha256, verdict, detail, scanner)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        [(message_id, s.name, s.sha256, s.verdict, s.detail, s.scanner) for s in scans],
+    )
     await conn.executemany(
         "INSERT INTO policy_decisions (message_id, rule_id, article, reason_code, action, field,"
         " matched) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -173,12 +182,16 @@ async def record_policy(conn: Connection, message_id: str, decision: Decision) -
 
 
 async def record_held(
-    conn: Connection, facts: MessageFacts, incoming: Incoming, decision: Decision
+    conn: Connection,
+    facts: MessageFacts,
+    incoming: Incoming,
+    decision: Decision,
+    scans: Sequence[Scan],
 ) -> None:
     """Keep the envelope whole until an operator releases or rejects it."""
     async with conn.transaction():
         await _message(conn, facts, HELD, None)
-        await record_policy(conn, facts.message_id, decision)
+        await record_screening(conn, facts.message_id, decision, scans)
         await conn.execute(
             "INSERT INTO held (message_id, sender, key, headers, original)"
             " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (message_id) DO NOTHING",
@@ -271,8 +284,20 @@ async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:
         " WHERE message_id = $1 ORDER BY at, id",
         message_id,
     )
+    policy = await conn.fetch(
+        "SELECT rule_id, article, reason_code, action, field, matched FROM policy_decisions"
+        " WHERE message_id = $1 ORDER BY at, rule_id",
+        message_id,
+    )
+    scans = await conn.fetch(
+        "SELECT attachment, sha256, verdict, detail, scanner, at FROM malware_scans"
+        " WHERE message_id = $1 ORDER BY attachment",
+        message_id,
+    )
     return {
         **dict(message),
+        "policy": [dict(p) for p in policy],
+        "malware_scans": [dict(s) for s in scans],
         "recipients": [
             {
                 **dict(d),

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from broker import ledger, notices
 from broker.directory import store
-from broker.policy import rules
+from broker.policy import malware, rules
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Addressed, address
 from broker.stages.authenticate import authenticate
@@ -27,7 +27,7 @@ from broker.stages.decode import Decoded, decode
 from broker.stages.policy import screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
-from kernel.errors import Rejected
+from kernel.errors import Rejected, ScannerUnavailable
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
@@ -64,6 +64,8 @@ class Router(Service):
         self._trust_stamp: tuple[float, int] = (0.0, 0)
         self._policy_stamp: tuple[float, int] = (0.0, 0)
         self._directory_stamp: tuple[object, int] | None = None
+        address = settings.clamd_address
+        self.scanner = malware.Clamd(address) if address else None
 
     async def start(self) -> None:
         self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_unit)
@@ -93,7 +95,20 @@ class Router(Service):
             await self._reload(force=True)
             await self.consumer.start()
             self._stack.push_async_callback(self.consumer.stop)
+        await self._check_scanner()
         log.info("router started", group=self.group_id, submit=self.topics.submit)
+
+    async def _check_scanner(self) -> None:
+        """Say at start what scanning will do; a silent clamd would otherwise only show as
+        documents waiting (they are never routed unscanned while one is configured)."""
+        if self.scanner is None:
+            log.warning("no malware scanner configured: attachments are recorded as not scanned")
+            return
+        try:
+            log.info("malware scanner", address=self.scanner.address,
+                     version=await self.scanner.version())  # fmt: skip
+        except ScannerUnavailable as exc:
+            log.warning("malware scanner not answering; documents wait for it", error=exc.message)
 
     async def stop(self) -> None:
         await self._stack.aclose()
@@ -156,16 +171,20 @@ class Router(Service):
         if isinstance(addressed, Refusal):
             return await self._reject(incoming, addressed, body)
         facts = ledger.MessageFacts.of(body, incoming)
-        screened = screen(addressed, self.policy, released=was_released)
+        screened = await screen(
+            addressed, self.policy, released=was_released, trust=self.trust, scanner=self.scanner
+        )
         if isinstance(screened, Refusal):
             return await self._reject(incoming, screened, body)
         if screened.refusal is not None:
             async with self.pool.acquire() as conn:
-                await ledger.record_policy(conn, body.message_id, screened.decision)
+                await ledger.record_screening(
+                    conn, body.message_id, screened.decision, screened.scans
+                )
             return await self._reject(incoming, screened.refusal, body)
         if screened.decision.action == "hold":
             async with self.pool.acquire() as conn:
-                await ledger.record_held(conn, facts, incoming, screened.decision)
+                await ledger.record_held(conn, facts, incoming, screened.decision, screened.scans)
             bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
             return "held"
         if isinstance(body, StatusBody):
@@ -179,7 +198,9 @@ class Router(Service):
                 await ledger.record_routing(
                     conn, facts, addressed.routes, addressed.refused, paper_copy_required=paper
                 )
-                await ledger.record_policy(conn, body.message_id, screened.decision)
+                await ledger.record_screening(
+                    conn, body.message_id, screened.decision, screened.scans
+                )
             await route(addressed, self.producer, self.topics, paper_copy_required=paper)
             await self._tell_sender(addressed)
             async with self.pool.acquire() as conn:

@@ -6,12 +6,14 @@
      │    ├── JavaMissing
      │    ├── MavenUnreachable
      │    ├── PostgresMissing
+     │    ├── ClamavMissing
      │    ├── PortInUse
      │    └── StaleDataDir
      ├── ServiceError                a service we started or reached misbehaved
      │    ├── ServiceFailed          a local process died or would not stop
      │    ├── KafkaUnavailable       (retriable) aiokafka errors are mapped here
      │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
+     │    ├── ScannerUnavailable     (retriable) clamd did not answer
      │    └── MigrationFailed
      └── Rejected                    bad input; the reason code says which rule it broke
           ├── EdxmlError             an edXML packet (lxml errors are mapped here)
@@ -67,6 +69,10 @@ class PostgresMissing(EnvironmentProblem):
     reason = ReasonCode.POSTGRES_MISSING
 
 
+class ClamavMissing(EnvironmentProblem):
+    reason = ReasonCode.CLAMAV_MISSING
+
+
 class PortInUse(EnvironmentProblem):
     reason = ReasonCode.PORT_IN_USE
 
@@ -90,6 +96,11 @@ class KafkaUnavailable(ServiceError):
 
 class DatabaseUnavailable(ServiceError):
     reason = ReasonCode.DATABASE_UNAVAILABLE
+    retriable = True
+
+
+class ScannerUnavailable(ServiceError):
+    reason = ReasonCode.SCANNER_UNAVAILABLE
     retriable = True
 
 

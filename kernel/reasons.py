@@ -22,6 +22,8 @@ class ReasonCode(enum.StrEnum):
     KAFKA_UNAVAILABLE = "kafka_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     MIGRATION_FAILED = "migration_failed"
+    CLAMAV_MISSING = "clamav_missing"
+    SCANNER_UNAVAILABLE = "scanner_unavailable"
 
     # edXML packets (QCVN 102:2016).
     EDXML_MALFORMED = "edxml_malformed"
@@ -60,6 +62,9 @@ class ReasonCode(enum.StrEnum):
     PDF_MALFORMED = "pdf_malformed"
     PDF_UNSIGNED = "pdf_unsigned"
     PDF_MODIFIED_AFTER_SIGNING = "pdf_modified_after_signing"
+    PDF_SIGNATURE_MISSING = "pdf_signature_missing"
+    MALWARE_FOUND = "malware_found"
+    MALWARE_SCAN_FAILED = "malware_scan_failed"
 
     # The content policy (Article 4 of the regulation).
     POLICY_SECRET_MARK = "policy_secret_mark"  # noqa: S105 (a reason code, not a password)
@@ -94,6 +99,14 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.CONFIG_INVALID: (
         "A setting has an invalid value.",
         "Giá trị cấu hình không hợp lệ.",
+    ),
+    ReasonCode.CLAMAV_MISSING: (
+        "The ClamAV daemon (clamav-daemon) was not found.",
+        "Không tìm thấy dịch vụ quét mã độc ClamAV (clamav-daemon).",
+    ),
+    ReasonCode.SCANNER_UNAVAILABLE: (
+        "The malware scanner did not answer.",
+        "Trình quét mã độc không phản hồi.",
     ),
     ReasonCode.JAVA_MISSING: (
         "Java 17 or newer is needed to run Kafka and was not found.",
@@ -258,6 +271,18 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.PDF_MODIFIED_AFTER_SIGNING: (
         "The PDF attachment was changed after it was signed.",
         "Tệp PDF đính kèm đã bị sửa đổi sau khi ký.",
+    ),
+    ReasonCode.PDF_SIGNATURE_MISSING: (
+        "The PDF attachment lacks a signature its document type requires.",
+        "Tệp PDF đính kèm thiếu chữ ký số bắt buộc đối với loại văn bản này.",
+    ),
+    ReasonCode.MALWARE_FOUND: (
+        "An attachment carries malware (Art. 9.2).",
+        "Tệp đính kèm có mã độc (Điều 9.2).",
+    ),
+    ReasonCode.MALWARE_SCAN_FAILED: (
+        "The malware scanner could not scan an attachment.",
+        "Trình quét mã độc không quét được tệp đính kèm.",
     ),
     ReasonCode.POLICY_SECRET_MARK: (
         "The document carries a state-secret mark; secrets never enter the system (Art. 4.1).",

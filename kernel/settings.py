@@ -19,6 +19,7 @@ PREFIX = "LIENTHONG_"
 Environment = Literal["development", "production"]
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
 _DSN_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
 
 
@@ -75,6 +76,9 @@ class Settings:
     trust_dir: Path | None = None
     router_unit: str = "000.00.12.H62"
     policy_file: Path | None = None
+    clamd: str | None = None
+    """LIENTHONG_CLAMD: tcp://host:port or unix:/path, `none` for no scanning; unset = local."""
+    clamd_port: int = 13310
 
     @property
     def keys_dir(self) -> Path:
@@ -93,6 +97,17 @@ class Settings:
     @property
     def local_postgres(self) -> bool:
         return self.database_url is None
+
+    @property
+    def local_clamd(self) -> bool:
+        return self.clamd is None
+
+    @property
+    def clamd_address(self) -> str | None:
+        """Where attachments are scanned; None means they are not (the ledger says so)."""
+        if self.clamd == "none":
+            return None
+        return self.clamd or f"tcp://127.0.0.1:{self.clamd_port}"
 
     @property
     def kafka_bootstrap_servers(self) -> str:
@@ -164,7 +179,17 @@ class Settings:
             trust_dir=_path(get("TRUST_DIR")),
             router_unit=get("ROUTER_UNIT") or defaults.router_unit,
             policy_file=_path(get("POLICY")),
+            clamd=_clamd(get("CLAMD")),
+            clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
         )
+
+
+def _clamd(value: str | None) -> str | None:
+    if value is None or value == "none" or _CLAMD.match(value):
+        return value
+    raise ConfigurationError(
+        f"{PREFIX}CLAMD must be tcp://host:port, unix:/path or none, not {value!r}"
+    )
 
 
 def _path(value: str | None) -> Path | None:

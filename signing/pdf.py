@@ -2,8 +2,10 @@
 
 Validation never fetches anything (the exchange is a closed network), requires revocation
 information (hard-fail on CRLs from the trust store), demands that the last signature
-covers the whole file, and binds the signer to the sending unit: an organisation
-certificate of the unit or a personal certificate carrying the unit's code.
+covers the whole file and that nothing but signatures was added after an earlier one, and
+binds each signer to the sending unit: an organisation certificate of the unit or a
+personal certificate carrying the unit's code. A head's personal signature followed by the
+clerk's organisation signature (Articles 9.1 and 10) is the usual pair.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -59,9 +63,10 @@ async def sign_pdf(
     key: PrivateKey,
     chain: Sequence[x509.Certificate],
     *,
-    field_name: str = "lienthong",
+    field_name: str | None = None,
 ) -> bytes:
-    """Add a PAdES signature by `chain[0]` (issuers after it) over the whole file."""
+    """Add a PAdES signature by `chain[0]` (issuers after it) over the whole file; a signed
+    PDF gets one more signature in a field of its own."""
     signer = signers.SimpleSigner(
         signing_cert=_asn1(chain[0]),
         signing_key=asn1_keys.PrivateKeyInfo.load(
@@ -73,6 +78,7 @@ async def sign_pdf(
     )
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        field_name = field_name or f"lienthong-{len(writer.prev.embedded_signatures) + 1}"
         output = await signers.async_sign_pdf(
             writer,
             signers.PdfSignatureMetadata(
@@ -90,10 +96,16 @@ async def sign_pdf(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PdfVerdict:
+    field: str
     signer: str
     units: tuple[str, ...]
     personal: bool
     signed_at: datetime.datetime | None
+
+    @property
+    def kind(self) -> str:
+        """`personal` (a head of the unit, Article 9.1) or `organisation` (the clerk, Art. 10)."""
+        return "personal" if self.personal else "organisation"
 
 
 async def validate_pdf(
@@ -102,9 +114,10 @@ async def validate_pdf(
     trust: TrustStore,
     sender: str | None,
     binding: Binding = Binding(),  # noqa: B008 (frozen)
-) -> PdfVerdict:
-    """The last signature must be intact, trusted, unrevoked, whole-file and, when a
-    sender is named, the sender's (its organisation or a person of it)."""
+) -> tuple[PdfVerdict, ...]:
+    """Every signature must be intact, trusted and unrevoked and, when a sender is named,
+    the sender's (its organisation or a person of it). The last must cover the whole file;
+    after an earlier one, only further signatures may have been added."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = reader.embedded_signatures
@@ -119,31 +132,59 @@ async def validate_pdf(
         allow_fetching=False,
         revocation_mode="hard-fail",
     )
+    verdicts = []
+    for index, signature in enumerate(embedded):
+        last = index == len(embedded) - 1
+        verdicts.append(await _validate_one(signature, context, sender, binding, last=last))
+    return tuple(verdicts)
+
+
+async def _validate_one(
+    signature: EmbeddedPdfSignature,
+    context: ValidationContext,
+    sender: str | None,
+    binding: Binding,
+    *,
+    last: bool,
+) -> PdfVerdict:
+    name = signature.field_name
     try:
-        status = await async_validate_pdf_signature(embedded[-1], context)
+        status = await async_validate_pdf_signature(signature, context)
     except (PdfError, SigningError, ValueError) as exc:
-        raise TrustError(ReasonCode.PDF_MALFORMED, f"cannot validate the signature: {exc}") from exc
+        raise TrustError(
+            ReasonCode.PDF_MALFORMED, f"cannot validate signature {name}: {exc}"
+        ) from exc
     if not (status.intact and status.valid):
         raise TrustError(
-            ReasonCode.SIGNATURE_INVALID, "the PDF's signature does not match its content"
+            ReasonCode.SIGNATURE_INVALID, f"signature {name} does not match the PDF's content"
         )
-    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+    if last and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         raise TrustError(
             ReasonCode.PDF_MODIFIED_AFTER_SIGNING,
-            "the PDF was changed after its last signature "
+            f"the PDF was changed after its last signature {name} "
             f"(coverage {status.coverage.name if status.coverage else 'unknown'})",
+        )
+    level = status.modification_level
+    if not last and (level is None or level > ModificationLevel.FORM_FILLING):
+        raise TrustError(
+            ReasonCode.PDF_MODIFIED_AFTER_SIGNING,
+            f"the PDF was changed after signature {name}, beyond adding signatures "
+            f"({level.name if level else 'unknown'})",
         )
     if not status.trusted:
         reason = _FAILURES.get(status.trust_problem_indic, ReasonCode.CERTIFICATE_UNTRUSTED)
-        raise TrustError(reason, f"the PDF's signer is not trusted ({status.trust_problem_indic})")
+        raise TrustError(
+            reason, f"the signer of {name} is not trusted ({status.trust_problem_indic})"
+        )
     signer = x509.load_der_x509_certificate(status.signing_cert.dump())
     units = binding.units_of(signer)
     if sender is not None and sender not in units:
         raise TrustError(
             ReasonCode.CERTIFICATE_WRONG_UNIT,
-            f"the PDF is signed for {', '.join(sorted(units)) or 'no unit'}, not for {sender}",
+            f"signature {name} is for {', '.join(sorted(units)) or 'no unit'}, not for {sender}",
         )
     return PdfVerdict(
+        field=name,
         signer=signer.subject.rfc4514_string(),
         units=tuple(sorted(units)),
         personal=binding.is_personal(signer),

@@ -30,7 +30,8 @@ class Texts:
     """Attachments whose text could not be read (images, office files, unreadable PDFs)."""
 
 
-def texts_of(packet: edxml.Packet, files: Sequence[File] = ()) -> Texts:
+def texts_of(packet: edxml.Packet, files: Sequence[File]) -> Texts:
+    """`files`: every attachment, those embedded in the edXML included (screening.files_of)."""
     fields: dict[str, list[str]] = {
         "subject": [],
         "content": [],
@@ -44,13 +45,8 @@ def texts_of(packet: edxml.Packet, files: Sequence[File] = ()) -> Texts:
         fields["type_name"] += [type_name] if type_name else []
     else:
         fields["content"] += [packet.description] if packet.description else []
-    embedded = [
-        File(a.attachment_name or "attachment", a.content_type or "", a.content)
-        for a in packet.attachments
-        if a.content is not None
-    ]
     not_read: list[str] = []
-    for file in [*embedded, *files]:
+    for file in files:
         media_type = file.media_type.split(";")[0].strip().lower()
         if media_type in TEXT_TYPES:
             fields["attachment_text"].append(file.content.decode("utf-8", "replace"))

@@ -1,7 +1,9 @@
 """Policy files: validated at load, evaluated over a document's fields and attachment text.
 
 The decision is the strongest action any rule takes (reject > hold > flag > pass), with
-every hit listed: rule id, article, reason code, field and the words matched.
+every hit listed: rule id, article, reason code, field and the words matched. The PAdES
+requirements per document type (`pdf_signatures`) are loaded here and checked by
+broker.policy.signatures, which needs the trust store.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ ACTIONS: tuple[Action, ...] = ("pass", "paper", "flag", "hold", "reject")
 FIELDS = ("subject", "content", "type_name", "attachment_text")
 _KEYS = {"id", "article", "reason", "action", "looks_at", "terms", "diacritics", "stamped",
          "not_before", "not_after"}  # fmt: skip
+_SIGNATURE_KEYS = {"id", "article", "document_types", "require", "action"}
+ANY_SIGNATURE = "any"
+SIGNATURE_KINDS = (ANY_SIGNATURE, "organisation", "personal")
+ANY_TYPE = "*"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,6 +45,29 @@ class Rule:
     stamped: bool = False
     not_before: frozenset[str] = frozenset()
     not_after: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignatureRule:
+    """PDF attachments of these document types must carry valid signatures of these kinds.
+
+    Every signature present is validated; `require` names the kinds that must be among them:
+    `any` (at least one), `organisation`, `personal`. With none required a PDF may be
+    unsigned, but a signature it carries must hold.
+    """
+
+    id: str
+    article: str
+    document_types: tuple[tuple[str, ...], ...] | None
+    """Type names without diacritics, word by word; None for every type."""
+    require: frozenset[str]
+    action: Action
+
+    def applies_to(self, type_name: str | None) -> bool:
+        if self.document_types is None:
+            return True
+        folded = tuple(w.plain for w in text.words(type_name or ""))
+        return folded in self.document_types
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,12 +103,19 @@ class Decision:
         }
 
 
+def decide(hits: Sequence[Hit]) -> Decision:
+    unique = tuple(dict.fromkeys(hits))
+    action: Action = max((h.action for h in unique), key=ACTIONS.index, default="pass")
+    return Decision(action, unique)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Policy:
     version: int
     rules: tuple[Rule, ...]
     legacy_action: Action = "reject"
     """What text in TCVN3 or VNI gets (Article 3.2); its converted text shows in the hit."""
+    pdf_signatures: tuple[SignatureRule, ...] = ()
 
     def evaluate(self, fields: Mapping[str, Sequence[str]]) -> Decision:
         """`fields` maps each field name to its texts (attachment_text: one per file)."""
@@ -104,9 +140,7 @@ class Policy:
                                 " ".join(w.folded for w in field_words[h.start : h.end]))
                             for h in found
                         )  # fmt: skip
-        unique = tuple(dict.fromkeys(hits))
-        action: Action = max((h.action for h in unique), key=ACTIONS.index, default="pass")
-        return Decision(action, unique)
+        return decide(hits)
 
 
 def load(path: Path = DEFAULT_POLICY) -> Policy:
@@ -123,7 +157,11 @@ def load(path: Path = DEFAULT_POLICY) -> Policy:
     rules = [
         _rule(entry, f"{path} rule {index + 1}") for index, entry in enumerate(document["rules"])
     ]
-    ids = [r.id for r in rules]
+    signature_rules = [
+        _signature_rule(entry, f"{path} pdf_signatures rule {index + 1}")
+        for index, entry in enumerate(document.get("pdf_signatures") or [])
+    ]
+    ids = [r.id for r in rules] + [r.id for r in signature_rules]
     if len(set(ids)) != len(ids):
         raise PolicyError(ReasonCode.POLICY_INVALID, f"{path}: two rules share an id")
     legacy_action = (document.get("legacy_encoding") or {}).get("action", "reject")
@@ -131,7 +169,45 @@ def load(path: Path = DEFAULT_POLICY) -> Policy:
         raise PolicyError(
             ReasonCode.POLICY_INVALID, f"{path}: legacy_encoding.action must be an action"
         )
-    return Policy(version=1, rules=tuple(rules), legacy_action=legacy_action)
+    return Policy(
+        version=1,
+        rules=tuple(rules),
+        legacy_action=legacy_action,
+        pdf_signatures=tuple(signature_rules),
+    )
+
+
+def _signature_rule(entry: Any, where: str) -> SignatureRule:
+    if not isinstance(entry, dict):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: not a mapping")
+    unknown = set(entry) - _SIGNATURE_KEYS
+    if unknown:
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("id", "article", "action", "document_types"):
+        if not entry.get(key):
+            raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is missing")
+    if entry["action"] not in ("flag", "hold", "reject"):
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold or flag"
+        )
+    require = entry.get("require") or []
+    if not isinstance(require, list) or not set(require) <= set(SIGNATURE_KINDS):
+        raise PolicyError(
+            ReasonCode.POLICY_INVALID,
+            f"{where}: require lists some of {', '.join(SIGNATURE_KINDS)}",
+        )
+    types = entry["document_types"]
+    if not isinstance(types, list) or not all(isinstance(t, str) and t.strip() for t in types):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: document_types is a list of names")
+    return SignatureRule(
+        id=str(entry["id"]),
+        article=str(entry["article"]),
+        document_types=None
+        if ANY_TYPE in types
+        else tuple(tuple(text.plain(w) for w in text.phrase(t)) for t in types),
+        require=frozenset(require),
+        action=entry["action"],
+    )
 
 
 def _rule(entry: Any, where: str) -> Rule:

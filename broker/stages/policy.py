@@ -1,25 +1,27 @@
-"""Stage 4 (before route): attachments in general, then the content policy of Article 4.
+"""Stage 4 (before route): attachments in general, malware, the content policy, PDF signatures.
 
 Attachments must be of a carried type, within size, equal to their declared hash, and PDFs
-must open unencrypted. Then `reject` refuses the envelope (a status 02 naming the rule),
-`hold` keeps it for an operator's review, `flag` routes it with the decision recorded, and
-`paper` marks its deliveries paper_copy_required. A document an operator has released is
-not held again.
+must open unencrypted. Then the document is screened (broker/policy/screening.py): `reject`
+refuses the envelope (a status 02 naming the rule), `hold` keeps it for an operator's
+review, `flag` routes it with the decision recorded, and `paper` marks its deliveries
+paper_copy_required. A document an operator has released is not held again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from broker.policy import attachments
-from broker.policy.check import File, texts_of
+from broker.policy import attachments, malware
+from broker.policy.check import File
 from broker.policy.rules import Decision, Policy
+from broker.policy.screening import screen_document
 from broker.stages import Refusal
 from broker.stages.address import Addressed
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from schemas.envelope import EnvelopeBody
+from signing.certificates import TrustStore
 
 STAGE = "policy"
 
@@ -28,6 +30,7 @@ STAGE = "policy"
 class Screened:
     addressed: Addressed
     decision: Decision
+    scans: tuple[malware.Scan, ...] = ()
 
     @property
     def refusal(self) -> Refusal | None:
@@ -42,7 +45,14 @@ class Screened:
         )
 
 
-def screen(addressed: Addressed, policy: Policy, *, released: bool) -> Screened | Refusal:
+async def screen(
+    addressed: Addressed,
+    policy: Policy,
+    *,
+    released: bool,
+    trust: TrustStore,
+    scanner: malware.Clamd | None,
+) -> Screened | Refusal:
     body = addressed.authenticated.verified.body
     if not isinstance(body, EnvelopeBody):
         return Screened(addressed, Decision("pass", ()))
@@ -51,8 +61,11 @@ def screen(addressed: Addressed, policy: Policy, *, released: bool) -> Screened 
         packet = edxml.parse(body.edxml)
     except Rejected as exc:
         return Refusal.of(STAGE, exc)
-    files = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
-    decision = policy.evaluate(texts_of(packet, files).fields)
+    attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
+    screening = await screen_document(
+        packet, attached, policy, sender=body.sender, trust=trust, scanner=scanner
+    )
+    decision = screening.decision
     if decision.action == "hold" and released:
-        return Screened(addressed, dataclasses.replace(decision, action="flag"))
-    return Screened(addressed, decision)
+        decision = dataclasses.replace(decision, action="flag")
+    return Screened(addressed, decision, screening.scans)

@@ -18,6 +18,12 @@ async def _up(_args: argparse.Namespace, settings: Settings) -> int:
     postgres_state = "started" if started.postgres else "already running"
     print(f"kafka     {found.kafka_bootstrap} ({kafka_state})")
     print(f"postgres  {settings.for_log()['database_url'] or 'local'} ({postgres_state})")
+    clamd_state = "started" if started.clamd else "already running"
+    print(
+        f"clamd     {found.clamd} ({clamd_state})"
+        if found.clamd
+        else "clamd     none (not scanning)"
+    )
     return EXIT_OK
 
 

@@ -27,19 +27,25 @@ async def _sign(args: argparse.Namespace, _settings: Settings) -> int:
 async def _verify_one(path: Path, trust: TrustStore, sender: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {"file": str(path), "ok": False, "reason_code": None}
     try:
-        verdict = await pdf.validate_pdf(path.read_bytes(), trust=trust, sender=sender)
+        verdicts = await pdf.validate_pdf(path.read_bytes(), trust=trust, sender=sender)
     except Rejected as exc:
         return {**result, **refusal(exc)}
     except OSError as exc:
         return {**result, "reason_code": ReasonCode.FILE_UNREADABLE.value, "reason": str(exc)}
+    last = verdicts[-1]
     return {
         **result,
         "ok": True,
-        "signer": verdict.signer,
-        "units": list(verdict.units),
-        "personal_certificate": verdict.personal,
-        "signed_at": verdict.signed_at.isoformat() if verdict.signed_at else None,
-    }
+        "signer": last.signer,
+        "units": list(last.units),
+        "personal_certificate": last.personal,
+        "signed_at": last.signed_at,
+        "signatures": [
+            {"field": v.field, "kind": v.kind, "signer": v.signer, "units": list(v.units),
+             "signed_at": v.signed_at}
+            for v in verdicts
+        ],
+    }  # fmt: skip
 
 
 async def _verify(args: argparse.Namespace, _settings: Settings) -> int:
@@ -58,7 +64,7 @@ def register(commands: Subparsers) -> None:
     sign.add_argument("--chain")
     sign.add_argument("-o", "--output", required=True, metavar="OUT")
     sign.set_defaults(handler=_sign)
-    verify = actions.add_parser("verify", help="check each PDF's last signature; JSON verdicts")
+    verify = actions.add_parser("verify", help="check every signature of each PDF; JSON verdicts")
     verify.add_argument("--trust", required=True, metavar="DIR")
     verify.add_argument("--sender", metavar="ORGANID", help="also require this unit's signer")
     verify.add_argument("files", nargs="+", metavar="FILE")

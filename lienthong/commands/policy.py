@@ -1,4 +1,4 @@
-"""`lienthong policy check`: what the content policy would decide, without sending anything."""
+"""`lienthong policy check`: what the router would decide on a document, without sending it."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import mimetypes
 from pathlib import Path
 
 from broker.directory.model import check_organ_id
-from broker.policy import rules
-from broker.policy.check import File, texts_of
+from broker.policy import malware, rules
+from broker.policy.check import File
+from broker.policy.screening import screen_document
 from kernel.settings import Settings
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from schemas import edxml
+from signing.certificates import TrustStore
 
 
-async def _check(args: argparse.Namespace, _settings: Settings) -> int:
+async def _check(args: argparse.Namespace, settings: Settings) -> int:
     policy = rules.load(Path(args.policy) if args.policy else rules.DEFAULT_POLICY)
     packet = edxml.parse(Path(args.edxml))
     files = [
@@ -22,21 +24,36 @@ async def _check(args: argparse.Namespace, _settings: Settings) -> int:
              Path(f).read_bytes())
         for f in args.attach
     ]  # fmt: skip
-    texts = texts_of(packet, files)
-    decision = policy.evaluate(texts.fields)
+    sender = check_organ_id(args.sender) if args.sender else packet.from_.organ_id
+    trust_dir = Path(args.trust) if args.trust else settings.trust_store_dir
+    trust = TrustStore.load(trust_dir) if args.trust or trust_dir.is_dir() else None
+    address = None if args.no_scan else settings.clamd_address
+    screening = await screen_document(
+        packet,
+        files,
+        policy,
+        sender=sender,
+        trust=trust,
+        scanner=malware.Clamd(address) if address else None,
+    )
     print_json(
         {
             "edxml": args.edxml,
-            "sender": check_organ_id(args.sender) if args.sender else packet.from_.organ_id,
-            **decision.as_json(),
-            "attachments_not_read": texts.not_read,
+            "sender": sender,
+            **screening.decision.as_json(),
+            "attachments_not_read": list(screening.not_read),
+            "malware_scans": [
+                {"attachment": s.name, "verdict": s.verdict, "detail": s.detail}
+                for s in screening.scans
+            ],
+            "pdf_signatures_checked_against": str(trust_dir) if trust else None,
         }
     )
-    return EXIT_NO if decision.action in ("hold", "reject") else EXIT_OK
+    return EXIT_NO if screening.decision.action in ("hold", "reject") else EXIT_OK
 
 
 def register(commands: Subparsers) -> None:
-    group = commands.add_parser("policy", help="the content policy (Article 4)")
+    group = commands.add_parser("policy", help="the content policy (Articles 3, 4, 5.3, 9.2)")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check", help="decide on a document as the router would; exit 1 if held or rejected"
@@ -45,4 +62,13 @@ def register(commands: Subparsers) -> None:
     check.add_argument("--attach", nargs="*", default=[], metavar="FILE")
     check.add_argument("--sender", metavar="ORGANID")
     check.add_argument("--policy", metavar="FILE", help="default: the built-in policy")
+    check.add_argument(
+        "--trust",
+        metavar="DIR",
+        help="trust store for PDF signatures (default: LIENTHONG_TRUST_DIR when it exists; "
+        "without one the signature rules are skipped and the output says so)",
+    )
+    check.add_argument(
+        "--no-scan", action="store_true", help="do not scan for malware (reported not_scanned)"
+    )
     check.set_defaults(handler=_check)

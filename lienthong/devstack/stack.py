@@ -1,16 +1,19 @@
-"""`lienthong dev up | down | status`: both services together, and the endpoints they give.
+"""`lienthong dev up | down | status`: the services together, and the endpoints they give.
 
-A service given from outside (LIENTHONG_KAFKA_BOOTSTRAP, LIENTHONG_DATABASE_URL) is only
-checked, never started or stopped.
+A service given from outside (LIENTHONG_KAFKA_BOOTSTRAP, LIENTHONG_DATABASE_URL,
+LIENTHONG_CLAMD) is only checked, never started or stopped; LIENTHONG_CLAMD=none runs
+without a malware scanner.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from broker.policy.malware import Clamd
 from kernel import database, kafka
-from kernel.errors import DatabaseUnavailable, KafkaUnavailable, ServiceFailed
+from kernel.errors import DatabaseUnavailable, KafkaUnavailable, ScannerUnavailable, ServiceFailed
 from kernel.settings import Secret, Settings
+from lienthong.devstack.clamd import LocalClamd
 from lienthong.devstack.kafka import LocalKafka
 from lienthong.devstack.postgres import LocalPostgres
 
@@ -19,6 +22,7 @@ from lienthong.devstack.postgres import LocalPostgres
 class Endpoints:
     kafka_bootstrap: str
     database_url: Secret
+    clamd: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,21 +31,30 @@ class Started:
 
     kafka: bool
     postgres: bool
+    clamd: bool = False
 
 
 def endpoints(settings: Settings) -> Endpoints:
     url = settings.database_url or Secret(LocalPostgres(settings).dsn())
-    return Endpoints(kafka_bootstrap=settings.kafka_bootstrap_servers, database_url=url)
+    return Endpoints(
+        kafka_bootstrap=settings.kafka_bootstrap_servers,
+        database_url=url,
+        clamd=settings.clamd_address,
+    )
 
 
 async def up(settings: Settings) -> tuple[Endpoints, Started]:
-    started_kafka = started_postgres = False
+    started_kafka = started_postgres = started_clamd = False
     if settings.local_kafka:
         started_kafka = await LocalKafka(settings).start()
     else:
         await kafka.wait_until_ready(settings.kafka_bootstrap_servers, timeout=30)
     if settings.local_postgres:
         started_postgres = await LocalPostgres(settings).start()
+    if settings.local_clamd:
+        started_clamd = await LocalClamd(settings).start()
+    elif settings.clamd_address is not None:
+        await Clamd(settings.clamd_address).ping()
     found = endpoints(settings)
     await database.wait_until_ready(found.database_url.reveal())
     conn = await database.connect(found.database_url.reveal())
@@ -49,20 +62,24 @@ async def up(settings: Settings) -> tuple[Endpoints, Started]:
         await database.migrate(conn, schema=settings.database_schema)
     finally:
         await conn.close()
-    return found, Started(kafka=started_kafka, postgres=started_postgres)
+    return found, Started(kafka=started_kafka, postgres=started_postgres, clamd=started_clamd)
 
 
 def down(settings: Settings, *, wipe: bool = False, only: Started | None = None) -> list[str]:
     """Stop the local services (those in `only`, when given); return what was stopped."""
     stopped: list[str] = []
     local_kafka, local_postgres = LocalKafka(settings), LocalPostgres(settings)
+    local_clamd = LocalClamd(settings)
     if settings.local_kafka and (only is None or only.kafka) and local_kafka.stop():
         stopped.append("kafka")
     if settings.local_postgres and (only is None or only.postgres) and local_postgres.stop():
         stopped.append("postgres")
+    if settings.local_clamd and (only is None or only.clamd) and local_clamd.stop():
+        stopped.append("clamd")
     if wipe:
         local_kafka.wipe()
         local_postgres.wipe()
+        local_clamd.wipe()
     return stopped
 
 
@@ -104,4 +121,21 @@ async def status(settings: Settings) -> dict[str, dict[str, object]]:
     except (DatabaseUnavailable, ServiceFailed) as exc:
         report["postgres"]["ready"] = False
         report["postgres"]["error"] = exc.message
+    report["clamd"] = await _clamd_status(settings)
+    return report
+
+
+async def _clamd_status(settings: Settings) -> dict[str, object]:
+    address = settings.clamd_address
+    if address is None:
+        return {"managed": False, "ready": True, "scanning": "off (LIENTHONG_CLAMD=none)"}
+    report: dict[str, object] = {"managed": settings.local_clamd, "address": address}
+    if settings.local_clamd:
+        local = LocalClamd(settings)
+        report.update(pid=local.pid(), log=str(local.log_file))
+    try:
+        report["version"] = await Clamd(address, timeout=3).version()
+        report["ready"] = True
+    except ScannerUnavailable as exc:
+        report.update(ready=False, error=exc.message)
     return report

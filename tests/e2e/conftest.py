@@ -118,7 +118,9 @@ async def running_exchange(
     await connector.start()
     stop = asyncio.Event()
     tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
-    endpoints = Endpoints(kafka_bootstrap=bootstrap, database_url=Secret(dsn))
+    endpoints = Endpoints(
+        kafka_bootstrap=bootstrap, database_url=Secret(dsn), clamd=local.clamd_address
+    )
     try:
         yield Exchange(local, endpoints, topics, pki, local.keys_dir, router, connector)
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lienthong.commands.pki import SAMPLE_DIRECTORY
+from lienthong.devstack import clamd as devstack_clamd
 from tests.paths import CONFORMANCE_FILES, FIXTURES, needs_conformance
 from tests.pdfs import minimal_pdf
 from tests.unit.test_edxml import BILLION_LAUGHS, XXE
@@ -176,7 +177,9 @@ def test_directory_resolve_from_a_file() -> None:
 
 
 def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
-    code, lines, _ = run("policy", "check", "--edxml", str(FIXTURES / "edxml" / "document.edxml"))
+    code, lines, _ = run(
+        "policy", "check", "--edxml", str(FIXTURES / "edxml" / "document.edxml"), "--no-scan"
+    )
     assert (code, lines[0]["action"], lines[0]["sender"]) == (0, "pass", "000.00.00.H62")
 
     secret = tmp_path / "secret.edxml"
@@ -193,7 +196,7 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     scan.write_bytes(b"\x89PNG")
     code, lines, _ = run(
         "policy", "check", "--edxml", str(secret), "--attach", str(stamp), str(scan),
-        "--sender", SENDER,
+        "--sender", SENDER, "--no-scan",
     )  # fmt: skip
     assert code == 1
     decision = lines[0]
@@ -204,6 +207,60 @@ def test_policy_check_decides_without_sending(tmp_path: Path) -> None:
     assert decision["attachments_not_read"] == ["scan.png"]
     assert decision["paper_copy_required"] is False
     assert decision["legacy_encoding"] == []
+    scans = {s["attachment"]: s["verdict"] for s in decision["malware_scans"]}
+    assert scans["trang-bia.txt"] == scans["scan.png"] == "not_scanned"
+    assert set(scans.values()) == {"not_scanned"}
+
+
+SIGNED_DECISIONS = """version: 1
+rules: []
+pdf_signatures:
+  - {id: decisions-signed, article: "Đ9.1", document_types: [quyết định],
+     require: [organisation], action: reject}
+"""
+
+
+@pytest.mark.usefixtures("services")
+def test_policy_check_scans_with_clamd_and_checks_pdf_signatures(
+    demo_pki: Path, tmp_path: Path
+) -> None:
+    """The clerk's trial before sending: real clamd, the trust store, a per-type rule."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(SIGNED_DECISIONS, encoding="utf-8")
+    decision = tmp_path / "qd.edxml"
+    decision.write_bytes(
+        (FIXTURES / "edxml" / "document.edxml").read_bytes().replace(
+            "<TypeName>Công văn</TypeName>".encode(),
+            "<TypeName>Quyết định</TypeName>".encode(),
+        )
+    )  # fmt: skip
+    unsigned = tmp_path / "qd.pdf"
+    unsigned.write_bytes(minimal_pdf())
+    signed = tmp_path / "qd-signed.pdf"
+    folder = demo_pki / "units" / SENDER
+    run(
+        "pdf", "sign", str(unsigned), "--key", str(folder / "key.pem"),
+        "--cert", str(folder / "cert.pem"), "--chain", str(folder / "chain.pem"), "-o", str(signed),
+    )  # fmt: skip
+    eicar = tmp_path / "eicar.txt"
+    eicar.write_bytes(devstack_clamd.eicar())
+    trial = ("policy", "check", "--edxml", str(decision), "--policy", str(policy),
+             "--trust", str(demo_pki / "trust"), "--attach")  # fmt: skip
+
+    code, lines, err = run(*trial, str(signed))
+    assert code == 0, err
+    assert lines[0]["action"] == "pass"
+    assert {s["verdict"] for s in lines[0]["malware_scans"]} == {"clean"}
+
+    code, lines, _ = run(*trial, str(unsigned))
+    assert (code, lines[0]["reason_codes"], lines[0]["rule_ids"]) == (
+        1, ["pdf_unsigned"], ["decisions-signed"]
+    )  # fmt: skip
+
+    code, lines, _ = run(*trial, str(signed), str(eicar))
+    assert (code, lines[0]["action"], lines[0]["reason_codes"]) == (1, "reject", ["malware_found"])
+    scans = {s["attachment"]: s["verdict"] for s in lines[0]["malware_scans"]}
+    assert (scans["qd-signed.pdf"], scans["eicar.txt"]) == ("clean", "infected")
 
 
 def test_pdf_sign_then_verify(demo_pki: Path, tmp_path: Path) -> None:

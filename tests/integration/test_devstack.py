@@ -44,6 +44,8 @@ def isolated(
         kafka_port=unused_tcp_port_factory(),
         kafka_controller_port=unused_tcp_port_factory(),
         postgres_port=unused_tcp_port_factory(),
+        clamd_port=unused_tcp_port_factory(),
+        clamd=None,
         kafka_bootstrap=None,
         database_url=None,
     )
@@ -67,8 +69,14 @@ def _cli(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
         "LIENTHONG_KAFKA_PORT": str(settings.kafka_port),
         "LIENTHONG_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
         "LIENTHONG_POSTGRES_PORT": str(settings.postgres_port),
+        "LIENTHONG_CLAMD_PORT": str(settings.clamd_port),
     }
-    for name in ("LIENTHONG_KAFKA_BOOTSTRAP", "LIENTHONG_DATABASE_URL", "KAFKA_HOME"):
+    for name in (
+        "LIENTHONG_KAFKA_BOOTSTRAP",
+        "LIENTHONG_DATABASE_URL",
+        "LIENTHONG_CLAMD",
+        "KAFKA_HOME",
+    ):
         env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "lienthong", *args],
@@ -94,25 +102,30 @@ def test_cli_lifecycle_is_idempotent_and_leaves_nothing(isolated: Settings) -> N
 
     first = _cli("dev", "up", settings=isolated)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("(started)") == 2
+    assert first.stdout.count("(started)") == 3
     second = _cli("dev", "up", settings=isolated)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.count("(already running)") == 2
+    assert second.stdout.count("(already running)") == 3
 
     status = _cli("dev", "status", "--json", settings=isolated)
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["kafka"]["ready"]
     assert report["postgres"]["ready"]
+    assert report["clamd"]["ready"]
+    assert report["clamd"]["version"].startswith("ClamAV ")
     kafka_pid, postgres_pid = report["kafka"]["pid"], report["postgres"]["pid"]
+    clamd_pid = report["clamd"]["pid"]
     assert kafka_pid != 999999
 
     down = _cli("dev", "down", settings=isolated)
     assert down.returncode == 0, down.stderr
     assert "kafka" in down.stdout
     assert "postgres" in down.stdout
+    assert "clamd" in down.stdout
     assert not processes.alive(kafka_pid)
     assert not processes.alive(postgres_pid)
+    assert not processes.alive(clamd_pid)
     assert not (kafka_dir / "kafka.pid").exists()
     assert _cli("dev", "status", settings=isolated).returncode == 1
     assert "nothing was running" in _cli("dev", "down", settings=isolated).stdout

@@ -22,17 +22,29 @@ NOW = datetime.datetime.now(datetime.UTC)
 async def test_a_pdf_signed_by_the_units_certificate_passes(pki: TestPki) -> None:
     unit = pki.unit(SENDER)
     signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
-    verdict = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
+    (verdict,) = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
     assert verdict.units == (SENDER,)
-    assert not verdict.personal
+    assert verdict.kind == "organisation"
     assert "MDDT:000.00.00.H62" in verdict.signer
 
 
 async def test_a_head_of_units_personal_signature_passes(pki: TestPki) -> None:
     head = pki.person(SENDER, "Trần Thị B", "079200000001", kind="p256")
     signed = await pdf.sign_pdf(minimal_pdf(), head.key, head.chain)
-    verdict = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
-    assert verdict.personal
+    (verdict,) = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
+    assert verdict.kind == "personal"
+
+
+async def test_the_heads_signature_then_the_clerks_both_pass(pki: TestPki) -> None:
+    """Articles 9.1 and 10: the head signs, then the clerk adds the organisation's signature."""
+    head = pki.person(SENDER, "Trần Thị B", "079200000001")
+    unit = pki.unit(SENDER)
+    signed = await pdf.sign_pdf(
+        await pdf.sign_pdf(minimal_pdf(), head.key, head.chain), unit.key, unit.chain
+    )
+    verdicts = await pdf.validate_pdf(signed, trust=pki.trust_store(), sender=SENDER)
+    assert [v.kind for v in verdicts] == ["personal", "organisation"]
+    assert len({v.field for v in verdicts}) == 2
 
 
 def _append_update(signed: bytes) -> bytes:
@@ -72,6 +84,11 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
     if name == "tampered":
         at = signed.index(b"Van ban lien thong")
         return signed[:at] + b"X" + signed[at + 1 :], pki
+    if name == "changed-between-signatures":
+        return await pdf.sign_pdf(_append_update(signed), unit.key, unit.chain), pki
+    if name == "second-signer-of-other-unit":
+        other = pki.unit("000.03.00.H62")
+        return await pdf.sign_pdf(signed, other.key, other.chain), pki
     if name == "not-a-pdf":
         return b"%PDF-1.7 this is not really a PDF", pki
     raise AssertionError(name)
@@ -87,6 +104,8 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
         ("untrusted", ReasonCode.CERTIFICATE_UNTRUSTED),
         ("changed-after-signing", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
         ("tampered", ReasonCode.SIGNATURE_INVALID),
+        ("changed-between-signatures", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
+        ("second-signer-of-other-unit", ReasonCode.CERTIFICATE_WRONG_UNIT),
         ("not-a-pdf", ReasonCode.PDF_MALFORMED),
     ],
 )

@@ -10,6 +10,7 @@ import pytest
 
 from broker.policy import rules
 from broker.policy.check import File, texts_of
+from broker.policy.screening import files_of
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 from schemas import edxml
@@ -103,7 +104,7 @@ def test_texts_come_from_fields_and_text_attachments() -> None:
             ),
         ),
     )
-    texts = texts_of(
+    files = files_of(
         packet,
         [
             File("b.pdf", "application/pdf", b"%PDF"),
@@ -111,6 +112,7 @@ def test_texts_come_from_fields_and_text_attachments() -> None:
             File("d.png", "image/png", b"\x89PNG"),
         ],
     )
+    texts = texts_of(packet, files)
     assert texts.fields["attachment_text"] == ["MẬT", "Ban TUYET MAT"]
     assert texts.not_read == ["b.pdf", "d.png"]
     assert POLICY.evaluate(texts.fields).action == "reject"

@@ -1,0 +1,71 @@
+"""One document against the whole policy: the path the router's policy stage and
+`lienthong policy check` share, so a clerk's trial gives the router's decision.
+
+In order: a malware scan of every attachment (infected: reject; unscannable: hold), the
+text rules over the fields and attachment text, then the PDF signature requirements of
+the document's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from broker.policy import malware, signatures
+from broker.policy.check import File, texts_of
+from broker.policy.rules import Decision, Hit, Policy, decide
+from kernel.reasons import ReasonCode
+from schemas import edxml
+from signing.certificates import TrustStore
+
+MALWARE_RULE = "A9.2-malware"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Screening:
+    decision: Decision
+    scans: tuple[malware.Scan, ...]
+    not_read: tuple[str, ...]
+    """Attachments whose text could not be read for the rules."""
+
+
+def files_of(packet: edxml.Packet, attached: Sequence[File] = ()) -> list[File]:
+    """Attachments embedded in the edXML, then those carried beside it."""
+    embedded = [
+        File(a.attachment_name or "attachment", a.content_type or "", a.content)
+        for a in packet.attachments
+        if a.content is not None
+    ]
+    return [*embedded, *attached]
+
+
+async def screen_document(
+    packet: edxml.Packet,
+    attached: Sequence[File],
+    policy: Policy,
+    *,
+    sender: str | None,
+    trust: TrustStore | None,
+    scanner: malware.Clamd | None,
+) -> Screening:
+    """`trust` None skips the PDF signature rules (only `policy check` without a trust
+    store does that); `scanner` None records every attachment as not scanned."""
+    files = files_of(packet, attached)
+    scans = tuple(await malware.scan_all(scanner, [(f.name, f.content) for f in files]))
+    hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
+    texts = texts_of(packet, files)
+    hits += policy.evaluate(texts.fields).hits
+    if trust is not None and isinstance(packet, edxml.DocumentPacket):
+        type_name = packet.document_type.type_name if packet.document_type else None
+        hits += await signatures.check(
+            policy.pdf_signatures, type_name, files, trust=trust, sender=sender
+        )
+    return Screening(decide(hits), scans, tuple(texts.not_read))
+
+
+def _malware_hit(scan: malware.Scan) -> Hit:
+    if scan.verdict == "infected":
+        return Hit(MALWARE_RULE, "Đ9.2", ReasonCode.MALWARE_FOUND.value, "reject", "attachment",
+                   f"{scan.name}: {scan.detail}")  # fmt: skip
+    return Hit(MALWARE_RULE, "Đ9.2", ReasonCode.MALWARE_SCAN_FAILED.value, "hold", "attachment",
+               f"{scan.name}: {scan.detail}")  # fmt: skip
