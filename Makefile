@@ -29,6 +29,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.signing
 	$(BIN)/python -m tests.bench.router
+	$(BIN)/python -m tests.bench.policy
 
 up: $(STAMP)
 	$(BIN)/lienthong dev up

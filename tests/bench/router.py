@@ -69,7 +69,7 @@ async def _records(
     return out
 
 
-async def _publish(
+async def publish(
     producer: AIOKafkaProducer,
     topic: str,
     records: list[tuple[bytes, bytes, codec.Headers]],
@@ -121,7 +121,7 @@ async def _pass_through(bootstrap: str, topics: Topics, count: int, group: str) 
     return count / (time.monotonic() - (started or time.monotonic()))
 
 
-async def _routed(dsn: str, schema: str) -> int:
+async def routed_count(dsn: str, schema: str) -> int:
     conn = await database.connect(dsn, schema=schema)
     try:
         return int(await conn.fetchval("SELECT count(*) FROM messages WHERE verdict = 'routed'"))
@@ -217,13 +217,13 @@ async def run_case(
     processes: list[subprocess.Popen[bytes]] = []
     try:
         backlog = await _records(identities, registry, BACKLOG)
-        await _publish(producer, topics.submit, backlog, None)
+        await publish(producer, topics.submit, backlog, None)
         result["pass_through_per_s"] = await _pass_through(
             found.kafka_bootstrap, topics, BACKLOG, f"{prefix}pass"
         )
         processes = _router_processes(routers, env, pki_dir)
         started = None
-        while (done := await _routed(dsn, schema)) < BACKLOG:
+        while (done := await routed_count(dsn, schema)) < BACKLOG:
             if done and started is None:
                 started = (time.monotonic(), done)
             await asyncio.sleep(0.05)
@@ -231,7 +231,7 @@ async def run_case(
         result["router_per_s"] = (BACKLOG - started[1]) / (time.monotonic() - started[0])
         result["ratio"] = result["router_per_s"] / result["pass_through_per_s"]
         since = int(time.time() * 1000)
-        await _publish(producer, topics.submit, await _records(identities, registry, PACED), RATE)
+        await publish(producer, topics.submit, await _records(identities, registry, PACED), RATE)
         latencies = sorted(await _latencies(found.kafka_bootstrap, topics, since, PACED))
         result["latency_p50_ms"] = statistics.median(latencies)
         result["latency_p99_ms"] = latencies[int(len(latencies) * 0.99) - 1]

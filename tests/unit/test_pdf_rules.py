@@ -1,0 +1,128 @@
+"""PAdES requirements by document type (Articles 3.4, 9.1, 10): which rule applies, what
+each kind of PDF gets under it, and policy files that say it wrongly."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from broker.policy import rules, signatures
+from broker.policy.check import File
+from kernel.errors import PolicyError
+from kernel.reasons import ReasonCode
+from signing import pdf
+from signing.testpki import TestPki
+from tests.pdfs import minimal_pdf
+
+SENDER, OTHER = "000.00.00.H62", "000.03.00.H62"
+POLICY = """version: 1
+rules: []
+pdf_signatures:
+  - {id: any-valid, article: "Đ3.4", document_types: ["*"], require: [], action: reject}
+  - {id: signed, article: "Đ3.4", document_types: ["*"], require: [any], action: flag}
+  - {id: decisions, article: "Đ9.1", document_types: [quyết định, Nghị quyết],
+     require: [personal, organisation], action: reject}
+"""
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> rules.Policy:
+    path = tmp_path_factory.mktemp("policy") / "policy.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    return rules.load(path)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "applies"),
+    [
+        ("Quyết định", True),
+        ("QUYẾT ĐỊNH", True),
+        ("Quyet dinh", True),
+        ("Quyết  định", True),
+        ("Nghị quyết", True),
+        ("Quyết định khen thưởng", False),
+        ("Công văn", False),
+        (None, False),
+    ],
+)
+def test_document_types_match_by_name(
+    policy: rules.Policy, type_name: str | None, applies: bool
+) -> None:
+    decisions = next(r for r in policy.pdf_signatures if r.id == "decisions")
+    assert decisions.applies_to(type_name) is applies
+    assert all(r.applies_to(type_name) for r in policy.pdf_signatures if r.id != "decisions")
+
+
+async def _pdf(pki: TestPki, case: str) -> bytes:
+    unit, head = pki.unit(SENDER), pki.person(SENDER, "Nguyễn Văn A", "079200000001")
+    if case == "unsigned":
+        return minimal_pdf()
+    if case == "organisation":
+        return await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
+    if case == "personal":
+        return await pdf.sign_pdf(minimal_pdf(), head.key, head.chain)
+    if case == "personal+organisation":
+        once = await pdf.sign_pdf(minimal_pdf(), head.key, head.chain)
+        return await pdf.sign_pdf(once, unit.key, unit.chain)
+    if case == "other-unit":
+        other = pki.unit(OTHER)
+        return await pdf.sign_pdf(minimal_pdf(), other.key, other.chain)
+    if case == "expired":
+        now = datetime.datetime.now(datetime.UTC)
+        old = pki.unit(SENDER, not_before=now - datetime.timedelta(days=400),
+                       not_after=now - datetime.timedelta(days=1))  # fmt: skip
+        return await pdf.sign_pdf(minimal_pdf(), old.key, old.chain)
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "type_name", "expected"),
+    [
+        ("personal+organisation", "Quyết định", set()),
+        ("organisation", "Quyết định", {("decisions", "pdf_signature_missing", "reject")}),
+        ("personal", "Quyết định", {("decisions", "pdf_signature_missing", "reject")}),
+        ("unsigned", "Quyết định", {("signed", "pdf_unsigned", "flag"),
+                                    ("decisions", "pdf_unsigned", "reject")}),
+        ("organisation", "Công văn", set()),
+        ("unsigned", "Công văn", {("signed", "pdf_unsigned", "flag")}),
+        ("other-unit", "Công văn", {("any-valid", "certificate_wrong_unit", "reject"),
+                                    ("signed", "certificate_wrong_unit", "flag")}),
+        ("expired", "Công văn", {("any-valid", "certificate_expired", "reject"),
+                                 ("signed", "certificate_expired", "flag")}),
+    ],
+)  # fmt: skip
+async def test_each_requirement_gives_its_reason(
+    policy: rules.Policy, pki: TestPki, case: str, type_name: str, expected: set[tuple[str, ...]]
+) -> None:
+    files = [
+        File("qd.pdf", "application/pdf", await _pdf(pki, case)),
+        File("ghi-chu.txt", "text/plain", b"not a PDF: no signature rule looks at it"),
+    ]
+    hits = await signatures.check(
+        policy.pdf_signatures, type_name, files, trust=pki.trust_store(), sender=SENDER
+    )
+    assert {(h.rule, h.reason_code, h.action) for h in hits} == expected
+    assert all(h.matched.startswith("qd.pdf: ") for h in hits)
+
+
+PDF_RULE = "{id: p, article: a, document_types: ['*'], require: [any], action: reject"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (PDF_RULE.replace("reject", "paper") + "}", "action"),
+        (PDF_RULE.replace("[any]", "[stamp]") + "}", "require"),
+        (PDF_RULE.replace("['*']", "'*'") + "}", "document_types"),
+        (PDF_RULE.replace("document_types: ['*'], ", "") + "}", "`document_types` is missing"),
+        (PDF_RULE + ", colour: red}", "unknown keys"),
+    ],
+)
+def test_bad_signature_rules_are_refused(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"version: 1\nrules: []\npdf_signatures: [{entry}]\n")
+    with pytest.raises(PolicyError, match=message) as caught:
+        rules.load(path)
+    assert caught.value.reason == ReasonCode.POLICY_INVALID
