@@ -1,10 +1,12 @@
-"""The main job, run by `make demo`: a local four-level exchange on real Kafka and PostgreSQL.
+"""The main job, run by `make demo`: a local four-level exchange on real Kafka, PostgreSQL
+and ClamAV.
 
 It checks the stack with a smoke round trip, writes a TEST PKI, loads the Bến Tre directory,
 creates the topics, runs a router and a connector for the demo units in this process, sends
-documents down and up the levels (one to a district closed by the 2025 merger, redirected;
-one with a forged signature, refused), prints the receipts as they arrive, and ends with the
-ledger as a table.
+documents down and up the levels (one with a PDF signed by the province's organisation
+certificate; one to a district closed by the 2025 merger, redirected; one with a forged
+signature and one carrying the EICAR test file, both refused), prints the receipts as they
+arrive, and ends with the ledger as a table.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from kernel.errors import KafkaUnavailable, ServiceFailed
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.commands.pki import SAMPLE_DIRECTORY
+from lienthong.devstack.clamd import eicar
 from lienthong.devstack.stack import Endpoints
+from lienthong.samples import minimal_pdf
 from schemas import edxml
 from schemas.edxml import model as m
+from signing import pdf
 from signing.identity import Identity
 from signing.testpki import TestPki, write_pki
 
@@ -145,9 +150,15 @@ async def run(settings: Settings, found: Endpoints) -> None:
     async with router, connector:
         tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
         try:
-            sent = await _exchange(connector, directory.units)
+            sent = await _exchange(connector, directory.units, settings)
             sent[await _forged(connector, settings)] = "văn bản giả mạo"
-            await _watch(settings, dsn, sent, connector)
+            expected = 9
+            if found.clamd:
+                sent[await _infected(connector)] = "tệp đính kèm có mã độc"
+                expected += 1
+            else:
+                print("· no malware scanner (LIENTHONG_CLAMD=none): attachments are not scanned")
+            await _watch(settings, dsn, sent, connector, expected)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -155,7 +166,9 @@ async def run(settings: Settings, found: Endpoints) -> None:
     await _summary(settings, dsn, sent)
 
 
-async def _exchange(connector: Connector, units: Mapping[str, Unit]) -> dict[str, str]:
+async def _exchange(
+    connector: Connector, units: Mapping[str, Unit], settings: Settings
+) -> dict[str, str]:
     name = {u: units[u].name for u in (*UNITS, CLOSED_DISTRICT)}
     # Down from the centre to the province, on to a department and a commune, up from a
     # commune, and to a district that closed on 2025-06-30 (its successor receives it).
@@ -169,10 +182,18 @@ async def _exchange(connector: Connector, units: Mapping[str, Unit]) -> dict[str
         (PROVINCE, [CLOSED_DISTRICT], 126, "UBND-VP",
          "V/v bàn giao hồ sơ huyện Châu Thành cũ", "Công văn"),
     ]  # fmt: skip
+    # The province's letter carries its PDF signed by the clerk with the organisation's
+    # certificate (Article 10), checked by the router's policy stage.
+    clerk = Identity.load(settings.keys_dir / "units" / PROVINCE, PROVINCE)
+    signed = packing.attachment_of(
+        "125-UBND-VP.pdf", "application/pdf",
+        await pdf.sign_pdf(minimal_pdf("Cong van 125/UBND-VP"), clerk.key, clerk.chain),
+    )  # fmt: skip
     sent: dict[str, str] = {}
     for sender, to, number, notation, subject, kind in plan:
         packet = document(sender, name[sender], number, notation, subject, kind)
-        body, registered = await connector.send(sender, packet, to)
+        files = [signed] if number == 125 else []
+        body, registered = await connector.send(sender, packet, to, files)
         sent[body.message_id] = subject
         receivers = ", ".join(name[t] for t in to)
         print(f"→ {name[sender]} sent số {registered} “{subject}” to {receivers}")
@@ -196,15 +217,26 @@ async def _forged(connector: Connector, settings: Settings) -> str:
     return body.message_id
 
 
-async def _watch(settings: Settings, dsn: str, sent: dict[str, str], connector: Connector) -> None:
+async def _infected(connector: Connector) -> str:
+    """A commune's report whose attachment carries the EICAR anti-virus test file."""
+    packet = document(COMMUNE_A, "?", 43, "BC-UBND", "Báo cáo kèm tệp nhiễm mã độc", "Báo cáo")
+    attachment = packing.attachment_of("bao-cao.txt", "text/plain", b"Bao cao\n" + eicar())
+    body, _ = await connector.send(COMMUNE_A, packet, [PROVINCE], [attachment])
+    print("→ a commune sent a report whose attachment carries the EICAR test file")
+    return body.message_id
+
+
+async def _watch(
+    settings: Settings, dsn: str, sent: dict[str, str], connector: Connector, expected: int
+) -> None:
     """Print receipts and notices as the senders' connectors record them; the province's
     clerk accepts (03) and finishes (06) the commune's report once it has arrived."""
     report = next(m for m, subject in sent.items() if subject.startswith("Báo cáo"))
     conn = await database.connect(dsn, schema=settings.database_schema)
     seen: set[str] = set()
     answered = False
-    # 5 receipts (01), 1 redirect notice (00), the forged envelope's 02, then 03 and 06.
-    expected = 9
+    # 5 receipts (01), 1 redirect notice (00), the forged envelope's 02, then 03 and 06;
+    # and the infected report's 02 when a scanner runs.
     try:
         for _ in range(300):
             rows = await conn.fetch(

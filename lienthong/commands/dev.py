@@ -83,7 +83,8 @@ async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
     await demo.run(settings, found)
     print(
         "\nlienthong demo: OK - documents went down and up the levels, receipts came back, "
-        "the forged one was refused. Stop the services with `.venv/bin/lienthong dev down`."
+        "the forged and the infected ones were refused. "
+        "Stop the services with `.venv/bin/lienthong dev down`."
     )
     return EXIT_OK
 

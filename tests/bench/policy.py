@@ -36,13 +36,13 @@ from kernel import database, kafka, logs
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.devstack import stack
+from lienthong.samples import minimal_pdf
 from schemas import codec
 from signing import pdf
 from signing.certificates import TrustStore
 from signing.identity import Identity
 from signing.testpki import write_pki
 from tests.bench.router import publish, routed_count
-from tests.pdfs import minimal_pdf
 
 OUT = Path(os.environ.get("LIENTHONG_BENCH_DIR", "bench-results"))
 DOCUMENTS = int(os.environ.get("LIENTHONG_BENCH_POLICY_DOCUMENTS", "120"))

@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from connectors import api, packing
+from lienthong.samples import minimal_pdf
 from schemas import edxml
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
-from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 DOCUMENT = (FIXTURES / "edxml" / "document.edxml").read_bytes()

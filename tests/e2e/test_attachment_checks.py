@@ -16,10 +16,10 @@ from connectors import packing
 from kernel.settings import Settings
 from lienthong.devstack.clamd import LocalClamd, eicar
 from lienthong.devstack.stack import Endpoints
+from lienthong.samples import minimal_pdf
 from schemas.envelope import AttachmentRef
 from signing import pdf
 from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, PROVINCE, Exchange, running_exchange
-from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

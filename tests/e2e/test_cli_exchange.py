@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from lienthong.samples import minimal_pdf
 from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
-from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 DOCUMENT = FIXTURES / "edxml" / "document.edxml"

@@ -11,9 +11,9 @@ import pytest
 from broker import review
 from connectors import packing
 from kernel import database
+from lienthong.samples import minimal_pdf
 from signing.identity import Identity
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
-from tests.pdfs import minimal_pdf
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

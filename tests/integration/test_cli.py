@@ -12,8 +12,8 @@ import pytest
 
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack import clamd as devstack_clamd
+from lienthong.samples import minimal_pdf
 from tests.paths import CONFORMANCE_FILES, FIXTURES, needs_conformance
-from tests.pdfs import minimal_pdf
 from tests.unit.test_edxml import BILLION_LAUGHS, XXE
 
 SENDER, RECIPIENT = "000.00.00.H62", "000.02.00.H62"

@@ -13,8 +13,8 @@ from broker.policy import attachments
 from connectors.packing import attachment_of
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
+from lienthong.samples import minimal_pdf
 from schemas.envelope import AttachmentRef
-from tests.pdfs import minimal_pdf
 
 
 def _encrypted_pdf() -> bytes:

@@ -11,9 +11,9 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
+from lienthong.samples import minimal_pdf
 from signing import pdf
 from signing.testpki import TestPki
-from tests.pdfs import minimal_pdf
 
 SENDER = "000.00.00.H62"
 NOW = datetime.datetime.now(datetime.UTC)

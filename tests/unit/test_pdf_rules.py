@@ -12,9 +12,9 @@ from broker.policy import rules, signatures
 from broker.policy.check import File
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
+from lienthong.samples import minimal_pdf
 from signing import pdf
 from signing.testpki import TestPki
-from tests.pdfs import minimal_pdf
 
 SENDER, OTHER = "000.00.00.H62", "000.03.00.H62"
 POLICY = """version: 1

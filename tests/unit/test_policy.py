@@ -13,9 +13,9 @@ from broker.policy.check import File, texts_of
 from broker.policy.screening import files_of
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
+from lienthong.samples import minimal_pdf
 from schemas import edxml
 from schemas.edxml import model as m
-from tests.pdfs import minimal_pdf
 
 POLICY = rules.load()
 

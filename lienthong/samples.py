@@ -1,4 +1,4 @@
-"""A minimal, valid one-page PDF built by hand, so the tests need no PDF library to make one."""
+"""Sample documents for the demo and the tests: a valid PDF built by hand, no PDF library needed."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def minimal_pdf(text: str = "Van ban lien thong", *, scan_side: int = 0) -> byte
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     if scan_side:
-        pixels = random.Random(scan_side).randbytes(scan_side * scan_side)
+        pixels = random.Random(scan_side).randbytes(scan_side**2)  # noqa: S311 (pixels)
         objects.append(
             f"<< /Type /XObject /Subtype /Image /Width {scan_side} /Height {scan_side} /ColorSpace"
             f" /DeviceGray /BitsPerComponent 8 /Length {len(pixels)} >>\nstream\n".encode()
