@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from broker import notices
 from kernel import kafka
 from kernel.database import Connection
-from kernel.errors import Rejected
+from kernel.errors import KafkaUnavailable, Rejected
 from kernel.reasons import ReasonCode
 from kernel.topics import Topics
 from schemas import codec
@@ -69,13 +69,24 @@ async def release(
     actor: str,
     why: str,
 ) -> None:
+    """The decision is committed before the record goes back on the submit topic: the
+    router must find it released when it reads the record, or it would hold it again."""
     async with conn.transaction():
         row = await _decide(conn, message_id, "released", actor, why)
-        headers = [(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])]
+    headers = [(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])]
+    try:
         with kafka.mapped_errors("releasing to the submit topic failed"):
             await producer.send_and_wait(
                 topics.submit, row["original"], key=row["key"], headers=headers
             )
+    except KafkaUnavailable:
+        # Not on its way after all: back to waiting, so the operator can release it again.
+        await conn.execute(
+            "UPDATE held SET state = 'held', reviewed_by = NULL, reviewed_at = NULL, why = NULL"
+            " WHERE message_id = $1 AND state = 'released'",
+            message_id,
+        )
+        raise
 
 
 async def refuse(

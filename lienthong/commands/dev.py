@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from broker.policy.malware import Clamd
 from kernel import database, kafka
 from kernel.errors import LienthongError
 from kernel.settings import Settings
@@ -48,7 +49,8 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _health(_args: argparse.Namespace, settings: Settings) -> int:
-    """For probes: exit 0 only when Kafka answers metadata and PostgreSQL a query."""
+    """For probes: exit 0 only when Kafka answers metadata, PostgreSQL a query and clamd
+    (when one is configured) a VERSION."""
     found = stack.endpoints(settings)
     result: dict[str, object] = {}
     try:
@@ -63,7 +65,14 @@ async def _health(_args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
     except LienthongError as exc:
         result["postgres_error"] = str(exc)
-    healthy = bool(result.get("kafka_brokers")) and "postgres" in result
+    if found.clamd is None:
+        result["clamd"] = "none (attachments are not scanned)"
+    else:
+        try:
+            result["clamd"] = await Clamd(found.clamd, timeout=5).version()
+        except LienthongError as exc:
+            result["clamd_error"] = str(exc)
+    healthy = bool(result.get("kafka_brokers")) and "postgres" in result and "clamd" in result
     print_json({"healthy": healthy, **result})
     return EXIT_OK if healthy else EXIT_NO
 
@@ -90,9 +99,11 @@ async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Subparsers) -> None:
-    dev = commands.add_parser("dev", help="the local Kafka and PostgreSQL for development")
+    dev = commands.add_parser("dev", help="the local Kafka, PostgreSQL and clamd for development")
     actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="start (or reuse) Kafka and PostgreSQL").set_defaults(handler=_up)
+    actions.add_parser("up", help="start (or reuse) Kafka, PostgreSQL and clamd").set_defaults(
+        handler=_up
+    )
     down = actions.add_parser("down", help="stop the local services")
     down.add_argument("--wipe", action="store_true", help="also delete their data")
     down.set_defaults(handler=_down)
@@ -100,7 +111,7 @@ def register(commands: Subparsers) -> None:
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
 
-    health = commands.add_parser("health", help="check Kafka and PostgreSQL answer")
+    health = commands.add_parser("health", help="check Kafka, PostgreSQL and clamd answer")
     health.set_defaults(handler=_health)
     db = commands.add_parser("db", help="the ledger database")
     db_actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -4,13 +4,17 @@ sensitive document held, released by one operator and refused by another."""
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from broker import review
 from connectors import packing
 from kernel import database
+from kernel.errors import KafkaUnavailable
+from kernel.topics import Topics
 from lienthong.samples import minimal_pdf
 from signing.identity import Identity
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
@@ -84,6 +88,39 @@ async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
     audit = await exchange.fetch("SELECT action FROM audit WHERE actor = 'qtv.stttt' ORDER BY id")
     assert [a["action"] for a in audit] == ["review-released", "review-rejected"]
     assert held
+
+
+async def test_a_release_that_cannot_be_published_waits_again(exchange: Exchange) -> None:
+    body, _ = await exchange.connector.send(
+        PROVINCE, _document("Về quản lý hoạt động tôn giáo"), [COMMUNE_A]
+    )
+    await exchange.until(
+        functools.partial(_rows, exchange, "SELECT 1 FROM held WHERE message_id = $1",
+                          body.message_id),
+        what="held",
+    )  # fmt: skip
+    # A submit topic that does not exist: the produce fails after the decision is committed.
+    nowhere = Topics(f"missing{uuid.uuid4().hex[:8]}.")
+    impatient = AIOKafkaProducer(
+        bootstrap_servers=exchange.endpoints.kafka_bootstrap, request_timeout_ms=2000
+    )
+    await impatient.start()
+    conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+    why = "thủ tục thông thường"
+    try:
+        with pytest.raises(KafkaUnavailable):
+            await review.release(conn, impatient, nowhere, body.message_id, actor="a", why=why)
+        assert [r["message_id"] for r in await review.list_held(conn)] == [body.message_id]
+        producer = exchange.connector.producer
+        await review.release(conn, producer, exchange.topics, body.message_id, actor="a", why=why)
+    finally:
+        await impatient.stop()
+        await conn.close()
+    assert await exchange.until(
+        functools.partial(_rows, exchange,
+                          "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id),
+        what="delivered after the second release",
+    )  # fmt: skip
 
 
 async def _at_least(exchange: Exchange, query: str, n: int) -> bool:

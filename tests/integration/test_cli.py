@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ from tests.unit.test_edxml import BILLION_LAUGHS, XXE
 SENDER, RECIPIENT = "000.00.00.H62", "000.02.00.H62"
 
 
-def run(*args: str) -> tuple[int, list[dict[str, Any]], str]:
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]], str]:
     result = subprocess.run(
         [sys.executable, "-m", "lienthong", *args],
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -285,3 +287,15 @@ def test_pdf_sign_then_verify(demo_pki: Path, tmp_path: Path) -> None:
         "pdf", "verify", "--trust", str(demo_pki / "trust"), "--sender", RECIPIENT, str(signed)
     )
     assert (code, verdicts[0]["reason_code"]) == (1, "certificate_wrong_unit")
+
+
+@pytest.mark.usefixtures("services")
+def test_health_needs_the_scanner_when_one_is_configured(unused_tcp_port: int) -> None:
+    code, lines, _ = run("health")
+    assert (code, lines[0]["healthy"]) == (0, True)
+    assert lines[0]["clamd"].startswith("ClamAV ")
+    code, lines, _ = run("health", env={"LIENTHONG_CLAMD": f"tcp://127.0.0.1:{unused_tcp_port}"})
+    assert (code, lines[0]["healthy"]) == (1, False)
+    assert lines[0]["clamd_error"].startswith("[scanner_unavailable]")
+    code, lines, _ = run("health", env={"LIENTHONG_CLAMD": "none"})
+    assert (code, lines[0]["clamd"]) == (0, "none (attachments are not scanned)")

@@ -48,6 +48,8 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_POSTGRES_PORT", "70000", "must be a TCP port"),
         ("LIENTHONG_KAFKA_HEAP_MB", "16", "must be at least 128"),
         ("LIENTHONG_DATABASE_SCHEMA", 'x"; DROP TABLE audit; --', "plain lower-case name"),
+        ("LIENTHONG_CLAMD", "127.0.0.1:3310", "tcp://host:port, unix:/path or none"),
+        ("LIENTHONG_CLAMD", "tcp://clamd", "tcp://host:port, unix:/path or none"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -79,3 +81,18 @@ def test_secrets_are_masked_everywhere_they_could_show() -> None:
 )
 def test_mask_dsn(dsn: str, masked: str) -> None:
     assert mask_dsn(dsn) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        (None, "tcp://127.0.0.1:13310"),
+        ("none", None),
+        ("tcp://av.stttt.local:3310", "tcp://av.stttt.local:3310"),
+        ("unix:/run/clamav/clamd.ctl", "unix:/run/clamav/clamd.ctl"),
+    ],
+)
+def test_the_scanner_address(value: str | None, address: str | None) -> None:
+    settings = Settings.from_env({"LIENTHONG_CLAMD": value} if value else {})
+    assert settings.clamd_address == address
+    assert settings.local_clamd is (value is None)
