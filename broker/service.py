@@ -174,6 +174,8 @@ class Router(Service):
         screened = await self.screen(addressed, released=was_released)
         if isinstance(screened, Refusal):
             return await self._reject(incoming, screened, body)
+        for scan in screened.scans:
+            metrics.MALWARE_SCANS.labels(scan.verdict).inc()
         if screened.refusal is not None:
             async with self.pool.acquire() as conn:
                 await ledger.record_screening(
@@ -183,6 +185,8 @@ class Router(Service):
         if screened.decision.action == "hold":
             async with self.pool.acquire() as conn:
                 await ledger.record_held(conn, facts, incoming, screened.decision, screened.scans)
+            for rule in {h.rule for h in screened.decision.hits if h.action == "hold"}:
+                metrics.HELD.labels(rule).inc()
             bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
             return "held"
         if isinstance(body, StatusBody):

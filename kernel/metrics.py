@@ -69,3 +69,15 @@ REGISTERED = Counter(
     ["unit"],
     registry=REGISTRY,
 )
+HELD = Counter(
+    "lienthong_held_total",
+    "Documents the policy held for an operator's review, by rule.",
+    ["rule"],
+    registry=REGISTRY,
+)
+MALWARE_SCANS = Counter(
+    "lienthong_malware_scans_total",
+    "Attachments screened for malware, by verdict (clean, infected, not_scanned, error).",
+    ["verdict"],
+    registry=REGISTRY,
+)

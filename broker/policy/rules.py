@@ -177,15 +177,21 @@ def load(path: Path = DEFAULT_POLICY) -> Policy:
     )
 
 
-def _signature_rule(entry: Any, where: str) -> SignatureRule:
+def _entry(entry: Any, where: str, keys: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    """A rule's mapping, with no key it does not know and every key it needs."""
     if not isinstance(entry, dict):
         raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: not a mapping")
-    unknown = set(entry) - _SIGNATURE_KEYS
+    unknown = set(entry) - keys
     if unknown:
         raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("id", "article", "action", "document_types"):
+    for key in required:
         if not entry.get(key):
             raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is missing")
+    return entry
+
+
+def _signature_rule(raw: Any, where: str) -> SignatureRule:
+    entry = _entry(raw, where, _SIGNATURE_KEYS, ("id", "article", "action", "document_types"))
     if entry["action"] not in ("flag", "hold", "reject"):
         raise PolicyError(
             ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold or flag"
@@ -210,15 +216,8 @@ def _signature_rule(entry: Any, where: str) -> SignatureRule:
     )
 
 
-def _rule(entry: Any, where: str) -> Rule:
-    if not isinstance(entry, dict):
-        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: not a mapping")
-    unknown = set(entry) - _KEYS
-    if unknown:
-        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("id", "article", "reason", "action", "looks_at", "terms"):
-        if not entry.get(key):
-            raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is missing")
+def _rule(raw: Any, where: str) -> Rule:
+    entry = _entry(raw, where, _KEYS, ("id", "article", "reason", "action", "looks_at", "terms"))
     try:
         reason = ReasonCode(entry["reason"])
     except ValueError:

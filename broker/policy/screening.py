@@ -51,7 +51,7 @@ async def screen_document(
     """`trust` None skips the PDF signature rules (only `policy check` without a trust
     store does that); `scanner` None records every attachment as not scanned."""
     files = files_of(packet, attached)
-    scans = tuple(await malware.scan_all(scanner, [(f.name, f.content) for f in files]))
+    scans = tuple(await malware.scan_all(scanner, files))
     hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
     texts = texts_of(packet, files)
     hits += policy.evaluate(texts.fields).hits

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connectors import packing
+from kernel import metrics
 from kernel.settings import Settings
 from lienthong.devstack.clamd import LocalClamd, eicar
 from lienthong.devstack.stack import Endpoints
@@ -43,6 +44,13 @@ async def _registered(exchange: Exchange, message_id: str) -> list[dict[str, Any
     )
 
 
+def _infected_count() -> float:
+    sample = metrics.REGISTRY.get_sample_value(
+        "lienthong_malware_scans_total", {"verdict": "infected"}
+    )
+    return sample or 0.0
+
+
 async def _scans(exchange: Exchange, message_id: str) -> dict[str, tuple[str, str | None]]:
     rows = await exchange.fetch(
         "SELECT attachment, verdict, detail FROM malware_scans WHERE message_id = $1", message_id
@@ -52,6 +60,7 @@ async def _scans(exchange: Exchange, message_id: str) -> dict[str, tuple[str, st
 
 async def test_eicar_is_refused_through_clamd_and_a_clean_file_passes(exchange: Exchange) -> None:
     assert exchange.router.scanner is not None
+    before = _infected_count()
     infected, _ = await exchange.connector.send(
         PROVINCE, _document(), [COMMUNE_A],
         [packing.attachment_of("bao-cao.txt", "text/plain", b"Bao cao\n" + eicar())],
@@ -69,6 +78,7 @@ async def test_eicar_is_refused_through_clamd_and_a_clean_file_passes(exchange: 
         "SELECT reason_code FROM dead_letters WHERE message_id = $1", infected.message_id
     )
     assert dead == [{"reason_code": "malware_found"}], "the original bytes are kept"
+    assert _infected_count() == before + 1
 
     assert await exchange.until(
         functools.partial(_registered, exchange, clean.message_id), what="the clean one"

@@ -80,6 +80,11 @@ async def test_send_inbox_status_and_ledger_from_the_command_line(
         "routed",
     ]
     assert [e["state"] for e in by_recipient[COMMUNE_A]["timeline"]] == ["routed", "01", "05"]
+    scans = {s["attachment"]: s["verdict"] for s in shown["malware_scans"]}
+    assert scans["cong-van.pdf"] == "clean"
+    assert {(p["rule_id"], p["reason_code"]) for p in shown["policy"]} >= {
+        ("A3.4-pdf-signed", "pdf_unsigned")
+    }
 
     code, _, err = await cli(exchange, "status", "post", "--unit", COMMUNE_A,
                              "--message", message_id, "--code", "02")  # fmt: skip
