@@ -172,16 +172,6 @@ async def _exchange(
     name = {u: units[u].name for u in (*UNITS, CLOSED_DISTRICT)}
     # Down from the centre to the province, on to a department and a commune, up from a
     # commune, and to a district that closed on 2025-06-30 (its successor receives it).
-    plan = [
-        (CENTRAL, [PROVINCE], 15, "TTg-VP",
-         "Về đẩy mạnh liên thông văn bản điện tử 4 cấp", "Chỉ thị"),
-        (PROVINCE, [DEPARTMENT, COMMUNE_A], 125, "UBND-VP",
-         "V/v triển khai chỉ thị về văn bản điện tử", "Công văn"),
-        (COMMUNE_B, [PROVINCE], 42, "BC-UBND",
-         "Báo cáo kết quả tiếp nhận văn bản điện tử quý IV", "Báo cáo"),
-        (PROVINCE, [CLOSED_DISTRICT], 126, "UBND-VP",
-         "V/v bàn giao hồ sơ huyện Châu Thành cũ", "Công văn"),
-    ]  # fmt: skip
     # The province's letter carries its PDF signed by the clerk with the organisation's
     # certificate (Article 10), checked by the router's policy stage.
     clerk = Identity.load(settings.keys_dir / "units" / PROVINCE, PROVINCE)
@@ -189,10 +179,19 @@ async def _exchange(
         "125-UBND-VP.pdf", "application/pdf",
         await pdf.sign_pdf(minimal_pdf("Cong van 125/UBND-VP"), clerk.key, clerk.chain),
     )  # fmt: skip
+    plan = [
+        (CENTRAL, [PROVINCE], 15, "TTg-VP",
+         "Về đẩy mạnh liên thông văn bản điện tử 4 cấp", "Chỉ thị", []),
+        (PROVINCE, [DEPARTMENT, COMMUNE_A], 125, "UBND-VP",
+         "V/v triển khai chỉ thị về văn bản điện tử", "Công văn", [signed]),
+        (COMMUNE_B, [PROVINCE], 42, "BC-UBND",
+         "Báo cáo kết quả tiếp nhận văn bản điện tử quý IV", "Báo cáo", []),
+        (PROVINCE, [CLOSED_DISTRICT], 126, "UBND-VP",
+         "V/v bàn giao hồ sơ huyện Châu Thành cũ", "Công văn", []),
+    ]  # fmt: skip
     sent: dict[str, str] = {}
-    for sender, to, number, notation, subject, kind in plan:
+    for sender, to, number, notation, subject, kind, files in plan:
         packet = document(sender, name[sender], number, notation, subject, kind)
-        files = [signed] if number == 125 else []
         body, registered = await connector.send(sender, packet, to, files)
         sent[body.message_id] = subject
         receivers = ", ".join(name[t] for t in to)

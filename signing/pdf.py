@@ -171,6 +171,11 @@ async def _validate_one(
             f"the PDF was changed after signature {name}, beyond adding signatures "
             f"({level.name if level else 'unknown'})",
         )
+    if status.docmdp_ok is False:
+        raise TrustError(
+            ReasonCode.PDF_MODIFIED_AFTER_SIGNING,
+            f"the PDF was changed after signature {name} in a way its certification forbids",
+        )
     if not status.trusted:
         reason = _FAILURES.get(status.trust_problem_indic, ReasonCode.CERTIFICATE_UNTRUSTED)
         raise TrustError(

@@ -3,7 +3,8 @@
     decode        the record's bytes -> a SignedEnvelope        (envelope_*, schema_*)
     authenticate  signature, chain, validity, CRL, unit binding  (signature_*, certificate_*)
     address       sender open; each recipient open or redirected (unit_*, organid_*)
-    policy        Article 4 rules: reject, hold for review, or flag    (policy_*)
+    policy        attachments, malware (clamd), Articles 3/4/5.3 rules, PDF signatures:
+                  reject, hold, flag or paper  (attachment_*, malware_*, policy_*, pdf_*)
     route         one produce per recipient topic
 
 Each stage returns its richer value or a `Refusal`, the one verdict type, which names the

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 import structlog
 
@@ -64,24 +65,30 @@ class LocalClamd:
         return CLAMD
 
     def _install(self) -> None:
+        """apt-get install; on failure refresh the package lists (a fresh machine's may be
+        missing or stale) and try once more."""
         self.dir.mkdir(parents=True, exist_ok=True)
         install_log = self.dir / "apt.log"
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", PACKAGE]
         log.info("installing clamav-daemon with apt-get", log=str(install_log))
+        install = ["install", "-y", "-q", "--no-install-recommends", PACKAGE]
         with install_log.open("ab") as out:
-            for attempt in (install, ["apt-get", "update", "-q"], install):
-                result = subprocess.run(
-                    attempt, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, check=False,
-                )  # fmt: skip
-                if attempt is install and result.returncode == 0:
-                    return
+            if self._apt(install, out) or (
+                self._apt(["update", "-q"], out) and self._apt(install, out)
+            ):
+                return
         raise ClamavMissing(
             f"apt-get could not install {PACKAGE}; last lines of {install_log}:\n"
             f"{processes.tail(install_log, 15)}",
             hint="check that Debian's package mirror is reachable",
         )
+
+    @staticmethod
+    def _apt(args: list[str], out: IO[bytes]) -> bool:
+        result = subprocess.run(
+            ["apt-get", *args], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False,
+        )  # fmt: skip
+        return result.returncode == 0
 
     def _write_config(self) -> None:
         self.db_dir.mkdir(parents=True, exist_ok=True)

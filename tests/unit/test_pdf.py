@@ -6,14 +6,20 @@ import datetime
 import io
 
 import pytest
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pyhanko.pdf_utils.generic import NameObject, TextStringObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import PdfSigner
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
 from lienthong.samples import minimal_pdf
 from signing import pdf
-from signing.testpki import TestPki
+from signing.testpki import Issued, TestPki
 
 SENDER = "000.00.00.H62"
 NOW = datetime.datetime.now(datetime.UTC)
@@ -57,6 +63,25 @@ def _append_update(signed: bytes) -> bytes:
     return out.getvalue()
 
 
+async def _certify(data: bytes, issued: Issued) -> bytes:
+    """A certification signature that allows no change at all, not even another signature."""
+    signer = signers.SimpleSigner(
+        signing_cert=asn1_x509.Certificate.load(issued.certificate.public_bytes(Encoding.DER)),
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            issued.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        ),
+        cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in issued.chain]
+        ),
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name="certification", certify=True, docmdp_permissions=fields.MDPPerm.NO_CHANGES
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    out = await signers.async_sign_pdf(writer, meta, signer=signer)
+    return bytes(out.getvalue())
+
+
 async def _case(name: str) -> tuple[bytes, TestPki]:
     pki = TestPki()
     unit = pki.unit(SENDER)
@@ -89,6 +114,12 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
     if name == "second-signer-of-other-unit":
         other = pki.unit("000.03.00.H62")
         return await pdf.sign_pdf(signed, other.key, other.chain), pki
+    if name == "signed-after-a-no-changes-certification":
+        certified = await _certify(minimal_pdf(), unit)
+        # pyhanko refuses to sign such a file; another tool might not, so play that tool.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PdfSigner, "_enforce_certification_constraints", lambda *_: None)
+            return await pdf.sign_pdf(certified, unit.key, unit.chain), pki
     if name == "not-a-pdf":
         return b"%PDF-1.7 this is not really a PDF", pki
     raise AssertionError(name)
@@ -106,6 +137,7 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
         ("tampered", ReasonCode.SIGNATURE_INVALID),
         ("changed-between-signatures", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
         ("second-signer-of-other-unit", ReasonCode.CERTIFICATE_WRONG_UNIT),
+        ("signed-after-a-no-changes-certification", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
         ("not-a-pdf", ReasonCode.PDF_MALFORMED),
     ],
 )
