@@ -53,6 +53,9 @@ _VOWELS = frozenset("aeiouyAEIOUY")
 _VNI_EVIDENCE = re.compile("[aeiouyAEIOUYôöÔÖ][øûïäåëüØÛÏÄÅËÜ]")
 
 
+_TCVN3_CANDIDATES = re.compile("[" + "".join(re.escape(c) for c in {*_TCVN3, *_TCVN3_ONLY}) + "]")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Finding:
     encoding: Encoding
@@ -63,7 +66,7 @@ class Finding:
 def detect(text: str) -> Finding | None:
     """The legacy encoding `text` was typed in, with the text converted; None for Unicode."""
     vni = len(_VNI_EVIDENCE.findall(text))
-    tcvn3 = sum(1 for index, char in enumerate(text) if _tcvn3_vowel(text, index, char))
+    tcvn3 = sum(1 for m in _TCVN3_CANDIDATES.finditer(text) if _tcvn3_vowel(text, m.start(), m[0]))
     if max(vni, tcvn3) < MIN_EVIDENCE:
         return None
     if vni >= tcvn3:

@@ -66,7 +66,7 @@ class SignatureRule:
     def applies_to(self, type_name: str | None) -> bool:
         if self.document_types is None:
             return True
-        folded = tuple(w.plain for w in text.words(type_name or "").items)
+        folded = tuple(text.words(type_name or "").plain)
         return folded in self.document_types
 
 
@@ -137,7 +137,7 @@ class Policy:
                         )  # fmt: skip
                         hits.extend(
                             Hit(rule.id, rule.article, rule.reason.value, rule.action, field,
-                                " ".join(w.folded for w in field_words.items[h.start : h.end]))
+                                " ".join(field_words.folded[h.start : h.end]))
                             for h in found
                         )  # fmt: skip
         return decide(hits)
