@@ -166,6 +166,8 @@ async def record_screening(
 ) -> None:
     """Every rule that matched, whatever was decided, and each attachment's malware scan:
     the ledger keeps the why."""
+    if not (scans or decision.hits):
+        return
     await conn.executemany(
         "INSERT INTO malware_scans (message_id, attachment, sha256, verdict, detail, scanner)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
