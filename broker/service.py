@@ -223,8 +223,9 @@ class Router(Service):
     async def screen(self, addressed: Addressed, *, released: bool) -> Screened | Refusal:
         """The policy stage, a method so the benchmark can measure the router without it."""
         return await screen(
-            addressed, self.policy, released=released, trust=self.trust, scanner=self.scanner
-        )
+            addressed, self.policy, released=released, trust=self.trust, scanner=self.scanner,
+            directory=self.directory,
+        )  # fmt: skip
 
     async def _tell_sender(self, addressed: Addressed) -> None:
         body = addressed.authenticated.verified.body

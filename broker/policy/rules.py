@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from broker.directory.model import LEVELS, Level
 from broker.policy import legacy, text
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
@@ -25,12 +26,46 @@ Action = Literal["pass", "paper", "flag", "hold", "reject"]
 ACTIONS: tuple[Action, ...] = ("pass", "paper", "flag", "hold", "reject")
 """Weakest first. `paper` only marks the delivery paper_copy_required (Article 5.3)."""
 FIELDS = ("subject", "content", "type_name", "attachment_text")
+_SCOPE_KEYS = {"sender_levels", "recipient_levels"}
 _KEYS = {"id", "article", "reason", "action", "looks_at", "terms", "diacritics", "stamped",
-         "not_before", "not_after"}  # fmt: skip
-_SIGNATURE_KEYS = {"id", "article", "document_types", "require", "action"}
+         "not_before", "not_after", *_SCOPE_KEYS}  # fmt: skip
+_SIGNATURE_KEYS = {"id", "article", "document_types", "require", "action", *_SCOPE_KEYS}
 ANY_SIGNATURE = "any"
 SIGNATURE_KINDS = (ANY_SIGNATURE, "organisation", "personal")
 ANY_TYPE = "*"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Parties:
+    """The levels of a document's sender and recipients, from the unit directory."""
+
+    sender_level: Level
+    recipient_levels: frozenset[Level]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """Which exchanges a rule covers: senders of these levels, or documents to any recipient
+    of these levels (the decision is per document, not per recipient); None means all."""
+
+    sender_levels: frozenset[Level] | None = None
+    recipient_levels: frozenset[Level] | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.sender_levels is not None or self.recipient_levels is not None
+
+    def covers(self, parties: Parties | None) -> bool:
+        """A limited rule covers nothing when the parties are unknown (no directory)."""
+        if not self.limited:
+            return True
+        if parties is None:
+            return False
+        senders_ok = self.sender_levels is None or parties.sender_level in self.sender_levels
+        recipients_ok = self.recipient_levels is None or bool(
+            parties.recipient_levels & self.recipient_levels
+        )
+        return senders_ok and recipients_ok
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,6 +80,7 @@ class Rule:
     stamped: bool = False
     not_before: frozenset[str] = frozenset()
     not_after: frozenset[str] = frozenset()
+    scope: Scope = Scope()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,8 +98,11 @@ class SignatureRule:
     """Type names without diacritics, word by word; None for every type."""
     require: frozenset[str]
     action: Action
+    scope: Scope = Scope()
 
-    def applies_to(self, type_name: str | None) -> bool:
+    def applies_to(self, type_name: str | None, parties: Parties | None = None) -> bool:
+        if not self.scope.covers(parties):
+            return False
         if self.document_types is None:
             return True
         folded = tuple(text.words(type_name or "").plain)
@@ -117,7 +156,14 @@ class Policy:
     """What text in TCVN3 or VNI gets (Article 3.2); its converted text shows in the hit."""
     pdf_signatures: tuple[SignatureRule, ...] = ()
 
-    def evaluate(self, fields: Mapping[str, Sequence[str]]) -> Decision:
+    def limited_rules(self) -> list[str]:
+        """Rules that need the parties' levels: skipped when they are unknown."""
+        limited = [r.id for r in self.rules if r.scope.limited]
+        return limited + [r.id for r in self.pdf_signatures if r.scope.limited]
+
+    def evaluate(
+        self, fields: Mapping[str, Sequence[str]], parties: Parties | None = None
+    ) -> Decision:
         """`fields` maps each field name to its texts (attachment_text: one per file)."""
         folded = {name: [text.words(t) for t in texts] for name, texts in fields.items()}
         hits: list[Hit] = [
@@ -127,7 +173,7 @@ class Policy:
             for finding in (legacy.detect(t) for t in texts)
             if finding is not None
         ]  # fmt: skip
-        for rule in self.rules:
+        for rule in (r for r in self.rules if r.scope.covers(parties)):
             for field in rule.looks_at:
                 for field_words in folded.get(field, []):
                     for term in rule.terms:
@@ -190,6 +236,20 @@ def _entry(entry: Any, where: str, keys: set[str], required: tuple[str, ...]) ->
     return entry
 
 
+def _scope(entry: dict[str, Any], where: str) -> Scope:
+    levels: dict[str, frozenset[Level] | None] = {}
+    for key in sorted(_SCOPE_KEYS):
+        value = entry.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not value or not set(value) <= set(LEVELS)
+        ):
+            raise PolicyError(
+                ReasonCode.POLICY_INVALID, f"{where}: {key} lists some of {', '.join(LEVELS)}"
+            )
+        levels[key] = None if value is None else frozenset(value)
+    return Scope(levels["sender_levels"], levels["recipient_levels"])
+
+
 def _signature_rule(raw: Any, where: str) -> SignatureRule:
     entry = _entry(raw, where, _SIGNATURE_KEYS, ("id", "article", "action", "document_types"))
     if entry["action"] not in ("flag", "hold", "reject"):
@@ -213,6 +273,7 @@ def _signature_rule(raw: Any, where: str) -> SignatureRule:
         else tuple(tuple(text.plain(w) for w in text.phrase(t)) for t in types),
         require=frozenset(require),
         action=entry["action"],
+        scope=_scope(entry, where),
     )
 
 
@@ -247,4 +308,5 @@ def _rule(raw: Any, where: str) -> Rule:
         stamped=bool(entry.get("stamped", False)),
         not_before=frozenset(w for t in entry.get("not_before", []) for w in text.phrase(str(t))),
         not_after=frozenset(w for t in entry.get("not_after", []) for w in text.phrase(str(t))),
+        scope=_scope(entry, where),
     )

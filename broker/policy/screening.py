@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from broker.policy import malware, signatures
 from broker.policy.check import File, texts_of
-from broker.policy.rules import Decision, Hit, Policy, decide
+from broker.policy.rules import Decision, Hit, Parties, Policy, decide
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from signing.certificates import TrustStore
@@ -45,20 +45,22 @@ async def screen_document(
     policy: Policy,
     *,
     sender: str | None,
+    parties: Parties | None,
     trust: TrustStore | None,
     scanner: malware.Clamd | None,
 ) -> Screening:
-    """`trust` None skips the PDF signature rules (only `policy check` without a trust
-    store does that); `scanner` None records every attachment as not scanned."""
+    """`parties` None (no directory) skips the rules limited to some levels, `trust` None
+    the PDF signature rules (only `policy check` runs without them); `scanner` None
+    records every attachment as not scanned."""
     files = files_of(packet, attached)
     scans = tuple(await malware.scan_all(scanner, files))
     hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
     texts = texts_of(packet, files)
-    hits += policy.evaluate(texts.fields).hits
+    hits += policy.evaluate(texts.fields, parties).hits
     if trust is not None and isinstance(packet, edxml.DocumentPacket):
         type_name = packet.document_type.type_name if packet.document_type else None
         hits += await signatures.check(
-            policy.pdf_signatures, type_name, files, trust=trust, sender=sender
+            policy.pdf_signatures, type_name, files, trust=trust, sender=sender, parties=parties
         )
     return Screening(decide(hits), scans, tuple(texts.not_read))
 

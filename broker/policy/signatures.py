@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from broker.policy.check import File
-from broker.policy.rules import ANY_SIGNATURE, Hit, SignatureRule
+from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
 from signing import pdf
@@ -34,8 +34,9 @@ async def check(
     *,
     trust: TrustStore,
     sender: str | None,
+    parties: Parties | None = None,
 ) -> list[Hit]:
-    applying = [r for r in rules if r.applies_to(type_name)]
+    applying = [r for r in rules if r.applies_to(type_name, parties)]
     if not applying:
         return []
     hits: list[Hit] = []

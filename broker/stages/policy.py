@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from broker.directory.model import Directory
 from broker.policy import attachments, malware
 from broker.policy.check import File
-from broker.policy.rules import Decision, Policy
+from broker.policy.rules import Decision, Parties, Policy
 from broker.policy.screening import screen_document
 from broker.stages import Refusal
 from broker.stages.address import Addressed
@@ -52,6 +53,7 @@ async def screen(
     released: bool,
     trust: TrustStore,
     scanner: malware.Clamd | None,
+    directory: Directory,
 ) -> Screened | Refusal:
     body = addressed.authenticated.verified.body
     if not isinstance(body, EnvelopeBody):
@@ -63,9 +65,23 @@ async def screen(
         return Refusal.of(STAGE, exc)
     attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
     screening = await screen_document(
-        packet, attached, policy, sender=body.sender, trust=trust, scanner=scanner
-    )
+        packet, attached, policy, sender=body.sender, parties=_parties(addressed, directory),
+        trust=trust, scanner=scanner,
+    )  # fmt: skip
     decision = screening.decision
     if decision.action == "hold" and released:
         decision = dataclasses.replace(decision, action="flag")
     return Screened(addressed, decision, screening.scans)
+
+
+def _parties(addressed: Addressed, directory: Directory) -> Parties | None:
+    """Levels as the address stage resolved them: a redirected recipient counts at its
+    successor's level."""
+    units = directory.units
+    sender = units.get(addressed.authenticated.verified.body.sender)
+    if sender is None:
+        return None
+    recipients = frozenset(
+        units[r.delivered_to].level for r in addressed.routes if r.delivered_to in units
+    )
+    return Parties(sender.level, recipients)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import mimetypes
 from pathlib import Path
 
-from broker.directory.model import check_organ_id
+from broker.directory import loader
+from broker.directory.model import Directory, check_organ_id
 from broker.policy import malware, rules
 from broker.policy.check import File
 from broker.policy.screening import screen_document
+from kernel.errors import DirectoryError
+from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from schemas import edxml
@@ -28,11 +32,15 @@ async def _check(args: argparse.Namespace, settings: Settings) -> int:
     trust_dir = Path(args.trust) if args.trust else settings.trust_store_dir
     trust = TrustStore.load(trust_dir) if args.trust or trust_dir.is_dir() else None
     address = None if args.no_scan else settings.clamd_address
+    parties = (
+        _parties(loader.load(Path(args.directory)), packet, sender) if args.directory else None
+    )
     screening = await screen_document(
         packet,
         files,
         policy,
         sender=sender,
+        parties=parties,
         trust=trust,
         scanner=malware.Clamd(address) if address else None,
     )
@@ -47,9 +55,29 @@ async def _check(args: argparse.Namespace, settings: Settings) -> int:
                 for s in screening.scans
             ],
             "pdf_signatures_checked_against": str(trust_dir) if trust else None,
+            "parties": None
+            if parties is None
+            else {"sender_level": parties.sender_level,
+                  "recipient_levels": sorted(parties.recipient_levels)},
+            "rules_skipped_without_directory": [] if parties else policy.limited_rules(),
         }
-    )
+    )  # fmt: skip
     return EXIT_NO if screening.decision.action in ("hold", "reject") else EXIT_OK
+
+
+def _parties(directory: Directory, packet: edxml.Packet, sender: str | None) -> rules.Parties:
+    """The levels the router would see for a document sent now: its To list, redirects
+    followed (the router dates it by the envelope, in UTC)."""
+    if sender is None:
+        raise DirectoryError(
+            ReasonCode.ORGANID_INVALID, "the packet names no sender (From/OrganId): give --sender"
+        )
+    today = datetime.datetime.now(datetime.UTC).date()
+    to = packet.to if isinstance(packet, edxml.DocumentPacket) else ()
+    return rules.Parties(
+        directory.resolve(sender, today).unit.level,
+        frozenset(directory.resolve(o.organ_id, today).unit.level for o in to if o.organ_id),
+    )
 
 
 def register(commands: Subparsers) -> None:
@@ -67,6 +95,12 @@ def register(commands: Subparsers) -> None:
         metavar="DIR",
         help="trust store for PDF signatures (default: LIENTHONG_TRUST_DIR when it exists; "
         "without one the signature rules are skipped and the output says so)",
+    )
+    check.add_argument(
+        "--directory",
+        metavar="FILE",
+        help="unit directory (YAML or CSV) for rules limited to sender or recipient levels; "
+        "without it those rules are skipped and listed",
     )
     check.add_argument(
         "--no-scan", action="store_true", help="do not scan for malware (reported not_scanned)"

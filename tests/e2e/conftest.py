@@ -134,6 +134,18 @@ async def running_exchange(
         await admin.close()
 
 
+def exchange_with(
+    settings: Settings, services: Endpoints, tmp_path: Path, **changes: Any
+) -> contextlib.AbstractAsyncContextManager[Exchange]:
+    """An exchange whose router runs with other settings (scanner, policy file)."""
+    return running_exchange(
+        dataclasses.replace(settings, **changes),
+        services.kafka_bootstrap,
+        services.database_url.reveal(),
+        tmp_path,
+    )
+
+
 @pytest.fixture
 async def exchange(
     settings: Settings, services: Endpoints, tmp_path: Path

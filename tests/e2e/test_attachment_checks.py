@@ -4,7 +4,6 @@ requirements per document type (Articles 3.4, 9.1, 10), each outcome in the ledg
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 from pathlib import Path
@@ -20,7 +19,7 @@ from lienthong.devstack.stack import Endpoints
 from lienthong.samples import minimal_pdf
 from schemas.envelope import AttachmentRef
 from signing import pdf
-from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, PROVINCE, Exchange, running_exchange
+from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, PROVINCE, Exchange, exchange_with
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -86,22 +85,10 @@ async def test_eicar_is_refused_through_clamd_and_a_clean_file_passes(exchange: 
     assert await _scans(exchange, clean.message_id) == {"bao-cao.txt": ("clean", None)}
 
 
-def _exchange_with(
-    settings: Settings, services: Endpoints, tmp_path: Path, **changes: Any
-) -> contextlib.AbstractAsyncContextManager[Exchange]:
-    """An exchange whose router runs with other settings (scanner, policy file)."""
-    return running_exchange(
-        dataclasses.replace(settings, **changes),
-        services.kafka_bootstrap,
-        services.database_url.reveal(),
-        tmp_path,
-    )
-
-
 async def test_without_a_scanner_the_ledger_says_not_scanned(
     settings: Settings, services: Endpoints, tmp_path: Path
 ) -> None:
-    async with _exchange_with(settings, services, tmp_path, clamd="none") as exchange:
+    async with exchange_with(settings, services, tmp_path, clamd="none") as exchange:
         assert exchange.router.scanner is None
         body, _ = await exchange.connector.send(
             PROVINCE, _document(), [COMMUNE_A],
@@ -122,7 +109,7 @@ async def test_documents_wait_while_clamd_is_down_and_pass_when_it_is_back(
     """A configured scanner that does not answer holds everything back: nothing is routed
     unscanned, nothing is refused for it, and nothing is lost."""
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    async with _exchange_with(settings, services, tmp_path, clamd=address) as exchange:
+    async with exchange_with(settings, services, tmp_path, clamd=address) as exchange:
         body, _ = await exchange.connector.send(
             PROVINCE, _document(), [COMMUNE_A],
             [packing.attachment_of("bao-cao.txt", "text/plain", b"Bao cao quy III")],
@@ -154,7 +141,7 @@ async def test_pdf_signatures_required_by_document_type(
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(DECISIONS_SIGNED, encoding="utf-8")
-    async with _exchange_with(settings, services, tmp_path, policy_file=policy) as exchange:
+    async with exchange_with(settings, services, tmp_path, policy_file=policy) as exchange:
         unit, other = exchange.pki.unit(PROVINCE), exchange.pki.unit(COMMUNE_B)
         signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
         by_other = await pdf.sign_pdf(minimal_pdf(), other.key, other.chain)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +15,18 @@ from broker import review
 from connectors import packing
 from kernel import database
 from kernel.errors import KafkaUnavailable
+from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong.devstack.stack import Endpoints
 from lienthong.samples import minimal_pdf
 from signing.identity import Identity
-from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
+from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange, exchange_with
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-def _document(subject: str) -> bytes:
-    return packing.edxml_from_fields(PROVINCE, {"subject": subject, "type_name": "Công văn"})
+def _document(subject: str, sender: str = PROVINCE) -> bytes:
+    return packing.edxml_from_fields(sender, {"subject": subject, "type_name": "Công văn"})
 
 
 async def _rows(exchange: Exchange, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -179,3 +182,33 @@ async def test_legacy_font_text_is_refused_with_the_converted_text(exchange: Exc
     refusal = await exchange.refusals(body.message_id)
     assert refusal[0]["reason_code"] == "text_not_unicode"
     assert "Công văn về việc triển khai" in refusal[0]["description"]
+
+
+LEVELLED = """version: 1
+rules:
+  - {id: land-from-communes, article: "Đ4.3", reason: policy_sensitive, action: hold,
+     looks_at: [subject], terms: [đất đai], sender_levels: [commune]}
+"""
+
+
+async def test_a_rule_limited_to_communes_holds_only_what_communes_send(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LEVELLED, encoding="utf-8")
+    async with exchange_with(settings, services, tmp_path, policy_file=policy) as exchange:
+        subject = "Báo cáo tranh chấp đất đai"
+        from_commune, _ = await exchange.connector.send(
+            COMMUNE_A, _document(subject, COMMUNE_A), [PROVINCE]
+        )
+        from_province, _ = await exchange.connector.send(PROVINCE, _document(subject), [COMMUNE_A])
+        assert await exchange.until(
+            functools.partial(_rows, exchange, "SELECT 1 FROM incoming_register"
+                              " WHERE message_id = $1", from_province.message_id),
+            what="the province's document delivered",
+        )  # fmt: skip
+        held = await exchange.until(
+            functools.partial(_rows, exchange, "SELECT message_id FROM held"),
+            what="the commune's document held",
+        )  # fmt: skip
+        assert held == [{"message_id": from_commune.message_id}]

@@ -126,3 +126,17 @@ def test_bad_signature_rules_are_refused(tmp_path: Path, entry: str, message: st
     with pytest.raises(PolicyError, match=message) as caught:
         rules.load(path)
     assert caught.value.reason == ReasonCode.POLICY_INVALID
+
+
+def test_signature_rules_can_be_limited_to_levels(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\nrules: []\npdf_signatures:\n"
+        "  - {id: to-the-centre, article: 'Đ9.1', document_types: ['*'], require: [personal],"
+        " action: reject, recipient_levels: [central]}\n",
+        encoding="utf-8",
+    )
+    (rule,) = rules.load(path).pdf_signatures
+    assert rule.applies_to("Công văn", rules.Parties("province", frozenset({"central"})))
+    assert not rule.applies_to("Công văn", rules.Parties("province", frozenset({"commune"})))
+    assert not rule.applies_to("Công văn", None)

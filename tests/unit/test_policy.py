@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.directory.model import Level
 from broker.policy import rules
 from broker.policy.check import File, texts_of
 from broker.policy.screening import files_of
@@ -134,6 +135,9 @@ RULE = "{id: x, article: a, reason: policy_harmful, action: hold, looks_at: [sub
         (f"version: 1\nrules: [{RULE.replace('terms: [a]', 'terms: [...]')}}}]", "no words"),
         (f"version: 1\nrules: [{RULE}, colour: red}}]", "unknown keys"),
         (f"version: 1\nrules: [{RULE}}}, {RULE}}}]", "share an id"),
+        (f"version: 1\nrules: [{RULE}, sender_levels: [ward]}}]", "sender_levels lists"),
+        (f"version: 1\nrules: [{RULE}, recipient_levels: []}}]", "recipient_levels lists"),
+        (f"version: 1\nrules: [{RULE}, recipient_levels: commune}}]", "recipient_levels lists"),
     ],
 )
 def test_bad_policy_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
@@ -164,3 +168,34 @@ def test_paper_copies_of_article_5_3(type_name: str, subject: str, required: boo
     decision = decide(subject, type_name=type_name)
     assert decision.paper_copy_required is required, decision.hits
     assert decision.as_json()["action"] == "pass"
+
+
+LEVELLED = """version: 1
+rules:
+  - {id: up-to-the-centre, article: "Đ5.3b", reason: paper_copy_required, action: paper,
+     looks_at: [type_name], diacritics: loose, terms: [tờ trình], recipient_levels: [central]}
+  - {id: from-communes, article: "Đ4.3", reason: policy_sensitive, action: hold,
+     looks_at: [subject], terms: [đất đai], sender_levels: [commune]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipients", "expected"),
+    [
+        ("commune", {"central"}, {"up-to-the-centre", "from-communes"}),
+        ("commune", {"province"}, {"from-communes"}),
+        ("province", {"province", "central"}, {"up-to-the-centre"}),
+        ("province", {"commune"}, set()),
+        (None, set(), set()),
+    ],
+)
+def test_rules_limited_to_sender_or_recipient_levels(
+    tmp_path: Path, sender: Level | None, recipients: set[Level], expected: set[str]
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(LEVELLED, encoding="utf-8")
+    policy = rules.load(path)
+    parties = None if sender is None else rules.Parties(sender, frozenset(recipients))
+    fields = {"type_name": ["Tờ trình"], "subject": ["Tranh chấp đất đai ở xã"]}
+    assert {h.rule for h in policy.evaluate(fields, parties).hits} == expected
+    assert policy.limited_rules() == ["up-to-the-centre", "from-communes"]
