@@ -299,3 +299,21 @@ def test_health_needs_the_scanner_when_one_is_configured(unused_tcp_port: int) -
     assert lines[0]["clamd_error"].startswith("[scanner_unavailable]")
     code, lines, _ = run("health", env={"LIENTHONG_CLAMD": "none"})
     assert (code, lines[0]["clamd"]) == (0, "none (attachments are not scanned)")
+
+
+def test_policy_check_with_the_directory_applies_level_rules(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nrules:\n"
+        "  - {id: to-communes, article: 'Đ4.3', reason: policy_sensitive, action: hold,"
+        " looks_at: [subject], terms: [liên thông], recipient_levels: [commune]}\n",
+        encoding="utf-8",
+    )
+    document = str(FIXTURES / "edxml" / "document.edxml")
+    trial = ("policy", "check", "--edxml", document, "--policy", str(policy), "--no-scan")
+    code, lines, err = run(*trial, "--directory", str(SAMPLE_DIRECTORY))
+    assert (code, lines[0]["rule_ids"]) == (1, ["to-communes"]), err
+    assert lines[0]["parties"] == {"sender_level": "province", "recipient_levels": ["commune"]}
+    code, lines, _ = run(*trial)
+    assert (code, lines[0]["action"]) == (0, "pass")
+    assert lines[0]["rules_skipped_without_directory"] == ["to-communes"]
