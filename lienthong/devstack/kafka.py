@@ -183,6 +183,9 @@ class LocalKafka:
                     "num.network.threads=2",
                     "num.io.threads=4",
                     "log.retention.hours=168",
+                    # Deleted topics' files go at once, not a minute later in the middle of
+                    # the next test or benchmark case (the data is throwaway).
+                    "log.segment.delete.delay.ms=1000",
                     "",
                 ]
             )
