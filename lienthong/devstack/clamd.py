@@ -151,12 +151,7 @@ class LocalClamd:
             await asyncio.sleep(0.3)
 
     def stop(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        processes.terminate(pid, service="clamd")
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return processes.stop(self.pid(), self.pid_file, service="clamd")
 
     def wipe(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -293,12 +293,7 @@ class LocalKafka:
 
     def stop(self) -> bool:
         """Stop the broker if it runs; True when this call stopped it."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        processes.terminate(pid, service="Kafka")
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return processes.stop(self.pid(), self.pid_file, service="Kafka")
 
     def wipe(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

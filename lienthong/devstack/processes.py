@@ -93,6 +93,15 @@ def terminate(pid: int, *, service: str, grace: float = 30.0) -> None:
         raise ServiceFailed(f"{service} (pid {pid}) did not stop even after SIGKILL")
 
 
+def stop(pid: int | None, pid_file: Path, *, service: str) -> bool:
+    """Stop a daemon of ours found by its pid file; True when there was one to stop."""
+    if pid is None:
+        return False
+    terminate(pid, service=service)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
 def tail(path: Path, lines: int = 25) -> str:
     try:
         content = path.read_text(errors="replace").splitlines()

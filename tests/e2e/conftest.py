@@ -146,6 +146,15 @@ def exchange_with(
     )
 
 
+def exchange_with_policy(
+    settings: Settings, services: Endpoints, tmp_path: Path, policy: str
+) -> contextlib.AbstractAsyncContextManager[Exchange]:
+    """An exchange whose router reads this policy file's text."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy, encoding="utf-8")
+    return exchange_with(settings, services, tmp_path, policy_file=path)
+
+
 @pytest.fixture
 async def exchange(
     settings: Settings, services: Endpoints, tmp_path: Path

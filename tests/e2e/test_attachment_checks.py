@@ -19,7 +19,14 @@ from lienthong.devstack.stack import Endpoints
 from lienthong.samples import minimal_pdf
 from schemas.envelope import AttachmentRef
 from signing import pdf
-from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, PROVINCE, Exchange, exchange_with
+from tests.e2e.conftest import (
+    COMMUNE_A,
+    COMMUNE_B,
+    PROVINCE,
+    Exchange,
+    exchange_with,
+    exchange_with_policy,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -139,9 +146,7 @@ def _pdf(name: str, content: bytes) -> AttachmentRef:
 async def test_pdf_signatures_required_by_document_type(
     settings: Settings, services: Endpoints, tmp_path: Path
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(DECISIONS_SIGNED, encoding="utf-8")
-    async with exchange_with(settings, services, tmp_path, policy_file=policy) as exchange:
+    async with exchange_with_policy(settings, services, tmp_path, DECISIONS_SIGNED) as exchange:
         unit, other = exchange.pki.unit(PROVINCE), exchange.pki.unit(COMMUNE_B)
         signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
         by_other = await pdf.sign_pdf(minimal_pdf(), other.key, other.chain)

@@ -20,7 +20,7 @@ from kernel.topics import Topics
 from lienthong.devstack.stack import Endpoints
 from lienthong.samples import minimal_pdf
 from signing.identity import Identity
-from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange, exchange_with
+from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange, exchange_with_policy
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -194,9 +194,7 @@ rules:
 async def test_a_rule_limited_to_communes_holds_only_what_communes_send(
     settings: Settings, services: Endpoints, tmp_path: Path
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(LEVELLED, encoding="utf-8")
-    async with exchange_with(settings, services, tmp_path, policy_file=policy) as exchange:
+    async with exchange_with_policy(settings, services, tmp_path, LEVELLED) as exchange:
         subject = "Báo cáo tranh chấp đất đai"
         from_commune, _ = await exchange.connector.send(
             COMMUNE_A, _document(subject, COMMUNE_A), [PROVINCE]
