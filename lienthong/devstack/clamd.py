@@ -9,18 +9,16 @@ installed with apt-get, as the machine's other services come from Debian's packa
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import IO
 
 import structlog
 
 from broker.policy.malware import Clamd
-from kernel.errors import ClamavMissing, ScannerUnavailable, ServiceFailed
+from kernel.errors import ClamavMissing, ScannerUnavailable
 from kernel.settings import Settings
 from lienthong.devstack import processes
 
@@ -128,27 +126,19 @@ class LocalClamd:
             cwd=self.dir,
         )
         self.pid_file.write_text(f"{pid}\n")
-        deadline = time.monotonic() + timeout
-        while True:
-            if not processes.alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise ServiceFailed(
-                    f"clamd exited while starting; last lines of {self.log_file}:\n"
-                    f"{processes.tail(self.log_file)}\n"
-                    f"{processes.tail(self.dir / 'console.log', 10)}"
-                )
+
+        async def ready() -> bool:
             try:
                 await Clamd(self.address, timeout=2.0).ping()
-                return True
             except ScannerUnavailable:
-                if time.monotonic() > deadline:
-                    processes.terminate(pid, service="clamd")
-                    self.pid_file.unlink(missing_ok=True)
-                    raise ServiceFailed(
-                        f"clamd did not answer PING within {timeout:.0f}s; last lines of "
-                        f"{self.log_file}:\n{processes.tail(self.log_file)}"
-                    ) from None
-            await asyncio.sleep(0.3)
+                return False
+            return True
+
+        await processes.wait_ready(
+            pid, self.pid_file, ready, service="clamd", answer="PING",
+            logs=[self.log_file, self.dir / "console.log"], timeout=timeout, every=0.3,
+        )  # fmt: skip
+        return True
 
     def stop(self) -> bool:
         return processes.stop(self.pid(), self.pid_file, service="clamd")

@@ -7,14 +7,12 @@ cache directory keyed by the pom's hash, so a second run (or a second clone) reu
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -267,29 +265,19 @@ class LocalKafka:
         return True
 
     async def _wait_ready(self, pid: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not processes.alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise ServiceFailed(
-                    f"Kafka exited while starting; last lines of {self.server_log}:\n"
-                    f"{processes.tail(self.server_log)}\n{processes.tail(self.console_log, 10)}"
-                )
+        async def ready() -> bool:
             # A cheap TCP probe first keeps aiokafka from logging each refused connection.
-            if processes.port_open(self.settings.kafka_port):
-                try:
-                    if await kafka.broker_count(self.bootstrap) > 0:
-                        return
-                except KafkaUnavailable:
-                    pass
-            if time.monotonic() > deadline:
-                processes.terminate(pid, service="Kafka")
-                self.pid_file.unlink(missing_ok=True)
-                raise ServiceFailed(
-                    f"Kafka did not answer metadata requests within {timeout:.0f}s; "
-                    f"last lines of {self.server_log}:\n{processes.tail(self.server_log)}"
-                )
-            await asyncio.sleep(0.5)
+            if not processes.port_open(self.settings.kafka_port):
+                return False
+            try:
+                return await kafka.broker_count(self.bootstrap) > 0
+            except KafkaUnavailable:
+                return False
+
+        await processes.wait_ready(
+            pid, self.pid_file, ready, service="Kafka", answer="metadata requests",
+            logs=[self.server_log, self.console_log], timeout=timeout, every=0.5,
+        )  # fmt: skip
 
     def stop(self) -> bool:
         """Stop the broker if it runs; True when this call stopped it."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from kernel.errors import PortInUse, ServiceFailed
@@ -100,6 +102,38 @@ def stop(pid: int | None, pid_file: Path, *, service: str) -> bool:
     terminate(pid, service=service)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+async def wait_ready(
+    pid: int,
+    pid_file: Path,
+    ready: Callable[[], Awaitable[bool]],
+    *,
+    service: str,
+    answer: str,
+    logs: Sequence[Path],
+    timeout: float,
+    every: float,
+) -> None:
+    """Poll `ready` until it says yes. A daemon that dies, or does not give `answer` within
+    `timeout` (it is then stopped), fails with the last lines of its logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive(pid):
+            stop(pid, pid_file, service=service)
+            raise ServiceFailed(
+                f"{service} exited while starting; last lines of {logs[0]}:\n"
+                + "\n".join(tail(log, 25 if i == 0 else 10) for i, log in enumerate(logs))
+            )
+        if await ready():
+            return
+        if time.monotonic() > deadline:
+            stop(pid, pid_file, service=service)
+            raise ServiceFailed(
+                f"{service} did not answer {answer} within {timeout:.0f}s; "
+                f"last lines of {logs[0]}:\n{tail(logs[0])}"
+            )
+        await asyncio.sleep(every)
 
 
 def tail(path: Path, lines: int = 25) -> str:
