@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from broker.policy.check import essence
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 from schemas.envelope import AttachmentRef
@@ -46,7 +47,7 @@ class Limits:
 
 def check(attachments: Sequence[AttachmentRef], limits: Limits = Limits()) -> None:
     for attachment in attachments:
-        media_type = attachment.media_type.split(";")[0].strip().lower()
+        media_type = essence(attachment.media_type)
         if media_type not in limits.media_types:
             raise PolicyError(
                 ReasonCode.ATTACHMENT_TYPE_NOT_ALLOWED,

@@ -16,6 +16,11 @@ MAX_PAGES = 300
 MAX_TEXT = 2_000_000
 
 
+def essence(media_type: str) -> str:
+    """`Application/PDF; name=x` -> `application/pdf`: the media type without parameters."""
+    return media_type.split(";")[0].strip().lower()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class File:
     name: str
@@ -47,7 +52,7 @@ def texts_of(packet: edxml.Packet, files: Sequence[File]) -> Texts:
         fields["content"] += [packet.description] if packet.description else []
     not_read: list[str] = []
     for file in files:
-        media_type = file.media_type.split(";")[0].strip().lower()
+        media_type = essence(file.media_type)
         if media_type in TEXT_TYPES:
             fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
         elif media_type == "application/pdf" and (extracted := pdf_text(file.content)) is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.policy.check import File
+from broker.policy.check import File, essence
 from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
@@ -24,7 +24,7 @@ _NEEDS = {
 
 
 def pdfs_of(files: Sequence[File]) -> list[File]:
-    return [f for f in files if f.media_type.split(";")[0].strip().lower() == "application/pdf"]
+    return [f for f in files if essence(f.media_type) == "application/pdf"]
 
 
 async def check(
