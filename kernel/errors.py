@@ -15,6 +15,7 @@
      │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
      │    ├── ScannerUnavailable     (retriable) clamd did not answer
      │    └── MigrationFailed
+     ├── AccessDenied                a party is not authenticated, or not allowed that
      └── Rejected                    bad input; the reason code says which rule it broke
           ├── EdxmlError             an edXML packet (lxml errors are mapped here)
           ├── EnvelopeError          an Avro envelope (fastavro errors are mapped here)
@@ -106,6 +107,15 @@ class ScannerUnavailable(ServiceError):
 
 class MigrationFailed(ServiceError):
     reason = ReasonCode.MIGRATION_FAILED
+
+
+class AccessDenied(LienthongError):
+    """Who is asking was not proven, or may not do this: never retried, always named."""
+
+    reason = ReasonCode.CREDENTIALS_INVALID
+
+    def __init__(self, reason: ReasonCode, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, reason=reason)
 
 
 class Rejected(LienthongError):

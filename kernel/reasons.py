@@ -82,6 +82,25 @@ class ReasonCode(enum.StrEnum):
     UNIT_REDIRECTED = "unit_redirected"
     DIRECTORY_INVALID = "directory_invalid"
 
+    # The perimeter: who may connect, and as whom.
+    KAFKA_CREDENTIALS_MISSING = "kafka_credentials_missing"
+    KAFKA_AUTHENTICATION_FAILED = "kafka_authentication_failed"
+    KAFKA_NOT_AUTHORIZED = "kafka_not_authorized"
+    ENDORSEMENT_MISSING = "endorsement_missing"
+    ENDORSEMENT_INVALID = "endorsement_invalid"
+    NOT_A_RECIPIENT = "not_a_recipient"
+    CREDENTIALS_MISSING = "credentials_missing"
+    CREDENTIALS_INVALID = "credentials_invalid"
+    UNIT_FORBIDDEN = "unit_forbidden"
+    ORIGIN_FORBIDDEN = "origin_forbidden"
+    HOST_FORBIDDEN = "host_forbidden"
+    MEDIA_TYPE_UNSUPPORTED = "media_type_unsupported"
+    REQUEST_MALFORMED = "request_malformed"
+    REQUEST_TOO_LARGE = "request_too_large"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    DATABASE_PERMISSION_DENIED = "database_permission_denied"
+
     @property
     def sentence_en(self) -> str:
         return _SENTENCES[self][0]
@@ -331,5 +350,73 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.DIRECTORY_INVALID: (
         "The unit directory file is invalid.",
         "Tệp danh mục đơn vị không hợp lệ.",
+    ),
+    ReasonCode.KAFKA_CREDENTIALS_MISSING: (
+        "No Kafka client credentials were found for this principal.",
+        "Không tìm thấy thông tin xác thực Kafka cho chủ thể này.",
+    ),
+    ReasonCode.KAFKA_AUTHENTICATION_FAILED: (
+        "Kafka refused the client's credentials.",
+        "Kafka từ chối thông tin xác thực của máy khách.",
+    ),
+    ReasonCode.KAFKA_NOT_AUTHORIZED: (
+        "Kafka does not allow this principal that operation.",
+        "Kafka không cho phép chủ thể này thực hiện thao tác đó.",
+    ),
+    ReasonCode.ENDORSEMENT_MISSING: (
+        "The record did not come through the router: it carries no router endorsement.",
+        "Bản ghi không đi qua bộ định tuyến: không có xác nhận của bộ định tuyến.",
+    ),
+    ReasonCode.ENDORSEMENT_INVALID: (
+        "The router endorsement of the record does not verify or does not match it.",
+        "Xác nhận của bộ định tuyến không hợp lệ hoặc không khớp với bản ghi.",
+    ),
+    ReasonCode.NOT_A_RECIPIENT: (
+        "The unit is not a recipient of this message.",
+        "Đơn vị không phải là nơi nhận của thông điệp này.",
+    ),
+    ReasonCode.CREDENTIALS_MISSING: (
+        "The request carries no credentials.",
+        "Yêu cầu không kèm thông tin xác thực.",
+    ),
+    ReasonCode.CREDENTIALS_INVALID: (
+        "The credentials are unknown, wrong or revoked.",
+        "Thông tin xác thực không đúng, không tồn tại hoặc đã bị thu hồi.",
+    ),
+    ReasonCode.UNIT_FORBIDDEN: (
+        "These credentials may not act for that unit.",
+        "Thông tin xác thực này không được phép thao tác cho đơn vị đó.",
+    ),
+    ReasonCode.ORIGIN_FORBIDDEN: (
+        "Requests from that web origin are not accepted.",
+        "Không chấp nhận yêu cầu từ nguồn web đó.",
+    ),
+    ReasonCode.HOST_FORBIDDEN: (
+        "The request names a host this service does not answer for.",
+        "Yêu cầu gửi tới tên máy chủ mà dịch vụ này không phục vụ.",
+    ),
+    ReasonCode.MEDIA_TYPE_UNSUPPORTED: (
+        "The request body is not of an accepted media type.",
+        "Nội dung yêu cầu không thuộc kiểu dữ liệu được chấp nhận.",
+    ),
+    ReasonCode.REQUEST_MALFORMED: (
+        "The request is malformed.",
+        "Yêu cầu không đúng định dạng.",
+    ),
+    ReasonCode.REQUEST_TOO_LARGE: (
+        "The request body is larger than the service accepts.",
+        "Nội dung yêu cầu vượt quá kích thước cho phép.",
+    ),
+    ReasonCode.NOT_FOUND: (
+        "There is no such resource.",
+        "Không có tài nguyên này.",
+    ),
+    ReasonCode.METHOD_NOT_ALLOWED: (
+        "That method is not allowed on this resource.",
+        "Phương thức này không được phép với tài nguyên này.",
+    ),
+    ReasonCode.DATABASE_PERMISSION_DENIED: (
+        "The database role may not do that.",
+        "Vai trò cơ sở dữ liệu không được phép thực hiện thao tác đó.",
     ),
 }
