@@ -70,6 +70,14 @@ class Settings:
     postgres_bin: Path | None = None
     metrics_port: int = 9464
     connector_port: int = 8740
+    connector_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    """LIENTHONG_CONNECTOR_HOSTS: Host names the connector API answers (DNS rebinding).
+
+    Comma-separated; `name` matches with no port or the port the API serves on,
+    `name:port` only that port (behind a reverse proxy)."""
+    connector_origins: tuple[str, ...] = ()
+    """LIENTHONG_CONNECTOR_ORIGINS: web origins (`https://host[:port]`) the API accepts a
+    request from; a request naming any other `Origin` is refused. None by default."""
     topic_prefix: str = "lienthong."
     submit_partitions: int = 6
     pki_dir: Path | None = None
@@ -171,6 +179,8 @@ class Settings:
             postgres_bin=_path(get("POSTGRES_BIN")),
             metrics_port=_port(get("METRICS_PORT"), "METRICS_PORT", defaults.metrics_port),
             connector_port=_port(get("CONNECTOR_PORT"), "CONNECTOR_PORT", defaults.connector_port),
+            connector_hosts=_names(get("CONNECTOR_HOSTS")) or defaults.connector_hosts,
+            connector_origins=_names(get("CONNECTOR_ORIGINS")) or defaults.connector_origins,
             topic_prefix=get("TOPIC_PREFIX") or defaults.topic_prefix,
             submit_partitions=_int(
                 get("SUBMIT_PARTITIONS"), "SUBMIT_PARTITIONS", defaults.submit_partitions, 1
@@ -190,6 +200,11 @@ def _clamd(value: str | None) -> str | None:
     raise ConfigurationError(
         f"{PREFIX}CLAMD must be tcp://host:port, unix:/path or none, not {value!r}"
     )
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list, lower-cased (host names and origins compare that way)."""
+    return tuple(n.strip().lower() for n in (value or "").split(",") if n.strip())
 
 
 def _path(value: str | None) -> Path | None:
