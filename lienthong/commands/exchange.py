@@ -18,6 +18,7 @@ from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong.commands import credentials
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 from lienthong.devstack import stack
 
@@ -194,6 +195,7 @@ def register(commands: Subparsers) -> None:
     crun.add_argument("--host", default="127.0.0.1", help="where the HTTP API listens")
     crun.add_argument("--port", type=int, help="default: LIENTHONG_CONNECTOR_PORT (8740)")
     crun.set_defaults(handler=_connector_run)
+    credentials.register(connector_actions)
 
     send = commands.add_parser("send", help="send an edXML document; prints its message id")
     send.add_argument("--from", dest="sender", required=True, metavar="ORGANID")
