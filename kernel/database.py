@@ -14,12 +14,14 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kernel.errors import DatabaseUnavailable, MigrationFailed
+from kernel.errors import AccessDenied, ConfigurationError, DatabaseUnavailable, MigrationFailed
+from kernel.reasons import ReasonCode
+from kernel.settings import mask_dsn
 
 # What queries run on: a plain connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -51,15 +53,76 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 @contextlib.contextmanager
 def mapped_errors(what: str) -> Iterator[None]:
-    """Connection-level failures are retriable `DatabaseUnavailable`; SQL errors pass through."""
+    """Connection-level failures are retriable `DatabaseUnavailable`, a refused privilege is
+    `AccessDenied`; other SQL errors pass through."""
     try:
         yield
     except (TimeoutError, OSError, asyncpg.exceptions.CannotConnectNowError) as exc:
-        raise DatabaseUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        raise DatabaseUnavailable(mask_dsn(f"{what}: {type(exc).__name__}: {exc}")) from exc
     except asyncpg.exceptions.InvalidPasswordError as exc:
         error = DatabaseUnavailable(f"{what}: authentication failed")
         error.retriable = False
         raise error from exc
+    except asyncpg.exceptions.InsufficientPrivilegeError as exc:
+        raise _denied(what, exc) from exc
+
+
+def _denied(what: str, exc: asyncpg.exceptions.InsufficientPrivilegeError) -> AccessDenied:
+    hint = (
+        "a connector deployment's role reads and writes only the units it hosts "
+        "(`lienthong db connector-role NAME --unit ORGANID…`)"
+        if "row-level security" in str(exc)
+        else None
+    )
+    return AccessDenied(ReasonCode.DATABASE_PERMISSION_DENIED, f"{what}: {exc}", hint=hint)
+
+
+@contextlib.contextmanager
+def _connect_errors(what: str) -> Iterator[None]:
+    """mapped_errors, and a malformed DSN told without quoting it."""
+    try:
+        with mapped_errors(what):
+            yield
+    except (asyncpg.exceptions.ClientConfigurationError, ValueError):
+        # asyncpg's message may quote a piece of a malformed DSN, even of its password.
+        raise ConfigurationError(
+            f"{what}: the database URL is malformed",
+            hint="check LIENTHONG_DATABASE_URL or the role's DSN file; percent-encode "
+            "'@', '/', ':', '?' and '#' in its password",
+        ) from None
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.exceptions.InsufficientPrivilegeError as exc:
+        raise _denied("the database refused", exc) from exc
+
+
+class MappedConnection(asyncpg.Connection):
+    """A connection whose queries raise `AccessDenied` (DATABASE_PERMISSION_DENIED) when the
+    role lacks a privilege or row-level security refuses a row; other errors pass as before."""
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _refused():
+            return await super().execute(query, *args, **kwargs)
+
+    async def executemany(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        with _refused():
+            return await super().executemany(command, *args, **kwargs)
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _refused():
+            return await super().fetch(query, *args, **kwargs)
+
+    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _refused():
+            return await super().fetchval(query, *args, **kwargs)
+
+    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        with _refused():
+            return await super().fetchrow(query, *args, **kwargs)
 
 
 def check_schema_name(schema: str) -> str:
@@ -72,8 +135,14 @@ async def connect(
     dsn: str, *, schema: str | None = None, timeout: float = 10.0
 ) -> asyncpg.Connection:
     server_settings = {"search_path": check_schema_name(schema)} if schema else None
-    with mapped_errors("cannot connect to PostgreSQL"):
-        return await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
+    with _connect_errors("cannot connect to PostgreSQL"):
+        connection: asyncpg.Connection = await asyncpg.connect(
+            dsn,
+            timeout=timeout,
+            server_settings=server_settings,
+            connection_class=MappedConnection,
+        )
+        return connection
 
 
 @contextlib.asynccontextmanager
@@ -81,9 +150,13 @@ async def pool(
     dsn: str, *, schema: str | None = None, min_size: int = 1, max_size: int = 10
 ) -> AsyncIterator[asyncpg.Pool]:
     server_settings = {"search_path": check_schema_name(schema)} if schema else None
-    with mapped_errors("cannot open a PostgreSQL pool"):
+    with _connect_errors("cannot open a PostgreSQL pool"):
         created = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, server_settings=server_settings
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings=server_settings,
+            connection_class=MappedConnection,
         )
     try:
         yield created
@@ -136,7 +209,7 @@ async def migrate(
                         migration.version,
                         migration.name,
                     )
-            except asyncpg.PostgresError as exc:
+            except (asyncpg.PostgresError, AccessDenied) as exc:
                 raise MigrationFailed(
                     f"migration {migration.version:04d}_{migration.name} failed: {exc}"
                 ) from exc

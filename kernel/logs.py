@@ -26,9 +26,20 @@ def mask_secrets(
     for key, value in event_dict.items():
         if isinstance(value, Secret) or (_SECRET_KEYS.search(key) and value is not None):
             event_dict[key] = "**********"
-        elif isinstance(value, str) and "://" in value:
+        elif isinstance(value, str):
             event_dict[key] = mask_dsn(value)
     return event_dict
+
+
+class _MaskingFilter(logging.Filter):
+    """The same defence for third-party libraries logging through the standard library."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_dsn(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
@@ -48,8 +59,9 @@ def configure(settings: Settings) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            mask_secrets,
+            # After format_exc_info, so a traceback quoting a DSN is masked too.
             structlog.processors.format_exc_info,
+            mask_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -58,3 +70,5 @@ def configure(settings: Settings) -> None:
     )
     # Third-party libraries (aiokafka, asyncio) log through the standard library.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_MaskingFilter())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,6 @@ Environment = Literal["development", "production"]
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
-_DSN_PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
 
 
 class Secret:
@@ -46,9 +46,49 @@ class Secret:
         return hash(self._value)
 
 
-def mask_dsn(dsn: str) -> str:
-    """Hide the password of a URL-style DSN, keeping the rest readable for operators."""
-    return _DSN_PASSWORD.sub(r"\g<head>**********\g<tail>", dsn)
+MASK = "**********"
+# A URL runs from its scheme to the end of the line: a password may hold spaces, '/' or '@'.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\r\n]*")
+_QUERY_PARAMETER = re.compile(r"[?&](?P<key>[^=&\s]*)=(?P<value>[^&\r\n]*)")
+# libpq's key=value form: values are bare (backslash escapes) or single-quoted.
+_KEYWORD = re.compile(
+    r"(?<![\w%])\w*password\s*=\s*(?P<value>'(?:\\.|[^\\'])*(?:'|\\?\Z)|(?:\\.|\S)*)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def mask_dsn(text: str) -> str:
+    """Hide every password a DSN can carry, in a DSN or in any text that quotes one.
+
+    URL userinfo (up to the last '@' on the line, so a password holding '@', '/' or spaces
+    is hidden whole), `password=` and `sslpassword=` query parameters (percent-encoded names
+    too), and libpq `key=value` strings, quoted or not. When unsure it hides too much.
+    """
+    if "://" not in text and "password" not in text.lower():
+        return text
+    spans: list[tuple[int, int]] = []
+    for url in _URL.finditer(text):
+        start = url.start() + url.group().index("://") + 3
+        at = text.rfind("@", start, url.end())
+        colon = text.find(":", start, at)
+        if colon != -1:
+            spans.append((colon + 1, at))
+        for parameter in _QUERY_PARAMETER.finditer(text, start, url.end()):
+            if urllib.parse.unquote(parameter["key"]).lower().endswith("password"):
+                spans.append(parameter.span("value"))
+    outside = _URL.sub(lambda url: " " * len(url.group()), text)
+    spans.extend(keyword.span("value") for keyword in _KEYWORD.finditer(outside))
+    merged: list[list[int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    pieces, end = [], 0
+    for first, last in merged:
+        pieces += [text[end:first], MASK]
+        end = last
+    return "".join(pieces) + text[end:]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

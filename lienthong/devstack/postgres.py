@@ -1,8 +1,9 @@
 """A project-local PostgreSQL cluster from the machine's server binaries (Debian's packages).
 
 PostgreSQL refuses to run as root, so when we are root every server command runs as the
-`postgres` OS user through `runuser`. The superuser `lienthong` gets a generated password
-kept beside the data dir (mode 0600), and the DSN is built from it.
+`postgres` OS user through `runuser`. The bootstrap superuser `lienthong` gets a generated
+password kept beside the data dir (mode 0600); it only creates the database and the roles of
+deploy/postgres/roles.sql, whose DSN files (generated passwords, 0600) are in `roles/`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import structlog
 
 from kernel import database
 from kernel.errors import PostgresMissing, ServiceFailed, StaleDataDir
+from kernel.secrets import write_private
 from kernel.settings import Settings
+from lienthong import dbroles
 from lienthong.devstack import processes
 
 ROLE = "lienthong"
@@ -44,6 +47,7 @@ class LocalPostgres:
         self.socket_dir = self.dir / "run"
         self.log_file = self.dir / "postgres.log"
         self.password_file = self.dir / "password"
+        self.roles_dir = self.dir / "roles"
 
     @staticmethod
     def _run_as() -> list[str]:
@@ -186,9 +190,7 @@ class LocalPostgres:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._hand_over(self.dir)
         password = secrets.token_urlsafe(24)
-        pwfile = self.dir / "initdb.pw"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
+        pwfile = write_private(self.dir / "initdb.pw", password + "\n")
         self._hand_over(pwfile)
         try:
             result = self._run(
@@ -201,12 +203,12 @@ class LocalPostgres:
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise ServiceFailed(f"initdb failed:\n{(result.stdout + result.stderr)[-2000:]}")
-        self.password_file.write_text(password + "\n")
-        self.password_file.chmod(0o600)
+        write_private(self.password_file, password + "\n")
         return True
 
     async def start(self) -> bool:
-        """Init if needed, start unless running, create the database; True when started now."""
+        """Init if needed, start unless running, create the database and the roles; True when
+        started now."""
         self.init()
         started = False
         if self.pid() is None:
@@ -243,6 +245,7 @@ class LocalPostgres:
             started = True
         await database.wait_until_ready(self.dsn("postgres"))
         await self._create_database()
+        await self._create_roles()
         return started
 
     async def _create_database(self) -> None:
@@ -252,6 +255,17 @@ class LocalPostgres:
             if not exists:
                 await conn.execute(f'CREATE DATABASE "{DATABASE}"')
                 log.info("database created", database=DATABASE)
+        finally:
+            await conn.close()
+
+    async def _create_roles(self) -> None:
+        conn = await database.connect(self.dsn())
+        try:
+            await dbroles.create_roles(
+                conn,
+                base=f"postgresql://127.0.0.1:{self.settings.postgres_port}/{DATABASE}",
+                directory=self.roles_dir,
+            )
         finally:
             await conn.close()
 

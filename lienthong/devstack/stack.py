@@ -8,11 +8,19 @@ without a malware scanner.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from broker.policy.malware import Clamd
 from kernel import database, kafka
-from kernel.errors import DatabaseUnavailable, KafkaUnavailable, ScannerUnavailable, ServiceFailed
+from kernel.errors import (
+    ConfigurationError,
+    DatabaseUnavailable,
+    KafkaUnavailable,
+    ScannerUnavailable,
+    ServiceFailed,
+)
 from kernel.settings import Secret, Settings
+from lienthong import dbroles
 from lienthong.devstack.clamd import LocalClamd
 from lienthong.devstack.kafka import LocalKafka
 from lienthong.devstack.postgres import LocalPostgres
@@ -23,6 +31,23 @@ class Endpoints:
     kafka_bootstrap: str
     database_url: Secret
     clamd: str | None
+    owner_database_url: Secret | None = None
+    """lienthong_owner's DSN: migrations, connector_units (LIENTHONG_DATABASE_URL when given)."""
+    router_database_url: Secret | None = None
+    reporting_database_url: Secret | None = None
+    database_roles_dir: Path | None = None
+    """Where each login role's `<role>.dsn` is (0600 files, 0700 dir); None: no roles yet."""
+
+    def connector_database_url(self, name: str) -> Secret:
+        """Connector deployment `name`'s DSN (`lienthong db connector-role NAME` wrote it)."""
+        role = dbroles.connector_role(name)
+        found = dbroles.read_dsn(self.database_roles_dir, role) if self.database_roles_dir else None
+        if found is None:
+            raise ConfigurationError(
+                f"connector deployment {name!r} has no database role ({role}) yet",
+                hint=f"create it: lienthong db connector-role {name} --unit ORGANID…",
+            )
+        return found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,11 +61,23 @@ class Started:
 
 def endpoints(settings: Settings) -> Endpoints:
     url = settings.database_url or Secret(LocalPostgres(settings).dsn())
+    roles = database_roles_dir(settings)
     return Endpoints(
         kafka_bootstrap=settings.kafka_bootstrap_servers,
         database_url=url,
         clamd=settings.clamd_address,
+        owner_database_url=settings.database_url or dbroles.read_dsn(roles, dbroles.OWNER),
+        router_database_url=dbroles.read_dsn(roles, dbroles.ROUTER),
+        reporting_database_url=dbroles.read_dsn(roles, dbroles.REPORTING),
+        database_roles_dir=roles,
     )
+
+
+def database_roles_dir(settings: Settings) -> Path:
+    """The local cluster's `roles/`, or `<state>/database/` for a server given from outside."""
+    if settings.local_postgres:
+        return LocalPostgres(settings).roles_dir
+    return settings.state_dir / "database"
 
 
 async def up(settings: Settings) -> tuple[Endpoints, Started]:
@@ -57,7 +94,13 @@ async def up(settings: Settings) -> tuple[Endpoints, Started]:
         await Clamd(settings.clamd_address).ping()
     found = endpoints(settings)
     await database.wait_until_ready(found.database_url.reveal())
-    conn = await database.connect(found.database_url.reveal())
+    if settings.local_postgres:
+        admin = await database.connect(found.database_url.reveal())
+        try:
+            await dbroles.adopt_schema(admin, settings.database_schema)
+        finally:
+            await admin.close()
+    conn = await database.connect((found.owner_database_url or found.database_url).reveal())
     try:
         await database.migrate(conn, schema=settings.database_schema)
     finally:
