@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from kernel.secrets import write_private
 from signing import keys
 from signing.certificates import TrustStore
 from signing.keys import KeyKind, PrivateKey
@@ -34,10 +35,8 @@ class Issued:
     """The certificate, then its issuers up to (not including) the root."""
 
     def write(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        key_file = directory / "key.pem"
-        key_file.write_bytes(keys.to_pem(self.key))
-        key_file.chmod(0o600)
+        """key.pem 0600 from its creation in a 0700 directory, then the public files."""
+        write_private(directory / "key.pem", keys.to_pem(self.key))
         (directory / "cert.pem").write_bytes(_pem(self.certificate))
         (directory / "chain.pem").write_bytes(b"".join(_pem(c) for c in self.chain[1:]))
 

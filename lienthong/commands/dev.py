@@ -1,16 +1,19 @@
-"""`lienthong dev up | down | status`, `health`, `db migrate` and `demo`."""
+"""`lienthong dev up | down | status`, `health`, `db migrate | roles | connector-role` and
+`demo`."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from broker.policy.malware import Clamd
 from kernel import database, kafka
-from kernel.errors import LienthongError
+from kernel.errors import ConfigurationError, LienthongError
 from kernel.settings import Settings
-from lienthong import demo
+from lienthong import dbroles, demo
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from lienthong.devstack import stack
+from lienthong.devstack.postgres import LocalPostgres
 
 
 async def _up(_args: argparse.Namespace, settings: Settings) -> int:
@@ -77,8 +80,70 @@ async def _health(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if healthy else EXIT_NO
 
 
+def _role_dsn(settings: Settings, role: str) -> str:
+    found = stack.role_database_url(settings, role)
+    if found is None:
+        raise ConfigurationError(
+            f"no DSN for the database role {role} in {stack.database_roles_dir(settings)}",
+            hint="`lienthong dev up` makes the local roles; for a server of your own see "
+            "deploy/postgres/roles.sql",
+        )
+    return found.reveal()
+
+
+def _admin_dsn(args: argparse.Namespace, settings: Settings) -> str:
+    """An administrator's DSN, only for making roles: the file given, else the local
+    cluster's bootstrap superuser."""
+    if args.admin_dsn_file:
+        path = Path(args.admin_dsn_file)
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError(
+                f"{path} holds a password but others may read it", hint=f"chmod 600 {path}"
+            )
+        return path.read_text(encoding="utf-8").strip()
+    if settings.local_postgres:
+        return LocalPostgres(settings).dsn()
+    raise ConfigurationError(
+        "making roles on a server given by LIENTHONG_DATABASE_URL needs its administrator",
+        hint="--admin-dsn-file FILE: a 0600 file holding a superuser's (or CREATEROLE) DSN",
+    )
+
+
+async def _roles(args: argparse.Namespace, settings: Settings) -> int:
+    admin_dsn = _admin_dsn(args, settings)
+    directory = stack.database_roles_dir(settings)
+    admin = await database.connect(admin_dsn)
+    try:
+        made = await dbroles.create_roles(admin, base=admin_dsn, directory=directory)
+    finally:
+        await admin.close()
+    print_json({role: str(dbroles.dsn_file(directory, role)) for role in made})
+    return EXIT_OK
+
+
+async def _connector_role(args: argparse.Namespace, settings: Settings) -> int:
+    admin_dsn = _admin_dsn(args, settings)
+    directory = stack.database_roles_dir(settings)
+    admin = await database.connect(admin_dsn)
+    owner = await database.connect(
+        _role_dsn(settings, dbroles.OWNER), schema=settings.database_schema
+    )
+    try:
+        await dbroles.create_connector_role(
+            admin, owner, args.name, args.units, base=admin_dsn, directory=directory
+        )
+    finally:
+        await owner.close()
+        await admin.close()
+    role = dbroles.connector_role(args.name)
+    print_json(
+        {"role": role, "units": args.units, "dsn_file": str(dbroles.dsn_file(directory, role))}
+    )
+    return EXIT_OK
+
+
 async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    conn = await database.connect(stack.endpoints(settings).database_url.reveal())
+    conn = await database.connect(_role_dsn(settings, dbroles.OWNER))
     try:
         applied = await database.migrate(conn, schema=settings.database_schema)
     finally:
@@ -115,5 +180,24 @@ def register(commands: Subparsers) -> None:
     health.set_defaults(handler=_health)
     db = commands.add_parser("db", help="the ledger database")
     db_actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
-    db_actions.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
+    db_actions.add_parser(
+        "migrate", help="apply pending migrations (as lienthong_owner)"
+    ).set_defaults(handler=_migrate)
+    roles = db_actions.add_parser(
+        "roles", help="make the roles of deploy/postgres/roles.sql and their DSN files"
+    )
+    roles.set_defaults(handler=_roles)
+    connector_role = db_actions.add_parser(
+        "connector-role",
+        help="a connector deployment's login role, confined to the units it hosts",
+    )
+    connector_role.add_argument("name", metavar="NAME", help="the deployment: a-z, 0-9, _")
+    connector_role.add_argument("--unit", dest="units", nargs="+", required=True, metavar="ORGANID")
+    connector_role.set_defaults(handler=_connector_role)
+    for parser in (roles, connector_role):
+        parser.add_argument(
+            "--admin-dsn-file",
+            metavar="FILE",
+            help="a 0600 file with an administrator's DSN (default: the local cluster's)",
+        )
     commands.add_parser("demo", help="run the local demo exchange").set_defaults(handler=_demo)

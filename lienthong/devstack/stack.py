@@ -66,9 +66,9 @@ def endpoints(settings: Settings) -> Endpoints:
         kafka_bootstrap=settings.kafka_bootstrap_servers,
         database_url=url,
         clamd=settings.clamd_address,
-        owner_database_url=settings.database_url or dbroles.read_dsn(roles, dbroles.OWNER),
-        router_database_url=dbroles.read_dsn(roles, dbroles.ROUTER),
-        reporting_database_url=dbroles.read_dsn(roles, dbroles.REPORTING),
+        owner_database_url=role_database_url(settings, dbroles.OWNER),
+        router_database_url=role_database_url(settings, dbroles.ROUTER),
+        reporting_database_url=role_database_url(settings, dbroles.REPORTING),
         database_roles_dir=roles,
     )
 
@@ -78,6 +78,13 @@ def database_roles_dir(settings: Settings) -> Path:
     if settings.local_postgres:
         return LocalPostgres(settings).roles_dir
     return settings.state_dir / "database"
+
+
+def role_database_url(settings: Settings, role: str) -> Secret | None:
+    """A login role's DSN from its file; the owner's is LIENTHONG_DATABASE_URL when given."""
+    if role == dbroles.OWNER and settings.database_url:
+        return settings.database_url
+    return dbroles.read_dsn(database_roles_dir(settings), role)
 
 
 async def up(settings: Settings) -> tuple[Endpoints, Started]:
