@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +44,33 @@ def test_secrets_never_reach_a_log_line(capsys: pytest.CaptureFixture[str]) -> N
     for leaked in ("s3cret", "hunter2", "private"):
         assert leaked not in err
     assert "postgresql://ledger:**********@db/x" in err
+
+
+@pytest.mark.usefixtures("production_logs")
+def test_a_dsn_in_a_message_or_a_traceback_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    log = structlog.get_logger("t")
+    log.info("connecting to host=db password='s3 cret' dbname=x")
+    try:
+        raise ValueError("bad DSN postgresql://ledger:p@ss@db/x?sslpassword=keypw")
+    except ValueError:
+        log.exception("failed")
+    err = capsys.readouterr().err
+    for leaked in ("s3 cret", "p@ss", "keypw"):
+        assert leaked not in err
+    assert "postgresql://ledger:**********@db/x?sslpassword=**********" in err
+
+
+@pytest.mark.usefixtures("production_logs")
+def test_standard_library_log_lines_are_masked() -> None:
+    record = logging.LogRecord(
+        "asyncpg",
+        logging.WARNING,
+        __file__,
+        1,
+        "retrying %s",
+        ("postgresql://u@db/x?password=s3cret",),
+        None,
+    )
+    handler = next(h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler)
+    assert handler.filter(record)
+    assert handler.format(record).endswith("retrying postgresql://u@db/x?password=**********")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kernel import database
 from kernel.errors import ConfigurationError
-from kernel.settings import Secret, Settings, mask_dsn
+from kernel.settings import MASK, Secret, Settings, mask_dsn
 
 
 def test_defaults_need_no_environment() -> None:
@@ -77,10 +83,84 @@ def test_secrets_are_masked_everywhere_they_could_show() -> None:
         ("postgresql://u:p%40ss@h/d", "postgresql://u:**********@h/d"),
         ("postgresql://u@h/d", "postgresql://u@h/d"),
         ("postgresql://h/d", "postgresql://h/d"),
+        # '@', '/', '?', '#' and spaces typed into a password, unencoded
+        (
+            "postgresql://u:p@ss@h/d?sslmode=require",
+            "postgresql://u:**********@h/d?sslmode=require",
+        ),
+        ("postgresql://u:se/cr#et@h/d", "postgresql://u:**********@h/d"),
+        ("postgresql://u:a?b c@h/d", "postgresql://u:**********@h/d"),
+        ("postgresql://u:@h/d", "postgresql://u:**********@h/d"),
+        ("POSTGRES://me@corp:pw@h/d", "POSTGRES://me@corp:**********@h/d"),
+        # several hosts
+        ("postgresql://u:pw@h1:5432,h2:5433/d", "postgresql://u:**********@h1:5432,h2:5433/d"),
+        # query parameters, names percent-encoded too
+        ("postgresql://u@h/d?password=s3cret", "postgresql://u@h/d?password=**********"),
+        (
+            "postgresql://u@h/d?sslmode=require&password=s%40cret&application_name=router",
+            "postgresql://u@h/d?sslmode=require&password=**********&application_name=router",
+        ),
+        ("postgresql://u@h/d?pass%77ord=s3cret", "postgresql://u@h/d?pass%77ord=**********"),
+        ("postgresql://u@h/d?sslpassword=keypw", "postgresql://u@h/d?sslpassword=**********"),
+        ("postgresql://h:5432/d?password=x@y", "postgresql://h:**********"),
+        # libpq key=value strings
+        ("host=h password=s3cret dbname=d", "host=h password=********** dbname=d"),
+        ("host=h password = 'se cr\\'et' dbname=d", "host=h password = ********** dbname=d"),
+        ("password='never closed dbname=d", "password=**********"),
+        ("password=a\\ b host=h", "password=********** host=h"),
+        ("host=h PASSWORD=s3cret", "host=h PASSWORD=**********"),
+        ("PGPASSWORD=s3cret psql", "PGPASSWORD=********** psql"),
+        # quoted inside other text: an error message, a log line
+        (
+            "cannot connect to postgresql://u:p w@h/d: connection refused",
+            "cannot connect to postgresql://u:**********@h/d: connection refused",
+        ),
+        ("no secret here", "no secret here"),
     ],
 )
 def test_mask_dsn(dsn: str, masked: str) -> None:
     assert mask_dsn(dsn) == masked
+
+
+# A password made of any characters but line breaks; "Zq" marks where it starts.
+PASSWORDS = st.text(st.characters(codec="utf-8", blacklist_characters="\r\n"), max_size=30).map(
+    lambda text: "Zq" + text
+)
+
+
+def _libpq_quoted(password: str) -> str:
+    return "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _libpq_bare(password: str) -> str:
+    return re.sub(r"([\\\s'])", r"\\\1", password)
+
+
+# Each way to write a DSN, given the password as it appears there.
+FORMS: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = {
+    "userinfo": (lambda p: f"postgresql://ledger:{p}@db.stttt:5432/lienthong", str),
+    "userinfo, encoded, two hosts": (
+        lambda p: f"postgresql://ledger:{p}@db1:5432,db2:5433/lienthong?sslmode=require",
+        lambda p: urllib.parse.quote(p, safe=""),
+    ),
+    "query": (
+        lambda p: f"postgresql://ledger@db/lienthong?sslmode=require&password={p}&x=1",
+        lambda p: urllib.parse.quote(p, safe=""),
+    ),
+    "libpq quoted": (lambda p: f"host=db user=ledger password={p} dbname=d", _libpq_quoted),
+    "libpq bare": (lambda p: f"host=db password={p} dbname=d", _libpq_bare),
+    "in a message": (lambda p: f"cannot connect to postgresql://ledger:{p}@db/x: refused", str),
+}
+
+
+@given(password=PASSWORDS, form=st.sampled_from(sorted(FORMS)))
+def test_no_way_of_writing_a_password_shows_it(password: str, form: str) -> None:
+    write, spell = FORMS[form]
+    masked = mask_dsn(write(spell(password)))
+    assert "Zq" not in masked
+    assert spell(password) not in masked
+    if "password" not in password.lower():
+        assert masked == write(MASK)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +176,17 @@ def test_the_scanner_address(value: str | None, address: str | None) -> None:
     settings = Settings.from_env({"LIENTHONG_CLAMD": value} if value else {})
     assert settings.clamd_address == address
     assert settings.local_clamd is (value is None)
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://u:sec/ret@127.0.0.1:1/d", "postgresql://u:p@ss@127.0.0.1:notaport/d"]
+)
+async def test_a_malformed_dsn_is_refused_without_quoting_it(dsn: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await database.connect(dsn, timeout=2)
+    text = str(caught.value)
+    assert "malformed" in text
+    assert "sec" not in text
+    assert "ss@" not in text
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
