@@ -1,8 +1,25 @@
 """The connector's HTTP API for an agency's document system, described at /openapi.json.
 
-Every operation is also a `lienthong` command. Refusals answer 422 with the reason code,
-an unknown unit or document 404, and nothing is half-done: a document is numbered,
+Every operation is also a `lienthong` command. Nothing is half-done: a document is numbered,
 signed and queued in one transaction before the answer.
+
+The perimeter, in the order a request meets it:
+1. `Host` must be one of LIENTHONG_CONNECTOR_HOSTS (default the loopback names), else 421
+   `host_forbidden`: a page whose DNS name is rebound to 127.0.0.1 still says its own name.
+2. An `Origin` header, which browsers add to cross-site requests, must be one of
+   LIENTHONG_CONNECTOR_ORIGINS (none by default), else 403 `origin_forbidden`.
+3. Everything but /health and /openapi.json, paths that do not exist included, needs
+   `Authorization: Bearer <token>` (`connectors.credentials`): 401 `credentials_missing` or
+   `credentials_invalid`; a credential acts only for its own units, 403 `unit_forbidden`.
+4. Bodies are `application/json` (415 `media_type_unsupported`): a form or `text/plain`
+   post, the only kinds a foreign page can send without a CORS preflight, is refused.
+5. A body that is not a JSON object, a field of the wrong JSON type or an undefined property
+   is 400 `request_malformed`; a required value that is missing or empty, or breaks a rule
+   of the exchange, is 422 with that rule's reason code.
+
+Every error, aiohttp's own 404, 405 and 413 included, is `{"reason_code", "reason"}`.
+/health and /openapi.json stay public: they say which units are hosted and what the API
+is, which a caller needs before it has a credential and which no attacker can act on.
 """
 
 from __future__ import annotations
@@ -12,20 +29,61 @@ import binascii
 import contextlib
 import datetime
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 import yaml
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from connectors import packing, registers
+from connectors import credentials, packing, registers
 from connectors.service import Connector
-from kernel.errors import LienthongError, Rejected
+from kernel.errors import AccessDenied, LienthongError, Rejected
 from kernel.reasons import ReasonCode
+from schemas.envelope import AttachmentRef
 
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONNECTOR: web.AppKey[Connector] = web.AppKey("connector", Connector)
+PUBLIC = frozenset({"/health", "/openapi.json"})
+log = structlog.get_logger(__name__)
+
+_STATUS = {
+    ReasonCode.CREDENTIALS_MISSING: 401,
+    ReasonCode.CREDENTIALS_INVALID: 401,
+    ReasonCode.UNIT_FORBIDDEN: 403,
+    ReasonCode.ORIGIN_FORBIDDEN: 403,
+    ReasonCode.HOST_FORBIDDEN: 421,
+    ReasonCode.MEDIA_TYPE_UNSUPPORTED: 415,
+    ReasonCode.REQUEST_MALFORMED: 400,
+    ReasonCode.REQUEST_TOO_LARGE: 413,
+    ReasonCode.NOT_FOUND: 404,
+    ReasonCode.UNIT_UNKNOWN: 404,
+    ReasonCode.METHOD_NOT_ALLOWED: 405,
+}
+_HTTP_REASONS = {
+    404: ReasonCode.NOT_FOUND,
+    405: ReasonCode.METHOD_NOT_ALLOWED,
+    413: ReasonCode.REQUEST_TOO_LARGE,
+}
+_HOST = re.compile(r"^(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/@]+)(?::(?P<port>\d{1,5}))?$")
+# JSON can carry what no edXML packet or PostgreSQL text can: NUL and the other C0 controls
+# but tab, LF and CR, lone surrogates, and the noncharacters U+FFFE and U+FFFF.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_MESSAGE_ID_MAX = 200
+_DOCUMENT_FIELDS: dict[str, type[object]] = {
+    **dict.fromkeys(
+        ("subject", "content", "type_name", "code_number", "code_notation", "place",
+         "promulgation_date", "due_date", "signer_name", "signer_position", "competence",
+         "business_doc_reason", "document_id", "organ_name"),
+        str,
+    ),
+    "type": int, "priority": int, "business_doc_type": int, "to_places": list,
+}  # fmt: skip
+_RANGES = {"priority": range(5), "business_doc_type": range(4)}
+_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "an object"}
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -44,15 +102,80 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _error(reason: ReasonCode, message: str, status: int) -> web.Response:
+    response = _json({"reason_code": reason.value, "reason": message}, status)
+    if status == 401:
+        challenge = 'Bearer realm="lienthong"'
+        if reason == ReasonCode.CREDENTIALS_INVALID:
+            challenge += ', error="invalid_token"'
+        response.headers[hdrs.WWW_AUTHENTICATE] = challenge
+    return response
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One JSON error shape for every refusal, aiohttp's own included; a bug is a logged 500."""
     try:
         return await handler(request)
+    except web.HTTPException as exc:
+        reason = _HTTP_REASONS.get(exc.status, ReasonCode.REQUEST_MALFORMED)
+        message = reason.sentence_en
+        if reason == ReasonCode.REQUEST_TOO_LARGE:
+            message = f"the request body is larger than {request.client_max_size} bytes"
+        response = _error(reason, message, exc.status)
+        if hdrs.ALLOW in exc.headers:
+            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return response
+    except AccessDenied as exc:
+        return _error(exc.reason, exc.message, _STATUS.get(exc.reason, 403))
     except Rejected as exc:
-        status = 404 if exc.reason == ReasonCode.UNIT_UNKNOWN else 422
-        return _json({"reason_code": exc.reason.value, "reason": exc.message}, status)
+        return _error(exc.reason, exc.message, _STATUS.get(exc.reason, 422))
     except LienthongError as exc:
-        return _json({"reason_code": exc.reason.value, "reason": exc.message}, 503)
+        return _error(exc.reason, exc.message, 503)
+    except Exception:
+        log.exception("connector api failed", method=request.method, path=request.path)
+        return _error(ReasonCode.SERVICE_FAILED, "the connector failed; see its log", 500)
+
+
+def host_allowed(header: str | None, allowed: Sequence[str], served_port: int | None) -> bool:
+    """`name` entries match with no port or the port the API serves on; `name:port` exactly."""
+    match = _HOST.fullmatch(header or "")
+    if match is None:
+        return False
+    name, port = match["name"].lower(), match["port"]
+    if port is None:
+        return name in allowed
+    return f"{name}:{int(port)}" in allowed or (name in allowed and int(port) == served_port)
+
+
+def _served_port(request: web.Request) -> int | None:
+    """The port this connection came in on (the API may be served on port 0 in tests)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return int(sockname[1]) if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+
+
+@web.middleware
+async def _perimeter(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Host, Origin, then credentials and the unit they may act for (see the module doc)."""
+    settings = request.app[CONNECTOR].settings
+    host = request.headers.get(hdrs.HOST)
+    if not host_allowed(host, settings.connector_hosts, _served_port(request)):
+        raise AccessDenied(ReasonCode.HOST_FORBIDDEN, f"this API does not answer for {host!r}")
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is not None and origin.lower() not in settings.connector_origins:
+        raise AccessDenied(ReasonCode.ORIGIN_FORBIDDEN, f"requests from {origin!r} are refused")
+    if request.path not in PUBLIC:
+        token = credentials.bearer(request.headers.get(hdrs.AUTHORIZATION))
+        async with request.app[CONNECTOR].pool.acquire() as conn:
+            credential = await credentials.verify(conn, token)
+        unit = request.match_info.get("unit")
+        if unit is not None:
+            credentials.authorise(credential, unit)
+    return await handler(request)
+
+
+def _malformed(message: str) -> Rejected:
+    return Rejected(ReasonCode.REQUEST_MALFORMED, message)
 
 
 def _unit(request: web.Request) -> str:
@@ -62,43 +185,136 @@ def _unit(request: web.Request) -> str:
     return unit
 
 
+def _message_id(request: web.Request) -> str:
+    """No stored message id holds a control character (PostgreSQL text cannot hold NUL)."""
+    message_id = request.match_info["message_id"]
+    if len(message_id) > _MESSAGE_ID_MAX or _NOT_TEXT.search(message_id):
+        raise Rejected(ReasonCode.NOT_FOUND, "no such message")
+    return message_id
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object: UTF-8 `application/json` (RFC 8259), nothing else."""
+    given = request.headers.get(hdrs.CONTENT_TYPE)
+    if given is None or request.content_type != "application/json":
+        raise Rejected(
+            ReasonCode.MEDIA_TYPE_UNSUPPORTED,
+            f"send the body as application/json, not {given or 'untyped'}",
+        )
+    if (request.charset or "utf-8").lower() != "utf-8":
+        raise Rejected(ReasonCode.MEDIA_TYPE_UNSUPPORTED, "JSON is UTF-8 (RFC 8259)")
+    raw = await request.read()
     try:
-        value = await request.json()
-    except ValueError:
-        raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "the request body is not JSON") from None
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _malformed("the request body is not UTF-8 JSON") from None
     if not isinstance(value, dict):
-        raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "the request body must be a JSON object")
+        raise _malformed("the request body must be a JSON object")
+    _check_text(value)
     return value
 
 
-def _decode(text: object, what: str) -> bytes:
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_text(value: object) -> None:
+    """Every string in the body, keys too; a loop, as the nesting may be as deep as JSON's."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _NOT_TEXT.search(item):
+                raise _malformed("a string in the body holds a control character or a surrogate")
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _only(body: Mapping[str, Any], names: set[str], where: str) -> None:
+    unknown = set(body) - names
+    if unknown:
+        raise _malformed(f"{where} has no property {', '.join(sorted(map(repr, unknown)))}")
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type[T], where: str) -> T | None:
+    """The property if given, of exactly its JSON type (a boolean is not a number); else None."""
+    if name not in body:
+        return None
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _malformed(f"{where}.{name} must be {_TYPE_NAMES[kind]}")
+    return value
+
+
+def _strings(values: list[Any], where: str) -> list[str]:
+    if not all(isinstance(v, str) for v in values):
+        raise _malformed(f"{where} must be a list of strings")
+    return values
+
+
+def _decode(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(str(text), validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise Rejected(ReasonCode.ATTACHMENT_NOT_BASE64, f"{what} is not base64") from None
+
+
+def _document_fields(fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """The types the OpenAPI gives; names it does not know are the edXML writer's to refuse."""
+    for name, kind in _DOCUMENT_FIELDS.items():
+        value = _field(fields, name, kind, where)
+        if isinstance(value, list):
+            _strings(value, f"{where}.{name}")
+        allowed = _RANGES.get(name)
+        if allowed is not None and value is not None and value not in allowed:
+            raise Rejected(
+                ReasonCode.EDXML_INVALID_VALUE,
+                f"{where}.{name} must be {allowed.start} to {allowed.stop - 1}, not {value}",
+            )
+    return fields
+
+
+def _attachments(body: Mapping[str, Any]) -> list[AttachmentRef]:
+    attached = []
+    for index, item in enumerate(_field(body, "attachments", list, "the body") or []):
+        where = f"attachments[{index}]"
+        if not isinstance(item, dict):
+            raise _malformed(f"{where} must be an object")
+        _only(item, {"name", "media_type", "content"}, where)
+        content = _field(item, "content", str, where)
+        if not content:
+            raise Rejected(ReasonCode.ATTACHMENT_NOT_BASE64, f"{where}.content is required")
+        attached.append(
+            packing.attachment_of(
+                _field(item, "name", str, where) or f"attachment-{index + 1}",
+                _field(item, "media_type", str, where) or "application/octet-stream",
+                _decode(content, f"{where}.content"),
+            )
+        )
+    return attached
 
 
 async def send_document(request: web.Request) -> web.Response:
     unit = _unit(request)
     body = await _body(request)
-    to = body.get("to")
-    if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
+    _only(body, {"to", "edxml", "fields", "attachments"}, "the body")
+    to = _strings(_field(body, "to", list, "the body") or [], "to")
+    edxml = _field(body, "edxml", str, "the body")
+    fields = _field(body, "fields", dict, "the body")
+    attachments = _attachments(body)
+    if edxml is not None and fields is not None:
+        raise _malformed("give `edxml` or `fields`, not both")
+    if not to:
         raise Rejected(ReasonCode.ORGANID_INVALID, "`to` must be a non-empty list of unit codes")
-    attachments = []
-    for index, item in enumerate(body.get("attachments") or []):
-        attachments.append(
-            packing.attachment_of(
-                str(item.get("name") or f"attachment-{index + 1}"),
-                str(item.get("media_type") or "application/octet-stream"),
-                _decode(item.get("content"), f"attachments[{index}].content"),
-            )
-        )
-    fields = body.get("fields")
-    if isinstance(fields, dict) and "edxml" not in body:
-        document = packing.edxml_from_fields(unit, fields)
+    if fields is not None:
+        document = packing.edxml_from_fields(unit, _document_fields(fields, "fields"))
+    elif edxml is not None:
+        document = _decode(edxml, "edxml")
     else:
-        document = _decode(body.get("edxml"), "edxml")
+        raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "give the document as `edxml` or `fields`")
     sent, number = await request.app[CONNECTOR].send(unit, document, to, attachments)
     return _json(
         {"message_id": sent.message_id, "number": number, "kind": sent.kind,
@@ -115,40 +331,48 @@ async def list_inbox(request: web.Request) -> web.Response:
 
 async def get_incoming(request: web.Request) -> web.Response:
     unit = _unit(request)
+    message_id = _message_id(request)
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        entry = await registers.incoming_entry(conn, unit, request.match_info["message_id"])
+        entry = await registers.incoming_entry(conn, unit, message_id)
     if entry is None:
-        raise Rejected(ReasonCode.UNIT_UNKNOWN, "no such incoming document")
+        raise Rejected(ReasonCode.NOT_FOUND, f"{unit} has no incoming document {message_id}")
     return _json(entry)
 
 
 async def post_status(request: web.Request) -> web.Response:
     unit = _unit(request)
+    message_id = _message_id(request)
     body = await _body(request)
-    status = await request.app[CONNECTOR].post_status(
-        unit, request.match_info["message_id"], str(body.get("code")), body.get("reason")
-    )
+    _only(body, {"code", "reason"}, "the body")
+    code = _field(body, "code", str, "the body") or ""
+    reason = _field(body, "reason", str, "the body")
+    status = await request.app[CONNECTOR].post_status(unit, message_id, code, reason)
     return _json({"status_id": status.message_id, "code": status.status_code}, 201)
 
 
 async def delivery_state(request: web.Request) -> web.Response:
     unit = _unit(request)
+    message_id = _message_id(request)
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        entry = await registers.outgoing_entry(conn, unit, request.match_info["message_id"])
+        entry = await registers.outgoing_entry(conn, unit, message_id)
     if entry is None:
-        raise Rejected(ReasonCode.UNIT_UNKNOWN, "no such outgoing document")
+        raise Rejected(ReasonCode.NOT_FOUND, f"{unit} sent no document {message_id}")
     return _json(entry)
 
 
 async def follow_up(request: web.Request) -> web.Response:
     unit = _unit(request)
+    message_id = _message_id(request)
     body = await _body(request)
+    _only(body, {"reason", "fields"}, "the body")
+    reason = _field(body, "reason", str, "the body") or ""
+    fields = _field(body, "fields", dict, "the body")
     sent, number = await request.app[CONNECTOR].follow_up(
         unit,
-        request.match_info["message_id"],
+        message_id,
         request.match_info["kind"],
-        reason=str(body.get("reason") or ""),
-        fields=body.get("fields") if isinstance(body.get("fields"), dict) else None,
+        reason=reason,
+        fields=_document_fields(fields, "fields") if fields is not None else None,
     )
     return _json({"message_id": sent.message_id, "number": number, "kind": sent.kind}, 201)
 
@@ -163,7 +387,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def application(connector: Connector) -> web.Application:
     app = web.Application(
-        middlewares=[_errors], client_max_size=connector.settings.max_message_bytes
+        middlewares=[_errors, _perimeter], client_max_size=connector.settings.max_message_bytes
     )
     app[CONNECTOR] = connector
     app.router.add_post("/units/{unit}/documents", send_document)

@@ -70,7 +70,7 @@ def digest(secret: bytes) -> bytes:
 
 def parse(token: str) -> Token:
     """A presented token's parts; anything not of our form is simply a wrong credential."""
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         raise AccessDenied(ReasonCode.CREDENTIALS_INVALID, "the token is not a lienthong token")
     return Token(match["id"], bytes.fromhex(match["secret"]))
@@ -81,7 +81,7 @@ def bearer(authorization: str | None) -> str:
 
     No header, another scheme or a garbled value all mean no bearer credentials were given.
     """
-    match = _BEARER.match(authorization or "")
+    match = _BEARER.fullmatch(authorization or "")
     if match is None:
         raise AccessDenied(
             ReasonCode.CREDENTIALS_MISSING,
@@ -175,7 +175,7 @@ async def revoke(conn: Connection, credential_id: str, *, actor: str) -> Credent
 
     Revoking a revoked credential changes nothing and answers it as it is.
     """
-    if not _ID.match(credential_id):
+    if not _ID.fullmatch(credential_id):
         return None
     async with conn.transaction():
         row = await conn.fetchrow(

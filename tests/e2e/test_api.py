@@ -14,7 +14,8 @@ import pytest
 from connectors import api, packing
 from lienthong.samples import minimal_pdf
 from schemas import edxml
-from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
+from tests.e2e.apiclient import bearer
+from tests.e2e.conftest import COMMUNE_A, HOSTED, PROVINCE, Exchange
 from tests.paths import FIXTURES
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -46,7 +47,7 @@ async def _answered(
 async def test_send_receive_and_answer_over_http(exchange: Exchange) -> None:
     async with (
         api.serving(exchange.connector, "127.0.0.1", 0) as port,
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(headers=await bearer(exchange)) as s,
     ):
         base = f"http://127.0.0.1:{port}"
         status, spec = await _get(s, f"{base}/openapi.json")
@@ -88,6 +89,7 @@ async def test_send_receive_and_answer_over_http(exchange: Exchange) -> None:
 
 
 DOCUMENTS = f"/units/{PROVINCE}/documents"
+NOT_HOSTED = "000.00.99.H62"
 XXE = base64.b64encode(b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///'>]><x/>").decode()
 
 
@@ -97,7 +99,7 @@ XXE = base64.b64encode(b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///'>]><x/>").deco
         (DOCUMENTS, {"to": [COMMUNE_A], "edxml": "%%%"}, 422, "attachment_not_base64"),
         (DOCUMENTS, {"to": [], "edxml": ""}, 422, "organid_invalid"),
         (DOCUMENTS, {"to": [COMMUNE_A], "edxml": XXE}, 422, "edxml_external_entity"),
-        ("/units/000.00.99.H62/documents", {"to": [COMMUNE_A], "edxml": ""}, 404, "unit_unknown"),
+        (f"/units/{NOT_HOSTED}/documents", {"to": [COMMUNE_A], "edxml": ""}, 404, "unit_unknown"),
         (f"/units/{COMMUNE_A}/inbox/nope/status", {"code": "03"}, 404, "unit_unknown"),
         (f"/units/{COMMUNE_A}/inbox/nope/status", {"code": "01"}, 422, "edxml_invalid_value"),
         (f"{DOCUMENTS}/nope/revoke", {"reason": "nhầm"}, 404, "unit_unknown"),
@@ -107,9 +109,11 @@ XXE = base64.b64encode(b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///'>]><x/>").deco
 async def test_bad_requests_get_reason_codes(
     exchange: Exchange, path: str, body: object, status: int, reason: str
 ) -> None:
+    # The credential names a unit this connector does not host, to reach its 404.
+    headers = await bearer(exchange, [*HOSTED, NOT_HOSTED])
     async with (
         api.serving(exchange.connector, "127.0.0.1", 0) as port,
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(headers=headers) as s,
     ):
         got, answer = await _post(s, f"http://127.0.0.1:{port}{path}", body)
     assert (got, answer["reason_code"]) == (status, reason)
@@ -124,7 +128,7 @@ async def test_fields_and_a_pdf_become_an_edxml_document(exchange: Exchange) -> 
     pdf = minimal_pdf("Quyet dinh")
     async with (
         api.serving(exchange.connector, "127.0.0.1", 0) as port,
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(headers=await bearer(exchange)) as s,
     ):
         base = f"http://127.0.0.1:{port}"
         status, sent = await _post(
@@ -158,7 +162,7 @@ async def test_fields_and_a_pdf_become_an_edxml_document(exchange: Exchange) -> 
 async def test_fields_are_checked(exchange: Exchange) -> None:
     async with (
         api.serving(exchange.connector, "127.0.0.1", 0) as port,
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(headers=await bearer(exchange)) as s,
     ):
         url = f"http://127.0.0.1:{port}/units/{PROVINCE}/documents"
         for fields, message in (
