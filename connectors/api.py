@@ -7,7 +7,8 @@ The perimeter, in the order a request meets it:
 1. `Host` must be one of LIENTHONG_CONNECTOR_HOSTS (default the loopback names), else 421
    `host_forbidden`: a page whose DNS name is rebound to 127.0.0.1 still says its own name.
 2. An `Origin` header, which browsers add to cross-site requests, must be one of
-   LIENTHONG_CONNECTOR_ORIGINS (none by default), else 403 `origin_forbidden`.
+   LIENTHONG_CONNECTOR_ORIGINS (none by default), else 403 `origin_forbidden`. No CORS
+   headers are sent: an allowed origin is a web UI served from the same origin.
 3. Everything but /health and /openapi.json, paths that do not exist included, needs
    `Authorization: Bearer <token>` (`connectors.credentials`): 401 `credentials_missing` or
    `credentials_invalid`; a credential acts only for its own units, 403 `unit_forbidden`.
@@ -40,6 +41,7 @@ from aiohttp import hdrs, web
 
 from connectors import credentials, packing, registers
 from connectors.service import Connector
+from kernel import database
 from kernel.errors import AccessDenied, LienthongError, Rejected
 from kernel.reasons import ReasonCode
 from schemas.envelope import AttachmentRef
@@ -166,8 +168,9 @@ async def _perimeter(request: web.Request, handler: Handler) -> web.StreamRespon
         raise AccessDenied(ReasonCode.ORIGIN_FORBIDDEN, f"requests from {origin!r} are refused")
     if request.path not in PUBLIC:
         token = credentials.bearer(request.headers.get(hdrs.AUTHORIZATION))
-        async with request.app[CONNECTOR].pool.acquire() as conn:
-            credential = await credentials.verify(conn, token)
+        with database.mapped_errors("checking the API credentials"):
+            async with request.app[CONNECTOR].pool.acquire() as conn:
+                credential = await credentials.verify(conn, token)
         unit = request.match_info.get("unit")
         if unit is not None:
             credentials.authorise(credential, unit)
