@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors import credentials
+from kernel import database
 from tests.e2e.conftest import HOSTED, Exchange
 
 
 async def token(exchange: Exchange, units: Sequence[str] = HOSTED, name: str = "test") -> str:
-    """A fresh token acting for `units` (all the hosted units unless told)."""
-    async with exchange.connector.pool.acquire() as conn:
+    """A fresh token acting for `units` (all the hosted units unless told), made as the
+    operator's `credentials create` makes it: on its own connection, not the connector's."""
+    conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+    try:
         _, issued = await credentials.create(conn, units, name=name, actor="pytest")
+    finally:
+        await conn.close()
     return str(issued)
 
 

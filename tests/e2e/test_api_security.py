@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from connectors import api, credentials
+from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
 from tests.e2e.apiclient import bearer, token
@@ -154,8 +155,11 @@ async def test_a_revoked_credential_stops_working_at_once(exchange: Exchange) ->
         headers = {"Authorization": f"Bearer {good}"}
         path = f"/units/{PROVINCE}/inbox"
         assert (await api_.call("GET", path, headers=headers, auth=False)).status == 200
-        async with exchange.connector.pool.acquire() as conn:
+        conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+        try:
             revoked = await credentials.revoke(conn, credentials.parse(good).id, actor="pytest")
+        finally:
+            await conn.close()
         assert revoked is not None
         assert revoked.revoked_at is not None
         answer = await api_.call("GET", path, headers=headers, auth=False)
