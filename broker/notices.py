@@ -17,6 +17,7 @@ from kernel.reasons import ReasonCode
 from kernel.topics import Topics
 from schemas import codec
 from schemas.envelope import StatusBody, status_id
+from signing.endorsement import endorse
 from signing.identity import Identity
 
 REDIRECT_CODE = "00"
@@ -49,6 +50,16 @@ async def send_notice(
         description=f"{about_recipient}: {reason.explain(detail)}",
     )
     headers, value = router.seal(registry, status)
+    headers.append(
+        endorse(
+            router,
+            registry,
+            value,
+            message_id=status.message_id,
+            delivered_to=to_unit,
+            requested=to_unit,
+        )
+    )
     with kafka.mapped_errors("sending a notice failed"):
         await producer.send_and_wait(
             topics.unit(to_unit), value, key=status.message_id.encode(), headers=headers

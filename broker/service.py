@@ -28,6 +28,7 @@ from broker.stages.policy import Screened, screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
 from kernel.errors import Rejected, ScannerUnavailable
+from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
@@ -48,13 +49,13 @@ class Router(Service):
         self,
         settings: Settings,
         *,
-        bootstrap: str,
+        kafka_config: ClientConfig,
         dsn: str,
         reload_seconds: float = RELOAD_SECONDS,
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.bootstrap = bootstrap
+        self.kafka_config = kafka_config
         self.dsn = dsn
         self.reload_seconds = reload_seconds
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
@@ -74,7 +75,7 @@ class Router(Service):
         )
         limit = self.settings.max_message_bytes + 1024 * 1024
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka_config.aiokafka(),
             acks="all",
             enable_idempotence=True,
             max_request_size=limit,
@@ -82,13 +83,14 @@ class Router(Service):
         )
         self.consumer = AIOKafkaConsumer(
             self.topics.submit,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka_config.aiokafka(),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=limit,
             fetch_max_bytes=limit * 2,
         )
+        await kafka.check_access(self.kafka_config)
         with kafka.mapped_errors("the router cannot reach Kafka"):
             await self.producer.start()
             self._stack.push_async_callback(self.producer.stop)
@@ -190,7 +192,7 @@ class Router(Service):
             bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
             return "held"
         if isinstance(body, StatusBody):
-            await route(addressed, self.producer, self.topics)
+            await route(addressed, self.producer, self.topics, self.identity, self.registry)
             async with self.pool.acquire() as conn:
                 await ledger.record_status(conn, facts, body)
         else:
@@ -203,7 +205,10 @@ class Router(Service):
                 await ledger.record_screening(
                     conn, body.message_id, screened.decision, screened.scans
                 )
-            await route(addressed, self.producer, self.topics, paper_copy_required=paper)
+            await route(
+                addressed, self.producer, self.topics, self.identity, self.registry,
+                paper_copy_required=paper,
+            )  # fmt: skip
             await self._tell_sender(addressed)
             async with self.pool.acquire() as conn:
                 await ledger.mark_routed(conn, body.message_id)

@@ -15,8 +15,10 @@ import zoneinfo
 from typing import Any
 
 import asyncpg
+from aiokafka import ConsumerRecord
 
 from kernel.database import Connection
+from kernel.reasons import ReasonCode
 from schemas import codec
 from schemas.envelope import EnvelopeBody, StatusBody
 
@@ -193,10 +195,51 @@ async def incoming_entry(conn: Connection, unit: str, message_id: str) -> dict[s
     return {**dict(row), "attachments": [dict(f) for f in files]}
 
 
-async def pending(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+async def pending(conn: Connection, units: list[str], limit: int = 100) -> list[dict[str, Any]]:
+    """What these units queued and have not sent yet, oldest first."""
     rows = await conn.fetch(
-        "SELECT message_id, topic, key, value, headers FROM outbox WHERE sent_at IS NULL"
-        " ORDER BY created_at LIMIT $1",
+        "SELECT message_id, unit, topic, key, value, headers FROM outbox"
+        " WHERE sent_at IS NULL AND unit = ANY($1::text[]) ORDER BY created_at LIMIT $2",
+        units,
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def quarantine(
+    conn: Connection,
+    unit: str,
+    record: ConsumerRecord,
+    *,
+    message_id: str | None,
+    reason: ReasonCode,
+    detail: str,
+) -> bool:
+    """Keep a record the unit refused to register, whole, for the operator; True if new."""
+    inserted = await conn.fetchval(
+        'INSERT INTO incoming_quarantine (unit, topic, partition, "offset", message_id,'
+        " reason_code, reason, key, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
+        ' ON CONFLICT (unit, topic, partition, "offset") DO NOTHING RETURNING id',
+        unit,
+        record.topic,
+        record.partition,
+        record.offset,
+        message_id,
+        reason.value,
+        detail,
+        record.key,
+        record.value or b"",
+        json.dumps([[k, v.hex() if v is not None else None] for k, v in record.headers or ()]),
+    )
+    return inserted is not None
+
+
+async def quarantined(conn: Connection, unit: str, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        'SELECT id, topic, partition, "offset", message_id, reason_code, reason, received_at'
+        " FROM incoming_quarantine WHERE unit = $1 ORDER BY id DESC LIMIT $2",
+        unit,
         limit,
     )
     return [dict(row) for row in rows]

@@ -2,10 +2,16 @@
 
 Outgoing: a document is numbered in the unit's outgoing register, signed, queued in the
 outbox in the same transaction, then published to the submit topic (key = the unit).
-Incoming: each unit's topic is consumed; the sender's signature is verified again end to end
-(the router is not trusted blindly); a document is entered once in the incoming register
-with the next số đến and answered with status 01; statuses about what the unit sent are
-recorded. Offsets are committed only after the database has the result.
+Incoming: each unit's topic is consumed. A record is registered only if the router endorsed
+its delivery to this unit (`signing.endorsement`), the unit is a recipient of it (or the
+successor the router redirected it to), and the sender's own signature verifies end to end
+(the router is not trusted blindly). Anything else is kept in `incoming_quarantine` with
+its reason, never registered. A document is entered once in the incoming register with the
+next số đến and answered with status 01; statuses about what the unit sent are recorded.
+Offsets are committed only after the database has the result.
+
+Each unit talks to Kafka as its own principal, so a connector hosting several units holds
+one producer and one consumer per unit, each with that unit's credentials.
 """
 
 from __future__ import annotations
@@ -22,14 +28,23 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from connectors import packing, registers
 from connectors.registers import Outgoing
 from kernel import consuming, database, kafka, metrics
-from kernel.errors import LienthongError, Rejected
+from kernel.errors import ConfigurationError, LienthongError, Rejected
+from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import codec, edxml
 from schemas.edxml.model import BusinessDocType, StatusCode
-from schemas.envelope import AttachmentRef, EnvelopeBody, StatusBody, decode_signed, status_id
+from schemas.envelope import (
+    AttachmentRef,
+    Endorsement,
+    EnvelopeBody,
+    StatusBody,
+    decode_signed,
+    status_id,
+)
+from signing import endorsement
 from signing.certificates import TrustStore
 from signing.envelope import verify
 from signing.identity import Identity
@@ -45,16 +60,28 @@ POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
 
 class Connector(Service):
     def __init__(
-        self, settings: Settings, units: Sequence[str], *, bootstrap: str, dsn: str
+        self,
+        settings: Settings,
+        units: Sequence[str],
+        *,
+        kafka_configs: Mapping[str, ClientConfig],
+        dsn: str,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.units = list(dict.fromkeys(units))
-        self.bootstrap = bootstrap
+        missing = [u for u in self.units if u not in kafka_configs]
+        if missing:
+            raise ConfigurationError(
+                f"no Kafka client config for {', '.join(missing)}",
+                reason=ReasonCode.KAFKA_CREDENTIALS_MISSING,
+            )
+        self.kafka_configs = dict(kafka_configs)
         self.dsn = dsn
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
         self.registry = codec.Registry.load()
         self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._producers: dict[str, AIOKafkaProducer] = {}
         self._publish_lock = asyncio.Lock()
 
     async def start(self, *, consume: bool = True) -> None:
@@ -68,17 +95,20 @@ class Connector(Service):
             database.pool(self.dsn, schema=self.settings.database_schema)
         )
         limit = self.settings.max_message_bytes + 1024 * 1024
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-            max_request_size=limit, linger_ms=2,
-        )  # fmt: skip
         with kafka.mapped_errors("the connector cannot reach Kafka"):
-            await self.producer.start()
-            self._stack.push_async_callback(self.producer.stop)
-            if consume:
-                for unit in self.units:
+            for unit in self.units:
+                await kafka.check_access(self.kafka_configs[unit])
+                config = self.kafka_configs[unit].aiokafka()
+                producer = AIOKafkaProducer(
+                    **config, acks="all", enable_idempotence=True, max_request_size=limit,
+                    linger_ms=2,
+                )  # fmt: skip
+                await producer.start()
+                self._stack.push_async_callback(producer.stop)
+                self._producers[unit] = producer
+                if consume:
                     consumer = AIOKafkaConsumer(
-                        self.topics.unit(unit), bootstrap_servers=self.bootstrap,
+                        self.topics.unit(unit), **config,
                         group_id=self.topics.connector_group(unit), enable_auto_commit=False,
                         auto_offset_reset="earliest", max_partition_fetch_bytes=limit,
                     )  # fmt: skip
@@ -89,6 +119,11 @@ class Connector(Service):
 
     async def stop(self) -> None:
         await self._stack.aclose()
+
+    def producer(self, unit: str) -> AIOKafkaProducer:
+        """The producer that speaks to Kafka as `unit` (its own principal)."""
+        self._identity(unit)
+        return self._producers[unit]
 
     # Outgoing ------------------------------------------------------------------------------
 
@@ -218,10 +253,10 @@ class Connector(Service):
         """Send what the outbox holds, oldest first; safe to call from anywhere, any time."""
         sent = 0
         async with self._publish_lock, self.pool.acquire() as conn:
-            while rows := await registers.pending(conn):
+            while rows := await registers.pending(conn, self.units):
                 with kafka.mapped_errors("publishing the outbox failed"):
                     futures = [
-                        await self.producer.send(
+                        await self._producers[row["unit"]].send(
                             row["topic"],
                             row["value"],
                             key=row["key"],
@@ -252,15 +287,19 @@ class Connector(Service):
     async def receive(self, unit: str, record: ConsumerRecord) -> str:
         """Verify and act on one record of the unit's topic; return what became of it."""
         headers = list(record.headers or ())
+        body: EnvelopeBody | StatusBody | None = None
         try:
-            envelope = decode_signed(self.registry, codec.fingerprint_from(headers), record.value)
-            verified = verify(envelope, trust=self.trust, registry=self.registry)
-        except Rejected as exc:
-            log.warning(
-                "incoming refused", unit=unit, reason_code=exc.reason.value, reason=exc.message
+            endorsed = endorsement.check(
+                headers, record.value or b"", unit=unit, router_unit=self.settings.router_unit,
+                trust=self.trust, registry=self.registry,
+            )  # fmt: skip
+            envelope = decode_signed(
+                self.registry, codec.fingerprint_from(headers), record.value or b""
             )
-            return f"refused:{exc.reason.value}"
-        body = verified.body
+            body = verify(envelope, trust=self.trust, registry=self.registry).body
+            _check_addressed(body, endorsed, unit)
+        except Rejected as exc:
+            return await self._quarantine(unit, record, body, exc)
         async with self.pool.acquire() as conn:
             if isinstance(body, StatusBody):
                 new = await registers.record_status(conn, body)
@@ -295,27 +334,68 @@ class Connector(Service):
             receipt_out = Outgoing(
                 self.topics.submit, unit.encode(), receipt_value, receipt_headers
             )
-            hops = dict(headers).get(codec.HOPS_HEADER)
             number, new = await registers.register_incoming(
                 conn,
                 unit,
                 body,
                 subject=_subject(body.edxml),
-                redirected_from=hops.decode() if hops else None,
+                redirected_from=",".join(endorsed.redirected_from) or None,
                 receipt=(receipt.message_id, receipt_out),
                 received_at=datetime.datetime.now(datetime.UTC),
-                paper_copy_required=dict(headers).get(codec.PAPER_HEADER) == b"1",
+                paper_copy_required=endorsed.paper_copy_required,
             )
         if new:
             metrics.REGISTERED.labels(unit).inc()
         log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
         return "registered" if new else "duplicate"
 
+    async def _quarantine(
+        self,
+        unit: str,
+        record: ConsumerRecord,
+        body: EnvelopeBody | StatusBody | None,
+        refusal: Rejected,
+    ) -> str:
+        message_id = body.message_id if body is not None else None
+        async with self.pool.acquire() as conn:
+            await registers.quarantine(
+                conn, unit, record, message_id=message_id, reason=refusal.reason,
+                detail=refusal.message,
+            )  # fmt: skip
+        metrics.QUARANTINED.labels(unit, refusal.reason.value).inc()
+        log.warning(
+            "incoming refused and quarantined", unit=unit, message_id=message_id,
+            reason_code=refusal.reason.value, reason=refusal.message,
+            topic=record.topic, partition=record.partition, offset=record.offset,
+        )  # fmt: skip
+        return f"refused:{refusal.reason.value}"
+
     def _identity(self, unit: str) -> Identity:
         identity = self.identities.get(unit)
         if identity is None:
             raise Rejected(ReasonCode.UNIT_UNKNOWN, f"this connector does not host {unit}")
         return identity
+
+
+def _check_addressed(body: EnvelopeBody | StatusBody, endorsed: Endorsement, unit: str) -> None:
+    """The router's endorsement must be about this envelope, for one of its recipients, and
+    reach this unit either as that recipient or as the successor it was redirected to."""
+    if endorsed.message_id != body.message_id:
+        raise Rejected(
+            ReasonCode.ENDORSEMENT_INVALID,
+            f"the endorsement is about {endorsed.message_id}, the envelope is {body.message_id}",
+        )
+    addressed = body.recipients if isinstance(body, EnvelopeBody) else (body.recipient,)
+    if endorsed.requested not in addressed:
+        raise Rejected(
+            ReasonCode.NOT_A_RECIPIENT,
+            f"{endorsed.requested} is not a recipient of {body.message_id}",
+        )
+    if endorsed.requested != unit and not endorsed.redirected_from:
+        raise Rejected(
+            ReasonCode.NOT_A_RECIPIENT,
+            f"{body.message_id} is for {endorsed.requested}, and was not redirected to {unit}",
+        )
 
 
 def _subject(edxml_bytes: bytes) -> str | None:

@@ -69,6 +69,12 @@ REGISTERED = Counter(
     ["unit"],
     registry=REGISTRY,
 )
+QUARANTINED = Counter(
+    "lienthong_quarantined_total",
+    "Records a connector refused to register and kept for the operator, by unit and reason.",
+    ["unit", "reason_code"],
+    registry=REGISTRY,
+)
 HELD = Counter(
     "lienthong_held_total",
     "Documents the policy held for an operator's review, by rule.",

@@ -20,6 +20,7 @@ PREFIX = "LIENTHONG_"
 Environment = Literal["development", "production"]
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PRINCIPAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
 
 
@@ -103,6 +104,11 @@ class Settings:
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 768
+    kafka_clients: Path | None = None
+    """LIENTHONG_KAFKA_CLIENTS: the folder of principals' client configs (0700)."""
+    kafka_client_config: Path | None = None
+    """LIENTHONG_KAFKA_CLIENT_CONFIG: this process's own client config, overriding the folder."""
+    router_name: str = "main"
     max_message_bytes: int = 16 * 1024 * 1024
     database_url: Secret | None = None
     database_schema: str = "public"
@@ -132,6 +138,10 @@ class Settings:
     def keys_dir(self) -> Path:
         """Where `<OrganId>/key.pem, cert.pem, chain.pem` and `router/` live (`pki init`)."""
         return self.pki_dir or self.state_dir / "pki"
+
+    @property
+    def kafka_clients_dir(self) -> Path:
+        return self.kafka_clients or self.state_dir / "kafka-clients"
 
     @property
     def trust_store_dir(self) -> Path:
@@ -210,6 +220,9 @@ class Settings:
                 defaults.kafka_controller_port,
             ),
             kafka_heap_mb=_int(get("KAFKA_HEAP_MB"), "KAFKA_HEAP_MB", defaults.kafka_heap_mb, 128),
+            kafka_clients=_path(get("KAFKA_CLIENTS")),
+            kafka_client_config=_path(get("KAFKA_CLIENT_CONFIG")),
+            router_name=_name(get("ROUTER_NAME"), "ROUTER_NAME") or defaults.router_name,
             max_message_bytes=_int(
                 get("MAX_MESSAGE_BYTES"), "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1024
             ),
@@ -232,6 +245,14 @@ class Settings:
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
         )
+
+
+def _name(value: str | None, setting: str) -> str | None:
+    if value is None or _PRINCIPAL_NAME.match(value):
+        return value
+    raise ConfigurationError(
+        f"{PREFIX}{setting} must be letters, digits, '.', '_' or '-' (at most 64), not {value!r}"
+    )
 
 
 def _clamd(value: str | None) -> str | None:

@@ -1,7 +1,8 @@
-"""Topic and consumer-group names: one submit topic, one topic per unit, one dead-letter topic.
+"""Topic, consumer-group and principal names: one submit topic, one topic per unit, one
+dead-letter topic; one Kafka principal per unit and per router.
 
 A prefix (`LIENTHONG_TOPIC_PREFIX`, default `lienthong.`) lets tests and several
-deployments share a cluster without seeing each other's traffic.
+deployments share a cluster without seeing each other's traffic or credentials.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class Topics:
 
     def connector_group(self, organ_id: str) -> str:
         return f"{self.prefix}connector.{organ_id}"
+
+    def unit_user(self, organ_id: str) -> str:
+        """The Kafka principal (SCRAM user) of a unit's connector."""
+        return f"{self.prefix}unit.{organ_id}"
+
+    def router_user(self, name: str) -> str:
+        return f"{self.prefix}router.{name}"
 
     def specs(self, units: list[str], *, submit_partitions: int = 6) -> list[TopicSpec]:
         config = {"max.message.bytes": str(self.max_message_bytes)}

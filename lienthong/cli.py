@@ -23,6 +23,7 @@ from lienthong.commands import (
     edxml,
     envelope,
     exchange,
+    kafka,
     operations,
     pdf,
     pki,
@@ -33,7 +34,18 @@ from lienthong.commands import (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, edxml, envelope, pki, pdf, directory, exchange, operations, policy):
+    for module in (
+        dev,
+        edxml,
+        envelope,
+        pki,
+        pdf,
+        directory,
+        exchange,
+        kafka,
+        operations,
+        policy,
+    ):
         module.register(commands)
     return parser
 

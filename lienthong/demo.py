@@ -21,12 +21,14 @@ from collections.abc import Mapping
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from broker import provisioning
 from broker.directory import Unit, loader, store
 from broker.service import Router
 from connectors import packing
 from connectors.service import Connector
 from kernel import database, kafka
 from kernel.errors import KafkaUnavailable, ServiceFailed
+from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.commands.pki import SAMPLE_DIRECTORY
@@ -46,17 +48,17 @@ UNITS = (CENTRAL, PROVINCE, DEPARTMENT, COMMUNE_A, COMMUNE_B)
 log = structlog.get_logger(__name__)
 
 
-async def kafka_round_trip(bootstrap: str, topic: str, payload: bytes) -> bytes:
+async def kafka_round_trip(admin: ClientConfig, topic: str, payload: bytes) -> bytes:
     """Produce `payload` and consume it back from the exact offset it was written at."""
-    await kafka.ensure_topics(bootstrap, [kafka.TopicSpec(topic)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await kafka.ensure_topics(admin, [kafka.TopicSpec(topic)])
+    producer = AIOKafkaProducer(**admin.aiokafka(), acks="all", enable_idempotence=True)
     with kafka.mapped_errors("producing the smoke message failed"):
         await producer.start()
         try:
             sent = await producer.send_and_wait(topic, payload, key=b"smoke")
         finally:
             await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**admin.aiokafka(), enable_auto_commit=False)
     with kafka.mapped_errors("consuming the smoke message failed"):
         await consumer.start()
         try:
@@ -96,7 +98,7 @@ async def database_round_trip(dsn: str, subject: str, detail: dict[str, str]) ->
 async def smoke(found: Endpoints) -> None:
     message_id = str(uuid.uuid4())
     payload = json.dumps({"message_id": message_id, "text": "Xin chào liên thông"}).encode()
-    if await kafka_round_trip(found.kafka_bootstrap, SMOKE_TOPIC, payload) != payload:
+    if await kafka_round_trip(found.kafka, SMOKE_TOPIC, payload) != payload:
         raise ServiceFailed("the smoke message came back changed")
     detail = {"message_id": message_id, "topic": SMOKE_TOPIC}
     if await database_round_trip(found.database_url.reveal(), message_id, detail) != detail:
@@ -123,7 +125,7 @@ def document(
 
 async def run(settings: Settings, found: Endpoints) -> None:
     await smoke(found)
-    print(f"· Kafka at {found.kafka_bootstrap} and PostgreSQL answer")
+    print(f"· Kafka at {found.kafka_bootstrap} ({found.kafka.protocol}) and PostgreSQL answer")
     dsn = found.database_url.reveal()
     directory = loader.load(SAMPLE_DIRECTORY)
     if not (settings.keys_dir / "router" / "key.pem").exists():
@@ -140,13 +142,27 @@ async def run(settings: Settings, found: Endpoints) -> None:
         await conn.close()
     topics = Topics(settings.topic_prefix, settings.max_message_bytes)
     await kafka.ensure_topics(
-        found.kafka_bootstrap,
+        found.kafka,
         topics.specs(sorted(directory.units), submit_partitions=settings.submit_partitions),
     )
-    print(f"· directory of {len(directory.units)} units loaded; topics ready")
+    today = datetime.date.today()
+    await provisioning.sync(found.kafka, topics, directory, today=today)
+    router_config = await provisioning.router_client(
+        settings, found.kafka, topics, settings.router_name
+    )
+    unit_configs = {
+        unit: await provisioning.unit_client(
+            settings, found.kafka, topics, directory, unit, today=today
+        )
+        for unit in UNITS
+    }
+    print(
+        f"· directory of {len(directory.units)} units loaded; topics ready; each unit and "
+        f"the router a Kafka principal of its own, ACLs from the directory"
+    )
     stop = asyncio.Event()
-    router = Router(settings, bootstrap=found.kafka_bootstrap, dsn=dsn, reload_seconds=1)
-    connector = Connector(settings, UNITS, bootstrap=found.kafka_bootstrap, dsn=dsn)
+    router = Router(settings, kafka_config=router_config, dsn=dsn, reload_seconds=1)
+    connector = Connector(settings, UNITS, kafka_configs=unit_configs, dsn=dsn)
     async with router, connector:
         tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
         try:
@@ -209,7 +225,7 @@ async def _forged(connector: Connector, settings: Settings) -> str:
         recipients=[PROVINCE],
     )
     headers, value = forged.seal(connector.registry, body)
-    await connector.producer.send_and_wait(
+    await connector.producer(DEPARTMENT).send_and_wait(
         Topics(settings.topic_prefix).submit, value, key=DEPARTMENT.encode(), headers=headers
     )
     print("→ a forged envelope claiming to be from Sở Nội vụ was published")

@@ -67,6 +67,20 @@ class StatusBody:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Endorsement:
+    """The router's signed word that it delivered this envelope to this unit."""
+
+    message_id: str
+    envelope_sha256: bytes
+    delivered_to: str
+    requested: str
+    sender: str
+    created_at: datetime.datetime
+    redirected_from: tuple[str, ...] = ()
+    paper_copy_required: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Header:
     key: str
     value: bytes | None
@@ -111,7 +125,7 @@ def status_id(about: str, recipient: str, code: str) -> str:
 
 
 Body = EnvelopeBody | StatusBody
-Record = EnvelopeBody | StatusBody | DeadLetter | SignedEnvelope
+Record = EnvelopeBody | StatusBody | Endorsement | DeadLetter | SignedEnvelope
 _NESTED: dict[str, type] = {
     "attachments": AttachmentRef,
     "trace": TraceEntry,
@@ -151,6 +165,16 @@ def decode_signed(registry: Registry, fingerprint: bytes, payload: bytes) -> Sig
     record = registry.decode(fingerprint, payload, "SignedEnvelope")
     envelope: SignedEnvelope = from_record(SignedEnvelope, record)
     return envelope
+
+
+def open_endorsement(registry: Registry, envelope: SignedEnvelope) -> Endorsement:
+    """Decode a signed endorsement's body; call only after verifying its signature."""
+    name = registry.name_of(envelope.body_schema)
+    if name.rsplit(".", 1)[-1] != "Endorsement":
+        raise EnvelopeError(ReasonCode.ENDORSEMENT_INVALID, f"a {name} is not an endorsement")
+    record = registry.decode(envelope.body_schema, envelope.body, name)
+    endorsement: Endorsement = from_record(Endorsement, record)
+    return endorsement
 
 
 def open_body(registry: Registry, envelope: SignedEnvelope) -> Body:

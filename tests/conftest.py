@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from kernel import database, kafka
+from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from lienthong.devstack import stack
 from lienthong.devstack.stack import Endpoints
@@ -37,23 +38,24 @@ async def services(settings: Settings) -> AsyncIterator[Endpoints]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(services: Endpoints) -> str:
-    return services.kafka_bootstrap
+def kafka_admin(services: Endpoints) -> ClientConfig:
+    """The admin principal (a super user) of the secured broker."""
+    return services.kafka
 
 
 @pytest.fixture
-async def new_topic(kafka_bootstrap: str) -> AsyncIterator[TopicFactory]:
+async def new_topic(kafka_admin: ClientConfig) -> AsyncIterator[TopicFactory]:
     """Make topics with unique names for this test; they are deleted when it ends."""
     made: list[str] = []
 
     async def make(prefix: str = "test", partitions: int = 1) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        await kafka.ensure_topics(kafka_bootstrap, [kafka.TopicSpec(name, partitions)])
+        await kafka.ensure_topics(kafka_admin, [kafka.TopicSpec(name, partitions)])
         made.append(name)
         return name
 
     yield make
-    await kafka.delete_topics(kafka_bootstrap, made)
+    await kafka.delete_topics(kafka_admin, made)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Stage 4: one produce per recipient, of the sender's envelope exactly as it was signed.
 
 The router never re-signs or re-encodes a document: the receiver verifies the sender's own
-signature. What the router adds (the redirect hops) travels in Kafka headers.
+signature. What the router adds travels in headers, and its signed endorsement
+(`signing.endorsement`) covers all of it; headers of the router's names that a sender set
+itself are dropped here, so none of them reaches a receiver unendorsed.
 """
 
 from __future__ import annotations
@@ -13,27 +15,37 @@ from aiokafka import AIOKafkaProducer
 from broker.stages.address import Addressed
 from kernel import kafka
 from kernel.topics import Topics
-from schemas.codec import HOPS_HEADER, PAPER_HEADER, REQUESTED_HEADER
+from schemas.codec import HOPS_HEADER, PAPER_HEADER, REQUESTED_HEADER, ROUTER_HEADERS, Registry
+from signing.endorsement import endorse
+from signing.identity import Identity
 
 
 async def route(
     addressed: Addressed,
     producer: AIOKafkaProducer,
     topics: Topics,
+    router: Identity,
+    registry: Registry,
     *,
     paper_copy_required: bool = False,
 ) -> None:
     incoming = addressed.authenticated.decoded.incoming
     body = addressed.authenticated.verified.body
+    passed = [(k, v) for k, v in incoming.headers if k not in ROUTER_HEADERS]
     pending = []
     with kafka.mapped_errors("routing to a unit topic failed"):
         for target in addressed.routes:
             headers = [
-                *incoming.headers,
+                *passed,
                 (REQUESTED_HEADER, target.requested.encode()),
                 *([(HOPS_HEADER, ",".join(target.hops).encode())] if target.hops else []),
                 *([(PAPER_HEADER, b"1")] if paper_copy_required else []),
-            ]
+                endorse(
+                    router, registry, incoming.value, message_id=body.message_id,
+                    delivered_to=target.delivered_to, requested=target.requested,
+                    redirected_from=tuple(target.hops), paper_copy_required=paper_copy_required,
+                ),
+            ]  # fmt: skip
             pending.append(
                 await producer.send(
                     topics.unit(target.delivered_to),

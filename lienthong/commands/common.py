@@ -20,8 +20,8 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 async def open_database(settings: Settings) -> database.Connection:
     """A connection to the configured database, in the configured schema."""
-    found = stack.endpoints(settings)
-    return await database.connect(found.database_url.reveal(), schema=settings.database_schema)
+    url = stack.database_url(settings)
+    return await database.connect(url.reveal(), schema=settings.database_schema)
 
 
 def print_json(value: object) -> None:

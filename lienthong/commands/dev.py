@@ -57,7 +57,7 @@ async def _health(_args: argparse.Namespace, settings: Settings) -> int:
     found = stack.endpoints(settings)
     result: dict[str, object] = {}
     try:
-        result["kafka_brokers"] = await kafka.broker_count(found.kafka_bootstrap)
+        result["kafka_brokers"] = await kafka.broker_count(found.kafka)
     except LienthongError as exc:
         result["kafka_error"] = str(exc)
     try:

@@ -15,6 +15,7 @@ from connectors import api, packing, registers
 from connectors.service import Connector
 from kernel import kafka, metrics
 from kernel.errors import Rejected
+from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
@@ -24,12 +25,13 @@ from lienthong.devstack import stack
 
 
 async def _router_run(args: argparse.Namespace, settings: Settings) -> int:
-    found = stack.endpoints(settings)
     if args.metrics:
         metrics.serve(settings.metrics_port)
+    user = Topics(settings.topic_prefix).router_user(settings.router_name)
     async with Router(
-        settings, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
-    ) as router:
+        settings, kafka_config=kafka.client_config(settings, user),
+        dsn=stack.database_url(settings).reveal(),
+    ) as router:  # fmt: skip
         await router.run(handle_signals=True)
     return EXIT_OK
 
@@ -38,7 +40,7 @@ async def _router_health(_args: argparse.Namespace, settings: Settings) -> int:
     """Healthy when the router group has members on a reachable cluster."""
     found = stack.endpoints(settings)
     group = Topics(settings.topic_prefix).router_group
-    async with kafka.admin_client(found.kafka_bootstrap) as client:
+    async with kafka.admin_client(found.kafka) as client:
         members = await _group_members(client, group)
     print_json({"group": group, "members": members, "healthy": members > 0})
     return EXIT_OK if members > 0 else EXIT_NO
@@ -55,12 +57,14 @@ async def _group_members(client: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
-    found = stack.endpoints(settings)
     if args.metrics:
         metrics.serve(settings.metrics_port)
     async with (
         Connector(
-            settings, args.units, bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
+            settings,
+            args.units,
+            kafka_configs=unit_configs(settings, args.units),
+            dsn=stack.database_url(settings).reveal(),
         ) as connector,
         api.serving(connector, args.host, args.port or settings.connector_port) as port,
     ):
@@ -69,11 +73,17 @@ async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def unit_configs(settings: Settings, units: list[str]) -> dict[str, ClientConfig]:
+    """Each hosted unit's own Kafka client config (`lienthong kafka client-config --unit`)."""
+    topics = Topics(settings.topic_prefix)
+    return {unit: kafka.client_config(settings, topics.unit_user(unit)) for unit in units}
+
+
 async def _one_off(settings: Settings, unit: str) -> Connector:
-    found = stack.endpoints(settings)
     connector = Connector(
-        settings, [unit], bootstrap=found.kafka_bootstrap, dsn=found.database_url.reveal()
-    )
+        settings, [unit], kafka_configs=unit_configs(settings, [unit]),
+        dsn=stack.database_url(settings).reveal(),
+    )  # fmt: skip
     await connector.start(consume=False)
     return connector
 

@@ -8,7 +8,7 @@ import getpass
 
 from aiokafka import AIOKafkaProducer
 
-from broker import ledger, replay, review
+from broker import ledger, provisioning, replay, review
 from broker.directory import store
 from kernel import kafka
 from kernel.errors import Rejected
@@ -79,7 +79,7 @@ async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
             raise Rejected(
                 ReasonCode.CONFIG_INVALID, "name dead letters by id, --reason or --sender"
             )
-        producer = AIOKafkaProducer(bootstrap_servers=stack.endpoints(settings).kafka_bootstrap)
+        producer = AIOKafkaProducer(**stack.endpoints(settings).kafka.aiokafka())
         with kafka.mapped_errors("cannot reach Kafka"):
             await producer.start()
         try:
@@ -96,7 +96,9 @@ async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
-    """Create the submit, dead-letter and every unit topic, in batches; existing ones stay."""
+    """Create the submit, dead-letter and every unit topic, in batches (existing ones stay),
+    then make the ACLs exactly what the directory grants and delete the credentials of
+    units it no longer lists."""
     conn = await open_database(settings)
     try:
         directory = await store.fetch(conn)
@@ -105,10 +107,19 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     topics = Topics(settings.topic_prefix, settings.max_message_bytes)
     specs = topics.specs(sorted(directory.units), submit_partitions=settings.submit_partitions)
     created: list[str] = []
-    bootstrap = stack.endpoints(settings).kafka_bootstrap
+    admin = stack.endpoints(settings).kafka
     for start in range(0, len(specs), args.batch):
-        created += await kafka.ensure_topics(bootstrap, specs[start : start + args.batch])
-    print_json({"topics": len(specs), "created": len(created)})
+        created += await kafka.ensure_topics(admin, specs[start : start + args.batch])
+    synced = await provisioning.sync(admin, topics, directory, today=datetime.date.today())
+    print_json(
+        {
+            "topics": len(specs),
+            "created": len(created),
+            "acls_created": len(synced.created),
+            "acls_deleted": len(synced.deleted),
+            "credentials_deleted": list(synced.users_deleted),
+        }
+    )
     return EXIT_OK
 
 
@@ -123,7 +134,7 @@ async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
     conn = await open_database(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.endpoints(settings).kafka_bootstrap)
+    producer = AIOKafkaProducer(**stack.endpoints(settings).kafka.aiokafka())
     with kafka.mapped_errors("cannot reach Kafka"):
         await producer.start()
     topics = Topics(settings.topic_prefix)
@@ -195,6 +206,8 @@ def register(commands: Subparsers) -> None:
 
     topics = commands.add_parser("topics", help="Kafka topics")
     topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sync = topic_actions.add_parser("sync", help="create the unit topics from the directory")
+    sync = topic_actions.add_parser(
+        "sync", help="create the unit topics and provision their ACLs from the directory"
+    )
     sync.add_argument("--batch", type=int, default=200)
     sync.set_defaults(handler=_topics_sync)

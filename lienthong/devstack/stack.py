@@ -13,12 +13,14 @@ from pathlib import Path
 from broker.policy.malware import Clamd
 from kernel import database, kafka
 from kernel.errors import (
+    AccessDenied,
     ConfigurationError,
     DatabaseUnavailable,
     KafkaUnavailable,
     ScannerUnavailable,
     ServiceFailed,
 )
+from kernel.kafka import ClientConfig
 from kernel.settings import Secret, Settings
 from lienthong import dbroles
 from lienthong.devstack.clamd import LocalClamd
@@ -28,7 +30,8 @@ from lienthong.devstack.postgres import LocalPostgres
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Endpoints:
-    kafka_bootstrap: str
+    kafka: ClientConfig
+    """The admin principal's client config: it provisions every other principal."""
     database_url: Secret
     clamd: str | None
     owner_database_url: Secret | None = None
@@ -49,6 +52,10 @@ class Endpoints:
             )
         return found
 
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Started:
@@ -59,11 +66,17 @@ class Started:
     clamd: bool = False
 
 
+def database_url(settings: Settings) -> Secret:
+    """The database, without needing the Kafka admin's credentials (a router's host, say)."""
+    return settings.database_url or Secret(LocalPostgres(settings).dsn())
+
+
 def endpoints(settings: Settings) -> Endpoints:
-    url = settings.database_url or Secret(LocalPostgres(settings).dsn())
+    """Every service, with the Kafka admin principal: for operators' commands and tests."""
+    url = database_url(settings)
     roles = database_roles_dir(settings)
     return Endpoints(
-        kafka_bootstrap=settings.kafka_bootstrap_servers,
+        kafka=kafka.admin_config(settings),
         database_url=url,
         clamd=settings.clamd_address,
         owner_database_url=role_database_url(settings, dbroles.OWNER),
@@ -92,7 +105,7 @@ async def up(settings: Settings) -> tuple[Endpoints, Started]:
     if settings.local_kafka:
         started_kafka = await LocalKafka(settings).start()
     else:
-        await kafka.wait_until_ready(settings.kafka_bootstrap_servers, timeout=30)
+        await kafka.wait_until_ready(kafka.admin_config(settings), timeout=30)
     if settings.local_postgres:
         started_postgres = await LocalPostgres(settings).start()
     if settings.local_clamd:
@@ -149,9 +162,10 @@ async def status(settings: Settings) -> dict[str, dict[str, object]]:
         report["kafka"].update(ready=False, error="not running")
     else:
         try:
-            report["kafka"]["brokers"] = await kafka.broker_count(settings.kafka_bootstrap_servers)
+            report["kafka"]["brokers"] = await kafka.broker_count(kafka.admin_config(settings))
             report["kafka"]["ready"] = True
-        except KafkaUnavailable as exc:
+            report["kafka"]["security"] = "SASL_SSL/SCRAM-SHA-512"
+        except (KafkaUnavailable, AccessDenied, ConfigurationError) as exc:
             report["kafka"].update(ready=False, error=exc.message)
     if settings.local_postgres:
         local_postgres = LocalPostgres(settings)

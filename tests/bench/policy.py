@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from broker import provisioning
 from broker.directory import Directory, Unit, store
 from broker.policy import attachments, malware, rules
 from broker.policy.check import pdf_text
@@ -93,6 +94,7 @@ async def _case(
         database_schema=f"p_{tag}",
         pki_dir=pki_dir,
         trust_dir=None,
+        kafka_clients=pki_dir / "kafka-clients",
         clamd=found.clamd if name == "policy + clamd" else "none",
     )
     dsn = found.database_url.reveal()
@@ -106,12 +108,13 @@ async def _case(
     ]))  # fmt: skip
     await conn.close()
     specs = topics.specs([*SENDERS, *UNITS], submit_partitions=6)
-    await kafka.ensure_topics(found.kafka_bootstrap, specs)
+    await kafka.ensure_topics(found.kafka, specs)
     producer = AIOKafkaProducer(
-        bootstrap_servers=found.kafka_bootstrap, acks="all", max_request_size=32 * 1024 * 1024
+        **found.kafka.aiokafka(), acks="all", max_request_size=32 * 1024 * 1024
     )
     kind = RouterWithoutPolicy if name == CASES[0] else Router
-    router = kind(settings, bootstrap=found.kafka_bootstrap, dsn=dsn)
+    config = await provisioning.router_client(settings, found.kafka, topics, settings.router_name)
+    router = kind(settings, kafka_config=config, dsn=dsn)
     stop = asyncio.Event()
     try:
         await producer.start()
@@ -131,7 +134,8 @@ async def _case(
         stop.set()
         await router.stop()
         await producer.stop()
-        await kafka.delete_topics(found.kafka_bootstrap, [s.name for s in specs])
+        await kafka.delete_topics(found.kafka, [s.name for s in specs])
+        await provisioning.remove_deployment(found.kafka, topics)
         await admin.execute(f'DROP SCHEMA "{settings.database_schema}" CASCADE')
         await admin.close()
 

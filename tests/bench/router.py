@@ -10,6 +10,7 @@ submit topic. `make bench` writes bench-results/router.{json,md}.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -23,9 +24,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from broker import provisioning
 from broker.directory import Directory, Unit, store
 from connectors import packing
 from kernel import database, kafka
+from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.devstack import stack
@@ -86,13 +89,13 @@ async def publish(
     await asyncio.gather(*pending)
 
 
-async def _pass_through(bootstrap: str, topics: Topics, count: int, group: str) -> float:
+async def _pass_through(config: ClientConfig, topics: Topics, count: int, group: str) -> float:
     """The floor: consume each record and produce it to its unit topic, nothing else."""
     consumer = AIOKafkaConsumer(
-        topics.submit, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        topics.submit, **config.aiokafka(), group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=32 * 1024 * 1024,
     )  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(**config.aiokafka(), acks="all", linger_ms=2)
     await consumer.start()
     await producer.start()
     await kafka.track_topics(producer, [topics.unit(u) for u in _units()])
@@ -131,16 +134,18 @@ async def routed_count(dsn: str, schema: str) -> int:
         await conn.close()
 
 
-async def _latencies(bootstrap: str, topics: Topics, since_ms: int, count: int) -> list[float]:
+async def _latencies(
+    config: ClientConfig, topics: Topics, since_ms: int, count: int
+) -> list[float]:
     """Per record, unit-topic timestamp minus submit-topic timestamp, in milliseconds."""
     submit = AIOKafkaConsumer(
         topics.submit,
-        bootstrap_servers=bootstrap,
+        **config.aiokafka(),
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=32 * 1024 * 1024,
     )
     units = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **config.aiokafka(),
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=32 * 1024 * 1024,
     )
@@ -172,11 +177,11 @@ def _router_processes(n: int, env: dict[str, str], logs: Path) -> list[subproces
     ]  # fmt: skip
 
 
-async def _drop_topics(bootstrap: str, names: list[str]) -> None:
+async def _drop_topics(config: ClientConfig, names: list[str]) -> None:
     """Delete, wait until the cluster no longer lists them, and let the broker settle."""
-    await kafka.delete_topics(bootstrap, names)
+    await kafka.delete_topics(config, names)
     deadline = time.monotonic() + 120
-    async with kafka.admin_client(bootstrap) as client:
+    async with kafka.admin_client(config) as client:
         while left := set(names) & set(await client.list_topics()):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{len(left)} deleted topics are still listed after 120 s")
@@ -212,9 +217,13 @@ async def run_case(
     )
     await conn.close()
     specs = topics.specs(_units(), submit_partitions=6)
-    await kafka.ensure_topics(found.kafka_bootstrap, specs)
+    await kafka.ensure_topics(found.kafka, specs)
+    clients = scratch / tag / "kafka-clients"
+    await provisioning.router_client(
+        dataclasses.replace(base, kafka_clients=clients), found.kafka, topics, base.router_name
+    )
     producer = AIOKafkaProducer(
-        bootstrap_servers=found.kafka_bootstrap,
+        **found.kafka.aiokafka(),
         acks="all",
         linger_ms=5,
         max_request_size=32 * 1024 * 1024,
@@ -223,6 +232,7 @@ async def run_case(
     env = {
         **os.environ,
         "LIENTHONG_KAFKA_BOOTSTRAP": found.kafka_bootstrap,
+        "LIENTHONG_KAFKA_CLIENTS": str(clients),
         "LIENTHONG_DATABASE_URL": dsn,
         "LIENTHONG_DATABASE_SCHEMA": schema,
         "LIENTHONG_TOPIC_PREFIX": prefix,
@@ -236,7 +246,7 @@ async def run_case(
         backlog = await _records(identities, registry, BACKLOG)
         await publish(producer, topics.submit, backlog, None)
         result["pass_through_per_s"] = await _pass_through(
-            found.kafka_bootstrap, topics, BACKLOG, f"{prefix}pass"
+            found.kafka, topics, BACKLOG, f"{prefix}pass"
         )
         processes = _router_processes(routers, env, pki_dir)
         started = None
@@ -249,7 +259,7 @@ async def run_case(
         result["ratio"] = result["router_per_s"] / result["pass_through_per_s"]
         since = int(time.time() * 1000)
         await publish(producer, topics.submit, await _records(identities, registry, PACED), RATE)
-        latencies = sorted(await _latencies(found.kafka_bootstrap, topics, since, PACED))
+        latencies = sorted(await _latencies(found.kafka, topics, since, PACED))
         result["latency_p50_ms"] = statistics.median(latencies)
         result["latency_p99_ms"] = latencies[int(len(latencies) * 0.99) - 1]
         result["latency_samples"] = len(latencies)
@@ -258,7 +268,8 @@ async def run_case(
             process.terminate()
             process.wait(timeout=30)
         await producer.stop()
-        await _drop_topics(found.kafka_bootstrap, [s.name for s in specs])
+        await _drop_topics(found.kafka, [s.name for s in specs])
+        await provisioning.remove_deployment(found.kafka, topics)
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
     return result

@@ -9,19 +9,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from broker.directory import loader, store
+from broker import provisioning
+from broker.directory import Directory, loader, store
 from broker.service import Router
 from connectors.service import Connector
 from kernel import database, kafka
 from kernel.errors import KafkaUnavailable
+from kernel.kafka import ClientConfig
 from kernel.settings import Secret, Settings
 from kernel.topics import Topics
 from lienthong.commands.pki import SAMPLE_DIRECTORY
@@ -85,15 +88,34 @@ class Exchange:
 
 def exchange_settings(base: Settings, tmp: Path, schema: str, prefix: str) -> Settings:
     return dataclasses.replace(
-        base, topic_prefix=prefix, database_schema=schema, pki_dir=tmp / "pki", trust_dir=None
-    )
+        base, topic_prefix=prefix, database_schema=schema, pki_dir=tmp / "pki", trust_dir=None,
+        kafka_clients=tmp / "kafka-clients",
+    )  # fmt: skip
+
+
+async def provision(
+    settings: Settings, admin: ClientConfig, directory: Directory, units: Sequence[str]
+) -> tuple[ClientConfig, dict[str, ClientConfig]]:
+    """The exchange's principals, as an operator makes them: ACLs from the directory, a
+    router's and each hosted unit's credentials."""
+    topics = Topics(settings.topic_prefix, settings.max_message_bytes)
+    today = datetime.date.today()
+    admin.save(kafka.config_path(settings, kafka.ADMIN_FILE))
+    await provisioning.sync(admin, topics, directory, today=today)
+    router = await provisioning.router_client(settings, admin, topics, settings.router_name)
+    configs = {
+        unit: await provisioning.unit_client(settings, admin, topics, directory, unit, today=today)
+        for unit in units
+    }
+    return router, configs
 
 
 @contextlib.asynccontextmanager
 async def running_exchange(
-    settings: Settings, bootstrap: str, dsn: str, tmp_path: Path
+    settings: Settings, admin: ClientConfig, dsn: str, tmp_path: Path
 ) -> AsyncIterator[Exchange]:
-    """Topics, schema, PKI and directory of their own, a router and a connector running."""
+    """Topics, schema, PKI, directory and Kafka principals of their own, a router and a
+    connector running."""
     tag = uuid.uuid4().hex[:10]
     schema, prefix = f"e_{tag}", f"t{tag}."
     local = exchange_settings(settings, tmp_path, schema, prefix)
@@ -103,24 +125,23 @@ async def running_exchange(
         [(u, directory.units[u].name) for u in HOSTED],
         router_unit=local.router_unit,
     )
-    admin = await database.connect(dsn)
-    await database.migrate(admin, schema=schema)
+    owner = await database.connect(dsn)
+    await database.migrate(owner, schema=schema)
     conn = await database.connect(dsn, schema=schema)
     await store.save(conn, directory)
     await conn.close()
     topics = Topics(prefix, local.max_message_bytes)
     specs = topics.specs(sorted(directory.units), submit_partitions=3)
-    await kafka.ensure_topics(bootstrap, specs)
+    await kafka.ensure_topics(admin, specs)
+    router_config, unit_configs = await provision(local, admin, directory, HOSTED)
 
-    router = Router(local, bootstrap=bootstrap, dsn=dsn, reload_seconds=0.2)
-    connector = Connector(local, HOSTED, bootstrap=bootstrap, dsn=dsn)
+    router = Router(local, kafka_config=router_config, dsn=dsn, reload_seconds=0.2)
+    connector = Connector(local, HOSTED, kafka_configs=unit_configs, dsn=dsn)
     await router.start()
     await connector.start()
     stop = asyncio.Event()
     tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
-    endpoints = Endpoints(
-        kafka_bootstrap=bootstrap, database_url=Secret(dsn), clamd=local.clamd_address
-    )
+    endpoints = Endpoints(kafka=admin, database_url=Secret(dsn), clamd=local.clamd_address)
     try:
         yield Exchange(local, endpoints, topics, pki, local.keys_dir, router, connector)
     finally:
@@ -129,9 +150,10 @@ async def running_exchange(
         await connector.stop()
         await router.stop()
         with contextlib.suppress(KafkaUnavailable):
-            await kafka.delete_topics(bootstrap, [s.name for s in specs])
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+            await kafka.delete_topics(admin, [s.name for s in specs])
+            await provisioning.remove_deployment(admin, topics)
+        await owner.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await owner.close()
 
 
 def exchange_with(
@@ -140,7 +162,7 @@ def exchange_with(
     """An exchange whose router runs with other settings (scanner, policy file)."""
     return running_exchange(
         dataclasses.replace(settings, **changes),
-        services.kafka_bootstrap,
+        services.kafka,
         services.database_url.reveal(),
         tmp_path,
     )
@@ -160,6 +182,6 @@ async def exchange(
     settings: Settings, services: Endpoints, tmp_path: Path
 ) -> AsyncIterator[Exchange]:
     async with running_exchange(
-        settings, services.kafka_bootstrap, services.database_url.reveal(), tmp_path
+        settings, services.kafka, services.database_url.reveal(), tmp_path
     ) as running:
         yield running

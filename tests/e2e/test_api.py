@@ -10,10 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from connectors import api, packing
 from lienthong.samples import minimal_pdf
 from schemas import edxml
+from signing.endorsement import endorse
+from signing.identity import Identity
 from tests.e2e.apiclient import bearer
 from tests.e2e.conftest import COMMUNE_A, HOSTED, PROVINCE, Exchange
 from tests.paths import FIXTURES
@@ -187,10 +190,33 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
     )
     identity = exchange.connector.identities[PROVINCE]
     headers, value = identity.seal(exchange.connector.registry, body)
-    topic = exchange.topics.unit(COMMUNE_A) if bypass_router else exchange.topics.submit
-    await exchange.connector.producer.send_and_wait(
-        topic, value, key=PROVINCE.encode(), headers=headers
-    )
+    if bypass_router:
+        # As if a router had let it through: endorsed with the router's key, written by the
+        # admin; the receiver checks the attachments again all the same.
+        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_unit)
+        headers.append(
+            endorse(
+                router,
+                exchange.connector.registry,
+                value,
+                message_id=body.message_id,
+                delivered_to=COMMUNE_A,
+                requested=COMMUNE_A,
+            )
+        )
+        admin = AIOKafkaProducer(**exchange.endpoints.kafka.aiokafka())
+        await admin.start()
+        try:
+            await admin.send_and_wait(
+                exchange.topics.unit(COMMUNE_A), value, key=body.message_id.encode(),
+                headers=headers,
+            )  # fmt: skip
+        finally:
+            await admin.stop()
+    else:
+        await exchange.connector.producer(PROVINCE).send_and_wait(
+            exchange.topics.submit, value, key=PROVINCE.encode(), headers=headers
+        )
     refused = await exchange.refusals(body.message_id)
     refuser = COMMUNE_A if bypass_router else exchange.settings.router_unit
     assert (refused[0]["recipient"], refused[0]["reason_code"]) == (

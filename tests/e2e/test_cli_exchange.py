@@ -23,6 +23,7 @@ async def cli(exchange: Exchange, *args: str) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "LIENTHONG_KAFKA_BOOTSTRAP": exchange.endpoints.kafka_bootstrap,
+        "LIENTHONG_KAFKA_CLIENTS": str(exchange.settings.kafka_clients_dir),
         "LIENTHONG_DATABASE_URL": exchange.dsn,
         "LIENTHONG_DATABASE_SCHEMA": exchange.settings.database_schema,
         "LIENTHONG_TOPIC_PREFIX": exchange.settings.topic_prefix,
@@ -94,7 +95,7 @@ async def test_send_inbox_status_and_ledger_from_the_command_line(
 
 
 async def test_replay_commands(exchange: Exchange) -> None:
-    await exchange.connector.producer.send_and_wait(
+    await exchange.connector.producer(PROVINCE).send_and_wait(
         exchange.topics.submit, b"garbage", key=PROVINCE.encode()
     )
 

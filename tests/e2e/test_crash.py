@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from broker import provisioning
 from broker.directory import loader, store
 from connectors.service import Connector
 from kernel import database, kafka
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong.commands.exchange import unit_configs
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
 from signing.testpki import write_pki
-from tests.e2e.conftest import COMMUNE_A, PROVINCE, exchange_settings
+from tests.e2e.conftest import COMMUNE_A, PROVINCE, exchange_settings, provision
 from tests.paths import FIXTURES
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -90,10 +92,12 @@ async def world(
     await conn.close()
     topics = Topics(local.topic_prefix)
     specs = topics.specs([PROVINCE, COMMUNE_A], submit_partitions=3)
-    await kafka.ensure_topics(services.kafka_bootstrap, specs)
+    await kafka.ensure_topics(services.kafka, specs)
+    await provision(local, services.kafka, directory, [PROVINCE, COMMUNE_A])
     env = {
         **os.environ,
         "LIENTHONG_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+        "LIENTHONG_KAFKA_CLIENTS": str(local.kafka_clients_dir),
         "LIENTHONG_DATABASE_URL": dsn,
         "LIENTHONG_DATABASE_SCHEMA": local.database_schema,
         "LIENTHONG_TOPIC_PREFIX": local.topic_prefix,
@@ -103,7 +107,8 @@ async def world(
     try:
         yield local, env
     finally:
-        await kafka.delete_topics(services.kafka_bootstrap, [s.name for s in specs])
+        await kafka.delete_topics(services.kafka, [s.name for s in specs])
+        await provisioning.remove_deployment(services.kafka, topics)
         await admin.execute(f'DROP SCHEMA "{local.database_schema}" CASCADE')
         await admin.close()
 
@@ -136,7 +141,8 @@ async def test_sigkill_router_then_connector_loses_and_duplicates_nothing(
     receiver.start()
     dsn = services.database_url.reveal()
     sent: list[str] = []
-    async with Connector(local, [PROVINCE], bootstrap=services.kafka_bootstrap, dsn=dsn) as sender:
+    configs = unit_configs(local, [PROVINCE])
+    async with Connector(local, [PROVINCE], kafka_configs=configs, dsn=dsn) as sender:
         for index in range(DOCUMENTS):
             if index in kill_router_at:
                 router.kill()

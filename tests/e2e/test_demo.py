@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from broker import provisioning
 from kernel import database, kafka
+from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong import demo
@@ -23,15 +25,17 @@ async def test_the_demo_exchange_completes(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     local = dataclasses.replace(
-        settings, topic_prefix=f"d{tag}.", database_schema=f"d_{tag}", pki_dir=tmp_path / "pki"
-    )
+        settings, topic_prefix=f"d{tag}.", database_schema=f"d_{tag}", pki_dir=tmp_path / "pki",
+        kafka_clients=tmp_path / "kafka-clients",
+    )  # fmt: skip
     admin = await database.connect(services.database_url.reveal())
     await database.migrate(admin, schema=local.database_schema)
     try:
         await demo.run(local, services)
     finally:
-        names = await _topics(services.kafka_bootstrap, Topics(local.topic_prefix).prefix)
-        await kafka.delete_topics(services.kafka_bootstrap, names)
+        names = await _topics(services.kafka, Topics(local.topic_prefix).prefix)
+        await kafka.delete_topics(services.kafka, names)
+        await provisioning.remove_deployment(services.kafka, Topics(local.topic_prefix))
         await admin.execute(f'DROP SCHEMA "{local.database_schema}" CASCADE')
         await admin.close()
     out = capsys.readouterr().out
@@ -46,6 +50,6 @@ async def test_the_demo_exchange_completes(
     assert any("000.00.31.H07  000.02.00.H62" in row for row in table)
 
 
-async def _topics(bootstrap: str, prefix: str) -> list[str]:
-    async with kafka.admin_client(bootstrap) as client:
+async def _topics(admin: ClientConfig, prefix: str) -> list[str]:
+    async with kafka.admin_client(admin) as client:
         return [t for t in await client.list_topics() if t.startswith(prefix)]

@@ -65,14 +65,15 @@ async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
         listed = await review.list_held(conn)
         assert {r["message_id"] for r in listed} == {kept.message_id, dropped.message_id}
         assert {r["rules"][0]["rule"] for r in listed} == {"A4.3-religion", "A4.4-harmful"}
-        await review.release(conn, exchange.connector.producer, exchange.topics, kept.message_id,
+        submitter = exchange.connector.producer(PROVINCE)
+        await review.release(conn, submitter, exchange.topics, kept.message_id,
                              actor="qtv.stttt", why="nội dung hành chính thông thường")  # fmt: skip
         router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_unit)
-        await review.refuse(conn, exchange.connector.producer, exchange.topics,
+        await review.refuse(conn, exchange.router.producer, exchange.topics,
                             exchange.connector.registry, router, dropped.message_id,
                             actor="qtv.stttt", why="cần xác minh")  # fmt: skip
         with pytest.raises(Exception, match="waiting for review"):
-            await review.release(conn, exchange.connector.producer, exchange.topics,
+            await review.release(conn, exchange.connector.producer(PROVINCE), exchange.topics,
                                  kept.message_id, actor="x", why="again")  # fmt: skip
     finally:
         await conn.close()
@@ -104,9 +105,7 @@ async def test_a_release_that_cannot_be_published_waits_again(exchange: Exchange
     )  # fmt: skip
     # A submit topic that does not exist: the produce fails after the decision is committed.
     nowhere = Topics(f"missing{uuid.uuid4().hex[:8]}.")
-    impatient = AIOKafkaProducer(
-        bootstrap_servers=exchange.endpoints.kafka_bootstrap, request_timeout_ms=2000
-    )
+    impatient = AIOKafkaProducer(**exchange.endpoints.kafka.aiokafka(), request_timeout_ms=2000)
     await impatient.start()
     conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
     why = "thủ tục thông thường"
@@ -114,7 +113,7 @@ async def test_a_release_that_cannot_be_published_waits_again(exchange: Exchange
         with pytest.raises(KafkaUnavailable):
             await review.release(conn, impatient, nowhere, body.message_id, actor="a", why=why)
         assert [r["message_id"] for r in await review.list_held(conn)] == [body.message_id]
-        producer = exchange.connector.producer
+        producer = exchange.connector.producer(PROVINCE)
         await review.release(conn, producer, exchange.topics, body.message_id, actor="a", why=why)
     finally:
         await impatient.stop()

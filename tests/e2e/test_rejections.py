@@ -31,7 +31,7 @@ async def _rows(exchange: Exchange, query: str, *args: Any) -> list[dict[str, An
 async def _publish(
     exchange: Exchange, value: bytes, key: str, headers: list[tuple[str, bytes]]
 ) -> None:
-    await exchange.connector.producer.send_and_wait(
+    await exchange.connector.producer(PROVINCE).send_and_wait(
         exchange.topics.submit, value, key=key.encode(), headers=headers
     )
 
@@ -147,12 +147,12 @@ async def test_replay_after_a_directory_fix_delivers_once(exchange: Exchange) ->
         from kernel.topics import Topics
 
         await kafka.ensure_topics(
-            exchange.endpoints.kafka_bootstrap,
+            exchange.endpoints.kafka,
             Topics(exchange.topics.prefix).specs([NEW_COMMUNE])[2:],
         )
         for _ in range(2):
             done = await replay.run(
-                conn, exchange.connector.producer, exchange.topics, [letters[0]["id"]],
+                conn, exchange.connector.producer(PROVINCE), exchange.topics, [letters[0]["id"]],
                 actor="cvtrong.stttt", why="đã bổ sung xã mới vào danh mục",
             )  # fmt: skip
             assert done[0]["replayed"]
@@ -190,7 +190,7 @@ async def _true(value: bool) -> bool:
 
 
 async def _records_in(exchange: Exchange, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=exchange.endpoints.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**exchange.endpoints.kafka.aiokafka())
     await consumer.start()
     try:
         partition = TopicPartition(topic, 0)

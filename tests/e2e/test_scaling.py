@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from broker import provisioning
 from broker.directory import Directory, Unit
 from broker.service import Router
 from kernel import kafka, metrics
@@ -22,9 +23,10 @@ DOCUMENT = (FIXTURES / "edxml" / "document.edxml").read_bytes()
 
 
 async def test_two_routers_share_the_work_and_route_each_document_once(exchange: Exchange) -> None:
-    second = Router(
-        exchange.settings, bootstrap=exchange.endpoints.kafka_bootstrap, dsn=exchange.dsn
+    config = await provisioning.router_client(
+        exchange.settings, exchange.endpoints.kafka, exchange.topics, "second"
     )
+    second = Router(exchange.settings, kafka_config=config, dsn=exchange.dsn)
     await second.start()
     stop = asyncio.Event()
     task = asyncio.create_task(second.run(stop))
@@ -85,15 +87,13 @@ async def test_topics_for_thousands_of_units_in_batches(services: Endpoints) -> 
         started = time.monotonic()
         created: list[str] = []
         for start in range(0, len(specs), 500):
-            created += await kafka.ensure_topics(
-                services.kafka_bootstrap, specs[start : start + 500]
-            )
+            created += await kafka.ensure_topics(services.kafka, specs[start : start + 500])
         first_pass = time.monotonic() - started
-        again = await kafka.ensure_topics(services.kafka_bootstrap, specs)
-        async with kafka.admin_client(services.kafka_bootstrap) as client:
+        again = await kafka.ensure_topics(services.kafka, specs)
+        async with kafka.admin_client(services.kafka) as client:
             existing = set(await client.list_topics())
     finally:
-        await kafka.delete_topics(services.kafka_bootstrap, [s.name for s in specs])
+        await kafka.delete_topics(services.kafka, [s.name for s in specs])
     assert len(created) == 2002
     assert again == []
     assert not {s.name for s in specs} - existing

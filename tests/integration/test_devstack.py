@@ -160,6 +160,20 @@ async def test_a_foreign_kafka_data_dir_is_refused(isolated: Settings) -> None:
     assert local.pid() is None
 
 
+async def test_a_kafka_data_dir_formatted_without_credentials_is_refused(
+    isolated: Settings,
+) -> None:
+    """A broker formatted before it was secured would start with no SCRAM users at all."""
+    local = LocalKafka(isolated)
+    local.data_dir.mkdir(parents=True)
+    local.cluster_id_file.write_text("OurCluster\n")
+    (local.data_dir / "meta.properties").write_text("version=1\ncluster.id=OurCluster\n")
+    with pytest.raises(StaleDataDir, match="credentials") as caught:
+        await local.start()
+    assert "dev down --wipe" in (caught.value.hint or "")
+    assert local.pid() is None
+
+
 def test_a_postgres_data_dir_of_another_version_is_refused(isolated: Settings) -> None:
     local = LocalPostgres(isolated)
     local.data_dir.mkdir(parents=True)

@@ -8,6 +8,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 
 from kernel import kafka
 from kernel.errors import KafkaUnavailable
+from kernel.kafka import ClientConfig
 from lienthong import demo
 from tests.conftest import TopicFactory
 
@@ -15,10 +16,10 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_produce_and_consume_on_a_real_topic(
-    kafka_bootstrap: str, new_topic: TopicFactory
+    kafka_admin: ClientConfig, new_topic: TopicFactory
 ) -> None:
     topic = await new_topic("roundtrip", partitions=3)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_admin.aiokafka(), acks="all")
     await producer.start()
     try:
         for i in range(20):
@@ -27,7 +28,7 @@ async def test_produce_and_consume_on_a_real_topic(
         await producer.stop()
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_admin.aiokafka(),
         group_id=f"g-{topic}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -46,34 +47,36 @@ async def test_produce_and_consume_on_a_real_topic(
 
 
 async def test_demo_round_trip_returns_the_exact_bytes(
-    kafka_bootstrap: str, new_topic: TopicFactory
+    kafka_admin: ClientConfig, new_topic: TopicFactory
 ) -> None:
     topic = await new_topic("smoke")
     payload = bytes(range(256)) * 40
-    assert await demo.kafka_round_trip(kafka_bootstrap, topic, payload) == payload
+    assert await demo.kafka_round_trip(kafka_admin, topic, payload) == payload
 
 
-async def test_ensure_topics_is_idempotent(kafka_bootstrap: str, new_topic: TopicFactory) -> None:
+async def test_ensure_topics_is_idempotent(
+    kafka_admin: ClientConfig, new_topic: TopicFactory
+) -> None:
     topic = await new_topic("idem")
-    assert await kafka.ensure_topics(kafka_bootstrap, [kafka.TopicSpec(topic)]) == []
-    async with kafka.admin_client(kafka_bootstrap) as client:
+    assert await kafka.ensure_topics(kafka_admin, [kafka.TopicSpec(topic)]) == []
+    async with kafka.admin_client(kafka_admin) as client:
         assert topic in await client.list_topics()
 
 
-async def test_auto_topic_creation_is_off(kafka_bootstrap: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=3000)
+async def test_auto_topic_creation_is_off(kafka_admin: ClientConfig) -> None:
+    producer = AIOKafkaProducer(**kafka_admin.aiokafka(), request_timeout_ms=3000)
     await producer.start()
     try:
         with pytest.raises(UnknownTopicOrPartitionError):
             await producer.send_and_wait("lienthong.never.created", b"x")
     finally:
         await producer.stop()
-    async with kafka.admin_client(kafka_bootstrap) as client:
+    async with kafka.admin_client(kafka_admin) as client:
         assert "lienthong.never.created" not in await client.list_topics()
 
 
 async def test_an_absent_broker_is_a_retriable_kafka_unavailable(unused_tcp_port: int) -> None:
     with pytest.raises(KafkaUnavailable) as caught:
-        await kafka.broker_count(f"127.0.0.1:{unused_tcp_port}")
+        await kafka.broker_count(kafka.ClientConfig(f"127.0.0.1:{unused_tcp_port}"))
     assert caught.value.retriable
     assert caught.value.reason == "kafka_unavailable"
