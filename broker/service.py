@@ -91,12 +91,13 @@ class Router(Service):
             fetch_max_bytes=limit * 2,
         )
         await kafka.check_access(self.kafka_config)
+        # Each client is closed by `stop` even when its own start is what failed.
+        self._stack.push_async_callback(self.producer.stop)
+        self._stack.push_async_callback(self.consumer.stop)
         with kafka.mapped_errors("the router cannot reach Kafka"):
             await self.producer.start()
-            self._stack.push_async_callback(self.producer.stop)
             await self._reload(force=True)
             await self.consumer.start()
-            self._stack.push_async_callback(self.consumer.stop)
         await self._check_scanner()
         log.info("router started", group=self.group_id, submit=self.topics.submit)
 
@@ -153,12 +154,14 @@ class Router(Service):
         """Take one record through the stages; return what became of it."""
         decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
         if isinstance(decoded, Refusal):
-            return await self._reject(incoming, decoded, None)
+            return await self._reject(incoming, decoded, None, verified=False)
         authenticated = authenticate(decoded, self.trust, self.registry)
         if isinstance(authenticated, Refusal) and await self._reload(now=True):
             authenticated = authenticate(decoded, self.trust, self.registry)
         if isinstance(authenticated, Refusal):
-            return await self._reject(incoming, authenticated, self._unverified_body(decoded))
+            return await self._reject(
+                incoming, authenticated, self._unverified_body(decoded), verified=False
+            )
         body = authenticated.verified.body
         bound = log.bind(message_id=body.message_id, sender=body.sender)
         async with self.pool.acquire() as conn:
@@ -253,29 +256,38 @@ class Router(Service):
                 document_id=body.document_id,
             )  # fmt: skip
 
-    async def _reject(self, incoming: Incoming, refusal: Refusal, body: Body | None) -> str:
+    async def _reject(
+        self, incoming: Incoming, refusal: Refusal, body: Body | None, *, verified: bool = True
+    ) -> str:
+        """Dead-letter and record a refusal; tell the sender only when its signature held.
+
+        An envelope that did not authenticate names a sender and a message id nobody has
+        proven: a 02 signed by the router about it would be a refusal forged without a key,
+        sent to whichever unit the forger chose. It is dead-lettered and counted, silently.
+        """
         facts = ledger.MessageFacts.of(body, incoming) if body is not None else None
         message_id = facts.message_id if facts else None
-        sender = incoming.key.decode("utf-8", "replace") if incoming.key else None
-        bound = log.bind(message_id=message_id, sender=sender)
+        claimed = incoming.key.decode("utf-8", "replace") if incoming.key else None
+        bound = log.bind(message_id=message_id, sender=body.sender if verified and body else None)
         metrics.REJECTED.labels(refusal.stage, refusal.reason.value).inc()
         await self._dead_letter(incoming, refusal, message_id)
         if (
-            message_id is not None
-            and sender is not None
-            and sender in self.directory.units
-            and not (isinstance(body, StatusBody) and body.sender == self.identity.unit)
+            verified
+            and body is not None
+            and body.sender in self.directory.units
+            and body.sender != self.identity.unit
         ):
             await notices.send_notice(
                 self.producer, self.topics, self.registry, self.identity,
-                to_unit=sender, about=message_id, about_recipient="*",
+                to_unit=body.sender, about=body.message_id, about_recipient="*",
                 code="02", reason=refusal.reason, detail=refusal.message,
-                document_id=body.document_id if body is not None else None,
+                document_id=body.document_id,
             )  # fmt: skip
         async with self.pool.acquire() as conn:
             await ledger.record_rejected(conn, facts, refusal, incoming)
         bound.warning(
             "rejected",
+            claimed_sender=None if verified else claimed,
             stage=refusal.stage,
             reason_code=refusal.reason.value,
             reason=refusal.message,

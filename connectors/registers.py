@@ -151,6 +151,14 @@ async def register_incoming(
     raise RuntimeError(f"could not register {body.message_id} for {unit}")
 
 
+async def sent_by(conn: Connection, unit: str, message_id: str) -> bool:
+    """Whether `unit` sent `message_id` (is in its outgoing register)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM outgoing_register WHERE unit = $1 AND message_id = $2", unit, message_id
+    )
+    return found is not None
+
+
 async def record_status(conn: Connection, status: StatusBody) -> bool:
     """What a sender hears back; True the first time this status arrives."""
     result = await conn.execute(

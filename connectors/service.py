@@ -103,8 +103,8 @@ class Connector(Service):
                     **config, acks="all", enable_idempotence=True, max_request_size=limit,
                     linger_ms=2,
                 )  # fmt: skip
-                await producer.start()
                 self._stack.push_async_callback(producer.stop)
+                await producer.start()
                 self._producers[unit] = producer
                 if consume:
                     consumer = AIOKafkaConsumer(
@@ -112,8 +112,8 @@ class Connector(Service):
                         group_id=self.topics.connector_group(unit), enable_auto_commit=False,
                         auto_offset_reset="earliest", max_partition_fetch_bytes=limit,
                     )  # fmt: skip
-                    await consumer.start()
                     self._stack.push_async_callback(consumer.stop)
+                    await consumer.start()
                     self._consumers[unit] = consumer
         await self.publish_pending()
 
@@ -279,7 +279,14 @@ class Connector(Service):
         async def handle(batch: consuming.Batch) -> None:
             for records in batch.values():
                 for record in records:
-                    await self.receive(unit, record)
+                    try:
+                        await self.receive(unit, record)
+                    except LienthongError as exc:
+                        # One record refused for good (a database rule said no, say) is kept
+                        # aside; it must not stop the unit's topic for every later record.
+                        if exc.retriable:
+                            raise
+                        await self._quarantine(unit, record, None, exc)
             await self.publish_pending()
 
         await consuming.consume(self._consumers[unit], handle, stop, name=f"connector {unit}")
@@ -300,6 +307,16 @@ class Connector(Service):
             _check_addressed(body, endorsed, unit)
         except Rejected as exc:
             return await self._quarantine(unit, record, body, exc)
+        if isinstance(body, StatusBody):
+            async with self.pool.acquire() as conn:
+                ours = await registers.sent_by(conn, unit, body.responds_to)
+            if not ours:
+                unknown = Rejected(
+                    ReasonCode.STATUS_UNKNOWN_MESSAGE,
+                    f"{body.sender} sent status {body.status_code} about {body.responds_to}, "
+                    f"which {unit} never sent",
+                )
+                return await self._quarantine(unit, record, body, unknown)
         async with self.pool.acquire() as conn:
             if isinstance(body, StatusBody):
                 new = await registers.record_status(conn, body)
@@ -354,7 +371,7 @@ class Connector(Service):
         unit: str,
         record: ConsumerRecord,
         body: EnvelopeBody | StatusBody | None,
-        refusal: Rejected,
+        refusal: LienthongError,
     ) -> str:
         message_id = body.message_id if body is not None else None
         async with self.pool.acquire() as conn:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import enum
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -37,24 +39,9 @@ from kernel.reasons import ReasonCode
 from kernel.settings import Secret
 
 T = TypeVar("T")
-Resource = Literal["topic", "group"]
-Pattern = Literal["literal", "prefixed"]
-Operation = Literal["read", "write"]
 MECHANISM = "SCRAM-SHA-512"
 ITERATIONS = 8192
 TIMEOUT = 15.0
-_RESOURCES: dict[Resource, ResourceType] = {
-    "topic": ResourceType.TOPIC,
-    "group": ResourceType.GROUP,
-}
-_PATTERNS: dict[Pattern, ResourcePatternType] = {
-    "literal": ResourcePatternType.LITERAL,
-    "prefixed": ResourcePatternType.PREFIXED,
-}
-_OPERATIONS: dict[Operation, AclOperation] = {
-    "read": AclOperation.READ,
-    "write": AclOperation.WRITE,
-}
 _DENIED = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.GROUP_AUTHORIZATION_FAILED,
@@ -66,26 +53,48 @@ _NO_SUCH_USER = KafkaError.RESOURCE_NOT_FOUND
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
 class Grant:
-    """One ALLOW ACL: `principal` may `operation` on the resource `name`, from any host."""
+    """One ACL: `principal` may (or, DENY, may not) `operation` on the resource `name`.
+
+    lienthong writes ALLOW from any host on topics and groups only; any other shape found
+    on the cluster is still a Grant, so that `topics sync` can see it and delete it.
+    """
 
     principal: str
-    resource: Resource
+    resource: str
+    """A ResourceType's name in lower case: topic, group, broker (the cluster), transactional_id"""
     name: str
-    pattern: Pattern
-    operation: Operation
+    pattern: str
+    """literal or prefixed"""
+    operation: str
+    """An AclOperation's name in lower case: read, write, describe, all…"""
+    host: str = "*"
+    permission: str = "allow"
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            ResourceType[self.resource.upper()], self.name,
+            ResourcePatternType[self.pattern.upper()], self.principal, self.host,
+            AclOperation[self.operation.upper()], AclPermissionType[self.permission.upper()],
+        )  # fmt: skip
 
     def exactly(self) -> AclBindingFilter:
         """A filter that matches this ACL and no other."""
-        return AclBindingFilter(
-            _RESOURCES[self.resource], self.name, _PATTERNS[self.pattern], self.principal, "*",
-            _OPERATIONS[self.operation], AclPermissionType.ALLOW,
-        )  # fmt: skip
+        return AclBindingFilter(*self._fields())
 
     def binding(self) -> AclBinding:
-        return AclBinding(
-            _RESOURCES[self.resource], self.name, _PATTERNS[self.pattern], self.principal, "*",
-            _OPERATIONS[self.operation], AclPermissionType.ALLOW,
+        return AclBinding(*self._fields())
+
+    @classmethod
+    def of(cls, binding: AclBinding) -> Grant:
+        return cls(
+            binding.principal, _named(binding.restype), binding.name,
+            _named(binding.resource_pattern_type), _named(binding.operation), binding.host,
+            _named(binding.permission_type),
         )  # fmt: skip
+
+
+def _named(value: enum.Enum | str | int) -> str:
+    return value.name.lower() if isinstance(value, enum.Enum) else str(value).lower()
 
 
 def new_password() -> Secret:
@@ -170,7 +179,7 @@ class SecurityAdmin:
         return set(found)
 
     async def grants(self) -> set[Grant]:
-        """Every ALLOW ACL on topics and groups whose form lienthong writes."""
+        """Every ACL on the cluster, whatever its shape."""
         # None is librdkafka's "any" for names, principals and hosts; the stubs say str.
         query = AclBindingFilter(
             ResourceType.ANY, None, ResourcePatternType.ANY, None, None,  # type: ignore[arg-type]
@@ -180,35 +189,22 @@ class SecurityAdmin:
         bindings: list[AclBinding] = await self._call(
             "listing Kafka ACLs failed", lambda: future.result(TIMEOUT)
         )
-        resources = {v: k for k, v in _RESOURCES.items()}
-        patterns = {v: k for k, v in _PATTERNS.items()}
-        operations = {v: k for k, v in _OPERATIONS.items()}
-        found: set[Grant] = set()
-        for b in bindings:
-            if (
-                b.permission_type == AclPermissionType.ALLOW
-                and b.host == "*"
-                and b.restype in resources
-                and b.resource_pattern_type in patterns
-                and b.operation in operations
-            ):
-                found.add(
-                    Grant(
-                        b.principal,
-                        resources[b.restype],
-                        b.name,
-                        patterns[b.resource_pattern_type],
-                        operations[b.operation],
-                    )
-                )
-        return found
+        return {Grant.of(b) for b in bindings}
 
     async def create(self, grants: Iterable[Grant]) -> None:
-        bindings = [g.binding() for g in sorted(grants)]
+        """Create ACLs, returning once the broker answers with them: the controller takes
+        them first, and a client refused in between would not be retried."""
+        wanted = set(grants)
+        bindings = [g.binding() for g in sorted(wanted)]
         if not bindings:
             return
         futures = self.client.create_acls(bindings, request_timeout=TIMEOUT)
         await self._call("creating Kafka ACLs failed", lambda: _wait_all(futures))
+        deadline = time.monotonic() + TIMEOUT
+        while not wanted <= await self.grants():
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"{len(wanted)} new ACLs are not in force after {TIMEOUT}s")
+            await asyncio.sleep(0.1)
 
     async def delete(self, grants: Iterable[Grant]) -> None:
         filters = [g.exactly() for g in sorted(grants)]

@@ -89,6 +89,7 @@ class ReasonCode(enum.StrEnum):
     ENDORSEMENT_MISSING = "endorsement_missing"
     ENDORSEMENT_INVALID = "endorsement_invalid"
     NOT_A_RECIPIENT = "not_a_recipient"
+    STATUS_UNKNOWN_MESSAGE = "status_unknown_message"
     CREDENTIALS_MISSING = "credentials_missing"
     CREDENTIALS_INVALID = "credentials_invalid"
     UNIT_FORBIDDEN = "unit_forbidden"
@@ -374,6 +375,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.NOT_A_RECIPIENT: (
         "The unit is not a recipient of this message.",
         "Đơn vị không phải là nơi nhận của thông điệp này.",
+    ),
+    ReasonCode.STATUS_UNKNOWN_MESSAGE: (
+        "The status is about a message this unit never sent.",
+        "Trạng thái nói về một thông điệp mà đơn vị này chưa từng gửi.",
     ),
     ReasonCode.CREDENTIALS_MISSING: (
         "The request carries no credentials.",

@@ -32,9 +32,14 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
-def write_private(path: Path, data: bytes | str) -> Path:
-    """Write `data` to `path` as a 0600 file in a 0700 directory, with no moment in between."""
-    private_dir(path.parent)
+def write_private(path: Path, data: bytes | str, *, own_dir: bool = True) -> Path:
+    """Write `data` to `path` as a 0600 file in a 0700 directory, with no moment in between.
+
+    `own_dir=False` is for a path a person chose (`-o FILE`): its folder is theirs, and is
+    left as it is (made 0700 over /tmp, it would break the machine).
+    """
+    if own_dir:
+        private_dir(path.parent)
     content = data.encode("utf-8") if isinstance(data, str) else data
     staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)

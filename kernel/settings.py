@@ -20,6 +20,9 @@ PREFIX = "LIENTHONG_"
 Environment = Literal["development", "production"]
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+TOPIC_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\.$")
+"""One word and a dot: a prefix can never extend another (`lienthong.unit.x.` would make
+its router look like a unit of `lienthong.`, and sync would take its credentials)."""
 _PRINCIPAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
 
@@ -109,6 +112,8 @@ class Settings:
     kafka_client_config: Path | None = None
     """LIENTHONG_KAFKA_CLIENT_CONFIG: this process's own client config, overriding the folder."""
     router_name: str = "main"
+    connector_name: str | None = None
+    """LIENTHONG_CONNECTOR_NAME: this connector deployment's database role (`db connector-role`)."""
     max_message_bytes: int = 16 * 1024 * 1024
     database_url: Secret | None = None
     database_schema: str = "public"
@@ -223,6 +228,7 @@ class Settings:
             kafka_clients=_path(get("KAFKA_CLIENTS")),
             kafka_client_config=_path(get("KAFKA_CLIENT_CONFIG")),
             router_name=_name(get("ROUTER_NAME"), "ROUTER_NAME") or defaults.router_name,
+            connector_name=_name(get("CONNECTOR_NAME"), "CONNECTOR_NAME"),
             max_message_bytes=_int(
                 get("MAX_MESSAGE_BYTES"), "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1024
             ),
@@ -234,7 +240,7 @@ class Settings:
             connector_port=_port(get("CONNECTOR_PORT"), "CONNECTOR_PORT", defaults.connector_port),
             connector_hosts=_names(get("CONNECTOR_HOSTS")) or defaults.connector_hosts,
             connector_origins=_names(get("CONNECTOR_ORIGINS")) or defaults.connector_origins,
-            topic_prefix=get("TOPIC_PREFIX") or defaults.topic_prefix,
+            topic_prefix=_prefix(get("TOPIC_PREFIX")) or defaults.topic_prefix,
             submit_partitions=_int(
                 get("SUBMIT_PARTITIONS"), "SUBMIT_PARTITIONS", defaults.submit_partitions, 1
             ),
@@ -245,6 +251,15 @@ class Settings:
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
         )
+
+
+def _prefix(value: str | None) -> str | None:
+    if value is None or TOPIC_PREFIX.match(value):
+        return value
+    raise ConfigurationError(
+        f"{PREFIX}TOPIC_PREFIX must be one word of a-z, 0-9, '_' or '-' and a dot "
+        f"(like 'lienthong.'), not {value!r}"
+    )
 
 
 def _name(value: str | None, setting: str) -> str | None:

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 
+from kernel.errors import ConfigurationError
 from kernel.kafka import TopicSpec
+from kernel.settings import TOPIC_PREFIX
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Topics:
     prefix: str = "lienthong."
     max_message_bytes: int = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not TOPIC_PREFIX.match(self.prefix):
+            raise ConfigurationError(
+                "a topic prefix is one word of a-z, 0-9, '_' or '-' and a dot "
+                f"(like 'lienthong.'), not {self.prefix!r}"
+            )
 
     @property
     def submit(self) -> str:

@@ -151,6 +151,15 @@ async def host_units(owner: Connection, role: str, units: Sequence[str]) -> None
         )
 
 
+async def hosting(conn: Connection, units: Sequence[str]) -> list[str]:
+    """The deployment roles that host any of `units`."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT role FROM connector_units WHERE unit = ANY($1::text[]) ORDER BY role",
+        list(units),
+    )
+    return [str(row["role"]) for row in rows]
+
+
 async def adopt_schema(admin: Connection, schema: str) -> None:
     """Hand `schema` and its tables to lienthong_owner (a schema migrated before the roles
     existed belongs to whoever migrated it, and the owner could not migrate it further)."""

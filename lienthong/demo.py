@@ -31,7 +31,9 @@ from kernel.errors import KafkaUnavailable, ServiceFailed
 from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong import dbroles
 from lienthong.commands.pki import SAMPLE_DIRECTORY
+from lienthong.devstack import stack
 from lienthong.devstack.clamd import eicar
 from lienthong.devstack.stack import Endpoints
 from lienthong.samples import minimal_pdf
@@ -95,13 +97,30 @@ async def database_round_trip(dsn: str, subject: str, detail: dict[str, str]) ->
     return result
 
 
+async def _connector_role(found: Endpoints, owner: database.Connection) -> str:
+    """The demo's connector deployment role, hosting the demo's units (made by the local
+    cluster's bootstrap superuser, as `lienthong db connector-role demo` would)."""
+    if found.database_roles_dir is None:
+        raise ServiceFailed("the database roles are not set up", hint="run `lienthong dev up`")
+    admin = await database.connect(found.database_url.reveal())
+    try:
+        dsn = await dbroles.create_connector_role(
+            admin, owner, "demo", UNITS, base=found.database_url.reveal(),
+            directory=found.database_roles_dir,
+        )  # fmt: skip
+    finally:
+        await admin.close()
+    return dsn.reveal()
+
+
 async def smoke(found: Endpoints) -> None:
     message_id = str(uuid.uuid4())
     payload = json.dumps({"message_id": message_id, "text": "Xin chào liên thông"}).encode()
     if await kafka_round_trip(found.kafka, SMOKE_TOPIC, payload) != payload:
         raise ServiceFailed("the smoke message came back changed")
     detail = {"message_id": message_id, "topic": SMOKE_TOPIC}
-    if await database_round_trip(found.database_url.reveal(), message_id, detail) != detail:
+    owner = found.owner_database_url or found.database_url
+    if await database_round_trip(owner.reveal(), message_id, detail) != detail:
         raise ServiceFailed("the smoke row came back changed")
 
 
@@ -126,7 +145,7 @@ def document(
 async def run(settings: Settings, found: Endpoints) -> None:
     await smoke(found)
     print(f"· Kafka at {found.kafka_bootstrap} ({found.kafka.protocol}) and PostgreSQL answer")
-    dsn = found.database_url.reveal()
+    owner_dsn = (found.owner_database_url or found.database_url).reveal()
     directory = loader.load(SAMPLE_DIRECTORY)
     if not (settings.keys_dir / "router" / "key.pem").exists():
         write_pki(
@@ -135,11 +154,18 @@ async def run(settings: Settings, found: Endpoints) -> None:
             router_unit=settings.router_unit,
         )
     print(f"· TEST PKI in {settings.keys_dir}")
-    conn = await database.connect(dsn, schema=settings.database_schema)
+    conn = await database.connect(owner_dsn, schema=settings.database_schema)
     try:
         await store.save(conn, directory)
+        connector_dsn = await _connector_role(found, conn)
     finally:
         await conn.close()
+    router_dsn = stack.service_dsn(settings, dbroles.ROUTER).reveal()
+    reporting_dsn = stack.service_dsn(settings, dbroles.REPORTING).reveal()
+    print(
+        "· PostgreSQL roles: the router, the demo's connector deployment (its units' registers "
+        "only, by row-level security) and reporting; no superuser at run time"
+    )
     topics = Topics(settings.topic_prefix, settings.max_message_bytes)
     await kafka.ensure_topics(
         found.kafka,
@@ -161,25 +187,47 @@ async def run(settings: Settings, found: Endpoints) -> None:
         f"the router a Kafka principal of its own, ACLs from the directory"
     )
     stop = asyncio.Event()
-    router = Router(settings, kafka_config=router_config, dsn=dsn, reload_seconds=1)
-    connector = Connector(settings, UNITS, kafka_configs=unit_configs, dsn=dsn)
+    router = Router(settings, kafka_config=router_config, dsn=router_dsn, reload_seconds=1)
+    connector = Connector(settings, UNITS, kafka_configs=unit_configs, dsn=connector_dsn)
     async with router, connector:
         tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
         try:
             sent = await _exchange(connector, directory.units, settings)
-            sent[await _forged(connector, settings)] = "văn bản giả mạo"
-            expected = 9
+            forged = await _forged(connector, settings)
+            sent[forged] = "văn bản giả mạo"
+            expected = 8
             if found.clamd:
                 sent[await _infected(connector)] = "tệp đính kèm có mã độc"
                 expected += 1
             else:
                 print("· no malware scanner (LIENTHONG_CLAMD=none): attachments are not scanned")
-            await _watch(settings, dsn, sent, connector, expected)
+            await _watch(settings, reporting_dsn, sent, connector, expected)
+            await _forgery_outcome(settings, reporting_dsn, forged)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*tasks)
-    await _summary(settings, dsn, sent)
+    await _summary(settings, reporting_dsn, sent)
+
+
+async def _forgery_outcome(settings: Settings, dsn: str, forged: str) -> None:
+    """The router refused the forgery and told nobody: no one proved they had sent it."""
+    conn = await database.connect(dsn, schema=settings.database_schema)
+    try:
+        for _ in range(300):
+            refused = await conn.fetchval(
+                "SELECT reason_code FROM messages WHERE message_id = $1", forged
+            )
+            if refused:
+                print(
+                    f"← the forged envelope was refused ({refused}) and dead-lettered; no 02 "
+                    "went out about it, since nobody proved they had sent it"
+                )
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise ServiceFailed("the forged envelope's refusal did not show within 60 seconds")
 
 
 async def _exchange(
@@ -250,7 +298,7 @@ async def _watch(
     conn = await database.connect(dsn, schema=settings.database_schema)
     seen: set[str] = set()
     answered = False
-    # 5 receipts (01), 1 redirect notice (00), the forged envelope's 02, then 03 and 06;
+    # 5 receipts (01), 1 redirect notice (00), then 03 and 06;
     # and the infected report's 02 when a scanner runs.
     try:
         for _ in range(300):

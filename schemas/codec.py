@@ -31,8 +31,6 @@ PAPER_HEADER = "lienthong.paper-copy"
 """Present (b"1") when the document must also go on paper (Article 5.3)."""
 ENDORSEMENT_HEADER = "lienthong.endorsement"
 """The router's signed `Endorsement` of the delivery (Avro single-object encoding)."""
-ROUTER_HEADERS = frozenset({REQUESTED_HEADER, HOPS_HEADER, PAPER_HEADER, ENDORSEMENT_HEADER})
-"""Headers only the router writes: dropped from what a sender published, set on delivery."""
 
 
 def fingerprint_of(schema: Mapping[str, Any]) -> bytes:

@@ -2,8 +2,9 @@
 
 The router never re-signs or re-encodes a document: the receiver verifies the sender's own
 signature. What the router adds travels in headers, and its signed endorsement
-(`signing.endorsement`) covers all of it; headers of the router's names that a sender set
-itself are dropped here, so none of them reaches a receiver unendorsed.
+(`signing.endorsement`) covers all of it. Of the sender's headers only the schema
+fingerprint travels on: anything else a sender set (a paper-copy flag, a redirect, a blob
+of any size) never reaches a receiver.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from aiokafka import AIOKafkaProducer
 from broker.stages.address import Addressed
 from kernel import kafka
 from kernel.topics import Topics
-from schemas.codec import HOPS_HEADER, PAPER_HEADER, REQUESTED_HEADER, ROUTER_HEADERS, Registry
+from schemas.codec import (
+    FINGERPRINT_HEADER,
+    HOPS_HEADER,
+    PAPER_HEADER,
+    REQUESTED_HEADER,
+    Registry,
+)
 from signing.endorsement import endorse
 from signing.identity import Identity
 
@@ -31,7 +38,7 @@ async def route(
 ) -> None:
     incoming = addressed.authenticated.decoded.incoming
     body = addressed.authenticated.verified.body
-    passed = [(k, v) for k, v in incoming.headers if k not in ROUTER_HEADERS]
+    passed = [(k, v) for k, v in incoming.headers if k == FINGERPRINT_HEADER][:1]
     pending = []
     with kafka.mapped_errors("routing to a unit topic failed"):
         for target in addressed.routes:

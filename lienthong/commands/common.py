@@ -18,9 +18,16 @@ Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-async def open_database(settings: Settings) -> database.Connection:
-    """A connection to the configured database, in the configured schema."""
-    url = stack.database_url(settings)
+async def open_database(settings: Settings, role: str) -> database.Connection:
+    """A connection as `role` (dbroles.OWNER, ROUTER or REPORTING), in the configured schema:
+    each command runs with the least the job needs, never as a superuser."""
+    url = stack.service_dsn(settings, role)
+    return await database.connect(url.reveal(), schema=settings.database_schema)
+
+
+async def open_connector_database(settings: Settings, units: list[str]) -> database.Connection:
+    """A connection as the connector deployment that hosts `units`."""
+    url = await stack.connector_dsn(settings, units)
     return await database.connect(url.reveal(), schema=settings.database_schema)
 
 

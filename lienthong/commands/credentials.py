@@ -10,11 +10,12 @@ import getpass
 
 from connectors import credentials
 from kernel.settings import Settings
+from lienthong import dbroles
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 
 
 async def _create(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.OWNER)
     try:
         credential, token = await credentials.create(
             conn, args.units, name=args.name, actor=getpass.getuser()
@@ -32,7 +33,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.OWNER)
     try:
         found = await credentials.listing(conn)
     finally:
@@ -48,7 +49,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.OWNER)
     try:
         credential = await credentials.revoke(conn, args.id, actor=getpass.getuser())
     finally:

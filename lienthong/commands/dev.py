@@ -80,17 +80,6 @@ async def _health(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if healthy else EXIT_NO
 
 
-def _role_dsn(settings: Settings, role: str) -> str:
-    found = stack.role_database_url(settings, role)
-    if found is None:
-        raise ConfigurationError(
-            f"no DSN for the database role {role} in {stack.database_roles_dir(settings)}",
-            hint="`lienthong dev up` makes the local roles; for a server of your own see "
-            "deploy/postgres/roles.sql",
-        )
-    return found.reveal()
-
-
 def _admin_dsn(args: argparse.Namespace, settings: Settings) -> str:
     """An administrator's DSN, only for making roles: the file given, else the local
     cluster's bootstrap superuser."""
@@ -126,7 +115,7 @@ async def _connector_role(args: argparse.Namespace, settings: Settings) -> int:
     directory = stack.database_roles_dir(settings)
     admin = await database.connect(admin_dsn)
     owner = await database.connect(
-        _role_dsn(settings, dbroles.OWNER), schema=settings.database_schema
+        stack.service_dsn(settings, dbroles.OWNER).reveal(), schema=settings.database_schema
     )
     try:
         await dbroles.create_connector_role(
@@ -143,7 +132,7 @@ async def _connector_role(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    conn = await database.connect(_role_dsn(settings, dbroles.OWNER))
+    conn = await database.connect(stack.service_dsn(settings, dbroles.OWNER).reveal())
     try:
         applied = await database.migrate(conn, schema=settings.database_schema)
     finally:

@@ -10,6 +10,7 @@ from broker.directory import Directory, loader, store
 from kernel import database
 from kernel.errors import DirectoryError
 from kernel.settings import Settings
+from lienthong import dbroles
 from lienthong.commands.common import (
     EXIT_NO,
     EXIT_OK,
@@ -23,7 +24,7 @@ from lienthong.devstack import stack
 
 async def _load(args: argparse.Namespace, settings: Settings) -> int:
     directory = loader.load(Path(args.file))
-    conn = await database.connect(stack.endpoints(settings).database_url.reveal())
+    conn = await database.connect(stack.service_dsn(settings, dbroles.OWNER).reveal())
     try:
         await database.migrate(conn, schema=settings.database_schema)
         await conn.execute(f'SET search_path TO "{settings.database_schema}"')
@@ -37,7 +38,7 @@ async def _load(args: argparse.Namespace, settings: Settings) -> int:
 async def _directory(args: argparse.Namespace, settings: Settings) -> Directory:
     if args.file:
         return loader.load(Path(args.file))
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.REPORTING)
     try:
         return await store.fetch(conn)
     finally:

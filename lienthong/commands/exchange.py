@@ -19,8 +19,15 @@ from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong import dbroles
 from lienthong.commands import credentials
-from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
+from lienthong.commands.common import (
+    EXIT_NO,
+    EXIT_OK,
+    Subparsers,
+    open_connector_database,
+    print_json,
+)
 from lienthong.devstack import stack
 
 
@@ -30,7 +37,7 @@ async def _router_run(args: argparse.Namespace, settings: Settings) -> int:
     user = Topics(settings.topic_prefix).router_user(settings.router_name)
     async with Router(
         settings, kafka_config=kafka.client_config(settings, user),
-        dsn=stack.database_url(settings).reveal(),
+        dsn=stack.service_dsn(settings, dbroles.ROUTER).reveal(),
     ) as router:  # fmt: skip
         await router.run(handle_signals=True)
     return EXIT_OK
@@ -64,7 +71,7 @@ async def _connector_run(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             args.units,
             kafka_configs=unit_configs(settings, args.units),
-            dsn=stack.database_url(settings).reveal(),
+            dsn=(await stack.connector_dsn(settings, args.units)).reveal(),
         ) as connector,
         api.serving(connector, args.host, args.port or settings.connector_port) as port,
     ):
@@ -82,7 +89,7 @@ def unit_configs(settings: Settings, units: list[str]) -> dict[str, ClientConfig
 async def _one_off(settings: Settings, unit: str) -> Connector:
     connector = Connector(
         settings, [unit], kafka_configs=unit_configs(settings, [unit]),
-        dsn=stack.database_url(settings).reveal(),
+        dsn=(await stack.connector_dsn(settings, [unit])).reveal(),
     )  # fmt: skip
     await connector.start(consume=False)
     return connector
@@ -146,7 +153,7 @@ async def _follow_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_connector_database(settings, [args.unit])
     try:
         entries = await registers.incoming_list(conn, args.unit)
     finally:
@@ -162,7 +169,7 @@ async def _inbox_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_connector_database(settings, [args.unit])
     try:
         entry = await registers.incoming_entry(conn, args.unit, args.message)
     finally:
@@ -177,8 +184,26 @@ async def _inbox_show(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _inbox_quarantined(args: argparse.Namespace, settings: Settings) -> int:
+    """Records the unit's connector refused to register, newest first, with their reasons."""
+    conn = await open_connector_database(settings, [args.unit])
+    try:
+        entries = await registers.quarantined(conn, args.unit, limit=args.limit)
+    finally:
+        await conn.close()
+    if args.json:
+        print_json(entries)
+    else:
+        for e in entries:
+            print(
+                f"{e['received_at']:%Y-%m-%d %H:%M}  {e['reason_code']:<24} "
+                f"{e['topic']}@{e['offset']}  {e['reason']}"
+            )
+    return EXIT_OK
+
+
 async def _sent_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_connector_database(settings, [args.unit])
     try:
         entry = await registers.outgoing_entry(conn, args.unit, args.message)
     finally:
@@ -244,6 +269,13 @@ def register(commands: Subparsers) -> None:
     show.add_argument("--unit", required=True, metavar="ORGANID")
     show.add_argument("--message", required=True, metavar="ID")
     show.set_defaults(handler=_inbox_show)
+    kept = inbox_actions.add_parser(
+        "quarantined", help="records refused on the unit's topic and kept aside, with reasons"
+    )
+    kept.add_argument("--unit", required=True, metavar="ORGANID")
+    kept.add_argument("--limit", type=int, default=100)
+    kept.add_argument("--json", action="store_true")
+    kept.set_defaults(handler=_inbox_quarantined)
 
     status = commands.add_parser("status", help="answer about a received document")
     status_actions = status.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -21,6 +21,7 @@ from kernel.kafka import ClientConfig
 from kernel.secrets import write_private
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong import dbroles
 from lienthong.commands.common import EXIT_OK, Subparsers, open_database
 
 
@@ -35,7 +36,7 @@ async def _client_config(args: argparse.Namespace, settings: Settings) -> int:
             settings, admin, topics, args.name or settings.router_name
         )
     else:
-        conn = await open_database(settings)
+        conn = await open_database(settings, dbroles.REPORTING)
         try:
             directory = await store.fetch(conn)
         finally:
@@ -47,7 +48,7 @@ async def _client_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.output is None:
         print(text, end="")
     else:
-        write_private(args.output, text)
+        write_private(args.output, text, own_dir=False)
         print(f"wrote {args.output} ({args.format}) for {config.principal}")
     return EXIT_OK
 

@@ -15,6 +15,7 @@ from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong import dbroles
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 from lienthong.devstack import stack
 from schemas import codec
@@ -22,7 +23,7 @@ from signing.identity import Identity
 
 
 async def _ledger_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         found = await ledger.show(conn, args.message_id)
     finally:
@@ -41,7 +42,7 @@ async def _ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         rows = await replay.list_dead_letters(
             conn, reason=args.reason, sender=args.sender, since=args.since, until=args.until,
@@ -58,7 +59,7 @@ async def _replay_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay_show(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         print_json(await replay.show(conn, args.id))
     finally:
@@ -68,7 +69,7 @@ async def _replay_show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
     ids: list[int] = list(args.ids)
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         if args.reason or args.sender:
             matches = await replay.list_dead_letters(
@@ -99,7 +100,7 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Create the submit, dead-letter and every unit topic, in batches (existing ones stay),
     then make the ACLs exactly what the directory grants and delete the credentials of
     units it no longer lists."""
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         directory = await store.fetch(conn)
     finally:
@@ -124,7 +125,7 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     try:
         print_json(await review.list_held(conn, state=args.state))
     finally:
@@ -133,7 +134,7 @@ async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await open_database(settings)
+    conn = await open_database(settings, dbroles.ROUTER)
     producer = AIOKafkaProducer(**stack.endpoints(settings).kafka.aiokafka())
     with kafka.mapped_errors("cannot reach Kafka"):
         await producer.start()

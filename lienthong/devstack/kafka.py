@@ -19,6 +19,7 @@ ask for it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import re
@@ -37,7 +38,7 @@ from kernel.errors import (
     StaleDataDir,
 )
 from kernel.kafka import ClientConfig
-from kernel.kafka_admin import MECHANISM, new_password
+from kernel.kafka_admin import MECHANISM, SecurityAdmin, new_password
 from kernel.secrets import private_dir, write_private
 from kernel.settings import Secret, Settings
 from lienthong.devstack import processes
@@ -356,6 +357,7 @@ class LocalKafka:
         else:
             broker = admin = Secret("")
         self._write_config(broker)
+        fresh = not (self.data_dir / "meta.properties").exists()
         self._format(java, classpath, cluster_id, broker, admin)
         pid = processes.spawn_daemon(
             self._java_command(java, classpath, MAIN_CLASS, str(self.config)),
@@ -364,7 +366,25 @@ class LocalKafka:
         )
         self.pid_file.write_text(f"{pid}\n")
         await self._wait_ready(pid, timeout)
+        if self.secured and fresh:
+            await self._rotate()
         return True
+
+    async def _rotate(self) -> None:
+        """New passwords for the broker and the admin, once the broker runs.
+
+        The storage tool takes the first ones on its command line, which any local user
+        can read in /proc while it runs; from here on they are worth nothing. The broker
+        reads its new one from its 0600 config at its next start (alone, it makes no
+        broker-to-broker connection before then).
+        """
+        old = self.admin_config()
+        broker, admin = new_password(), new_password()
+        with SecurityAdmin(old) as cluster:
+            await cluster.upsert_users({BROKER_USER: broker, ADMIN_USER: admin})
+        write_private(self.broker_password_file, broker.reveal() + "\n")
+        self._write_config(broker)
+        dataclasses.replace(old, password=admin).save(self.admin_config_file)
 
     async def _wait_ready(self, pid: int, timeout: float) -> None:
         async def ready() -> bool:

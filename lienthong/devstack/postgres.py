@@ -218,7 +218,8 @@ class LocalPostgres:
             self.socket_dir.mkdir(exist_ok=True)
             self._hand_over(self.socket_dir)
             if not self.log_file.exists():
-                self.log_file.touch()
+                # 0600: a failed ALTER ROLE … PASSWORD is logged with its statement.
+                self.log_file.touch(mode=0o600)
                 self._hand_over(self.log_file)
             options = " ".join(
                 [

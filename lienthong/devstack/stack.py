@@ -8,6 +8,7 @@ without a malware scanner.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from broker.policy.malware import Clamd
@@ -98,6 +99,49 @@ def role_database_url(settings: Settings, role: str) -> Secret | None:
     if role == dbroles.OWNER and settings.database_url:
         return settings.database_url
     return dbroles.read_dsn(database_roles_dir(settings), role)
+
+
+def service_dsn(settings: Settings, role: str) -> Secret:
+    """The DSN a process of `role` (owner, router, reporting) runs with; never a superuser."""
+    found = role_database_url(settings, role)
+    if found is None:
+        raise ConfigurationError(
+            f"no database role {role} is set up for this deployment",
+            hint="run `lienthong dev up` (local) or `lienthong db roles` (a server of yours)",
+        )
+    return found
+
+
+async def connector_dsn(settings: Settings, units: Sequence[str]) -> Secret:
+    """The connector deployment's DSN: LIENTHONG_CONNECTOR_NAME's, else the one deployment
+    that hosts all of `units` (asked of the reporting role)."""
+    here = endpoints_for_roles(settings)
+    if settings.connector_name:
+        return here.connector_database_url(settings.connector_name)
+    conn = await database.connect(
+        service_dsn(settings, dbroles.REPORTING).reveal(), schema=settings.database_schema
+    )
+    try:
+        roles = await dbroles.hosting(conn, units)
+    finally:
+        await conn.close()
+    if len(roles) != 1:
+        raise ConfigurationError(
+            f"{', '.join(units)} {'are hosted by several' if roles else 'have no'} connector "
+            "deployment" + (f"s ({', '.join(roles)})" if roles else ""),
+            hint="set LIENTHONG_CONNECTOR_NAME, or `lienthong db connector-role NAME --unit …`",
+        )
+    return here.connector_database_url(roles[0].removeprefix(dbroles.CONNECTOR + "_"))
+
+
+def endpoints_for_roles(settings: Settings) -> Endpoints:
+    """The database side of `endpoints`, without the Kafka admin's credentials."""
+    return Endpoints(
+        kafka=ClientConfig(settings.kafka_bootstrap_servers),
+        database_url=database_url(settings),
+        clamd=settings.clamd_address,
+        database_roles_dir=database_roles_dir(settings),
+    )
 
 
 async def up(settings: Settings) -> tuple[Endpoints, Started]:

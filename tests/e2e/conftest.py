@@ -25,8 +25,9 @@ from connectors.service import Connector
 from kernel import database, kafka
 from kernel.errors import KafkaUnavailable
 from kernel.kafka import ClientConfig
-from kernel.settings import Secret, Settings
+from kernel.settings import Settings
 from kernel.topics import Topics
+from lienthong import dbroles
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
 from signing.testpki import TestPki, write_pki
@@ -111,11 +112,40 @@ async def provision(
 
 
 @contextlib.asynccontextmanager
+async def connector_deployment(
+    services: Endpoints, schema: str, units: Sequence[str]
+) -> AsyncIterator[tuple[str, str]]:
+    """A connector deployment role of its own hosting `units` in `schema`, as an operator
+    makes one (`lienthong db connector-role`); (its name, its DSN). Dropped afterwards."""
+    assert services.owner_database_url
+    assert services.database_roles_dir
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = await database.connect(services.database_url.reveal())
+    owner = await database.connect(services.owner_database_url.reveal(), schema=schema)
+    try:
+        dsn = await dbroles.create_connector_role(
+            admin, owner, name, units, base=services.database_url.reveal(),
+            directory=services.database_roles_dir,
+        )  # fmt: skip
+        yield name, dsn.reveal()
+    finally:
+        await owner.execute(
+            "DELETE FROM connector_units WHERE role = $1", dbroles.connector_role(name)
+        )
+        await owner.close()
+        dbroles.dsn_file(services.database_roles_dir, dbroles.connector_role(name)).unlink(
+            missing_ok=True
+        )
+        await admin.execute(f'DROP ROLE IF EXISTS "{dbroles.connector_role(name)}"')
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
 async def running_exchange(
-    settings: Settings, admin: ClientConfig, dsn: str, tmp_path: Path
+    settings: Settings, services: Endpoints, tmp_path: Path
 ) -> AsyncIterator[Exchange]:
-    """Topics, schema, PKI, directory and Kafka principals of their own, a router and a
-    connector running."""
+    """Topics, schema, PKI, directory, Kafka principals and database roles of their own, a
+    router and a connector running, each as itself (never as a superuser)."""
     tag = uuid.uuid4().hex[:10]
     schema, prefix = f"e_{tag}", f"t{tag}."
     local = exchange_settings(settings, tmp_path, schema, prefix)
@@ -125,30 +155,38 @@ async def running_exchange(
         [(u, directory.units[u].name) for u in HOSTED],
         router_unit=local.router_unit,
     )
-    owner = await database.connect(dsn)
+    admin = services.kafka
+    assert services.owner_database_url
+    assert services.router_database_url
+    owner = await database.connect(services.owner_database_url.reveal())
     await database.migrate(owner, schema=schema)
-    conn = await database.connect(dsn, schema=schema)
+    conn = await database.connect(services.owner_database_url.reveal(), schema=schema)
     await store.save(conn, directory)
     await conn.close()
     topics = Topics(prefix, local.max_message_bytes)
     specs = topics.specs(sorted(directory.units), submit_partitions=3)
     await kafka.ensure_topics(admin, specs)
     router_config, unit_configs = await provision(local, admin, directory, HOSTED)
-
-    router = Router(local, kafka_config=router_config, dsn=dsn, reload_seconds=0.2)
-    connector = Connector(local, HOSTED, kafka_configs=unit_configs, dsn=dsn)
-    await router.start()
-    await connector.start()
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(router.run(stop)), asyncio.create_task(connector.run(stop))]
-    endpoints = Endpoints(kafka=admin, database_url=Secret(dsn), clamd=local.clamd_address)
     try:
-        yield Exchange(local, endpoints, topics, pki, local.keys_dir, router, connector)
+        async with connector_deployment(services, schema, HOSTED) as (name, connector_dsn):
+            local = dataclasses.replace(local, connector_name=name)
+            router = Router(
+                local, kafka_config=router_config, dsn=services.router_database_url.reveal(),
+                reload_seconds=0.2,
+            )  # fmt: skip
+            connector = Connector(local, HOSTED, kafka_configs=unit_configs, dsn=connector_dsn)
+            async with router, connector:
+                stop = asyncio.Event()
+                tasks = [
+                    asyncio.create_task(router.run(stop)),
+                    asyncio.create_task(connector.run(stop)),
+                ]
+                try:
+                    yield Exchange(local, services, topics, pki, local.keys_dir, router, connector)
+                finally:
+                    stop.set()
+                    await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await connector.stop()
-        await router.stop()
         with contextlib.suppress(KafkaUnavailable):
             await kafka.delete_topics(admin, [s.name for s in specs])
             await provisioning.remove_deployment(admin, topics)
@@ -160,12 +198,7 @@ def exchange_with(
     settings: Settings, services: Endpoints, tmp_path: Path, **changes: Any
 ) -> contextlib.AbstractAsyncContextManager[Exchange]:
     """An exchange whose router runs with other settings (scanner, policy file)."""
-    return running_exchange(
-        dataclasses.replace(settings, **changes),
-        services.kafka,
-        services.database_url.reveal(),
-        tmp_path,
-    )
+    return running_exchange(dataclasses.replace(settings, **changes), services, tmp_path)
 
 
 def exchange_with_policy(
@@ -181,7 +214,5 @@ def exchange_with_policy(
 async def exchange(
     settings: Settings, services: Endpoints, tmp_path: Path
 ) -> AsyncIterator[Exchange]:
-    async with running_exchange(
-        settings, services.kafka, services.database_url.reveal(), tmp_path
-    ) as running:
+    async with running_exchange(settings, services, tmp_path) as running:
         yield running

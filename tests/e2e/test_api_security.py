@@ -228,12 +228,13 @@ async def test_a_unit_s_credential_cannot_act_for_another_unit(exchange: Exchang
             assert (answer.status, answer.reason_code) == (403, "unit_forbidden"), path
         assert await api_.sent_count() == 0
 
-        # Named by the credential but not hosted by this connector: 404, not 403.
+        # A credential for units another deployment hosts is not this deployment's to see
+        # (row-level security): to this connector it does not exist.
         elsewhere = {"Authorization": f"Bearer {await token(exchange, [CLOSED_DISTRICT])}"}
         answer = await api_.call(
             "GET", f"/units/{CLOSED_DISTRICT}/inbox", headers=elsewhere, auth=False
         )
-        assert (answer.status, answer.reason_code) == (404, "unit_unknown")
+        assert (answer.status, answer.reason_code) == (401, "credentials_invalid")
 
 
 async def test_only_health_and_the_openapi_document_are_public(exchange: Exchange) -> None:

@@ -54,7 +54,7 @@ async def test_documents_survive_a_broker_restart(
     settings: Settings, services: Endpoints, own_kafka: LocalKafka, tmp_path: Path
 ) -> None:
     async with running_exchange(
-        settings, own_kafka.admin_config(), services.database_url.reveal(), tmp_path
+        settings, dataclasses.replace(services, kafka=own_kafka.admin_config()), tmp_path
     ) as exchange:
         before = [await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A]) for _ in range(3)]
         await exchange.until(lambda: _registered(exchange, 3), what="before the restart")

@@ -24,7 +24,7 @@ async def cli(exchange: Exchange, *args: str) -> tuple[int, str, str]:
         **os.environ,
         "LIENTHONG_KAFKA_BOOTSTRAP": exchange.endpoints.kafka_bootstrap,
         "LIENTHONG_KAFKA_CLIENTS": str(exchange.settings.kafka_clients_dir),
-        "LIENTHONG_DATABASE_URL": exchange.dsn,
+        "LIENTHONG_CONNECTOR_NAME": exchange.settings.connector_name or "",
         "LIENTHONG_DATABASE_SCHEMA": exchange.settings.database_schema,
         "LIENTHONG_TOPIC_PREFIX": exchange.settings.topic_prefix,
         "LIENTHONG_PKI_DIR": str(exchange.pki_dir),

@@ -5,6 +5,7 @@ numbers run 1..1000 without a gap, and the ledger agrees with the register."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import signal
@@ -25,9 +26,16 @@ from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.commands.exchange import unit_configs
 from lienthong.commands.pki import SAMPLE_DIRECTORY
+from lienthong.devstack import stack
 from lienthong.devstack.stack import Endpoints
 from signing.testpki import write_pki
-from tests.e2e.conftest import COMMUNE_A, PROVINCE, exchange_settings, provision
+from tests.e2e.conftest import (
+    COMMUNE_A,
+    PROVINCE,
+    connector_deployment,
+    exchange_settings,
+    provision,
+)
 from tests.paths import FIXTURES
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -84,28 +92,36 @@ async def world(
         [(u, directory.units[u].name) for u in (PROVINCE, COMMUNE_A)],
         router_unit=local.router_unit,
     )
-    dsn = services.database_url.reveal()
-    admin = await database.connect(dsn)
+    assert services.owner_database_url is not None
+    owner_dsn = services.owner_database_url.reveal()
+    admin = await database.connect(owner_dsn)
     await database.migrate(admin, schema=local.database_schema)
-    conn = await database.connect(dsn, schema=local.database_schema)
+    conn = await database.connect(owner_dsn, schema=local.database_schema)
     await store.save(conn, directory)
     await conn.close()
     topics = Topics(local.topic_prefix)
     specs = topics.specs([PROVINCE, COMMUNE_A], submit_partitions=3)
     await kafka.ensure_topics(services.kafka, specs)
     await provision(local, services.kafka, directory, [PROVINCE, COMMUNE_A])
-    env = {
-        **os.environ,
-        "LIENTHONG_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
-        "LIENTHONG_KAFKA_CLIENTS": str(local.kafka_clients_dir),
-        "LIENTHONG_DATABASE_URL": dsn,
-        "LIENTHONG_DATABASE_SCHEMA": local.database_schema,
-        "LIENTHONG_TOPIC_PREFIX": local.topic_prefix,
-        "LIENTHONG_PKI_DIR": str(local.keys_dir),
-        "LIENTHONG_ENV": "production",
-    }
     try:
-        yield local, env
+        async with connector_deployment(services, local.database_schema, [PROVINCE, COMMUNE_A]) as (
+            name,
+            _,
+        ):
+            local = dataclasses.replace(local, connector_name=name)
+            yield (
+                local,
+                {
+                    **os.environ,
+                    "LIENTHONG_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+                    "LIENTHONG_KAFKA_CLIENTS": str(local.kafka_clients_dir),
+                    "LIENTHONG_CONNECTOR_NAME": name,
+                    "LIENTHONG_DATABASE_SCHEMA": local.database_schema,
+                    "LIENTHONG_TOPIC_PREFIX": local.topic_prefix,
+                    "LIENTHONG_PKI_DIR": str(local.keys_dir),
+                    "LIENTHONG_ENV": "production",
+                },
+            )
     finally:
         await kafka.delete_topics(services.kafka, [s.name for s in specs])
         await provisioning.remove_deployment(services.kafka, topics)
@@ -139,7 +155,7 @@ async def test_sigkill_router_then_connector_loses_and_duplicates_nothing(
     kill_receiver_at = sorted(rng.sample(range(50, DOCUMENTS - 50), 2))
     router.start()
     receiver.start()
-    dsn = services.database_url.reveal()
+    dsn = (await stack.connector_dsn(local, [PROVINCE])).reveal()
     sent: list[str] = []
     configs = unit_configs(local, [PROVINCE])
     async with Connector(local, [PROVINCE], kafka_configs=configs, dsn=dsn) as sender:
@@ -155,7 +171,9 @@ async def test_sigkill_router_then_connector_loses_and_duplicates_nothing(
             body, _ = await sender.send(PROVINCE, DOCUMENT, [COMMUNE_A])
             sent.append(body.message_id)
 
-    conn = await database.connect(dsn, schema=local.database_schema)
+    assert services.reporting_database_url is not None
+    reporting = services.reporting_database_url.reveal()
+    conn = await database.connect(reporting, schema=local.database_schema)
     try:
         deadline = time.monotonic() + 240
         while True:

@@ -28,7 +28,8 @@ async def test_the_demo_exchange_completes(
         settings, topic_prefix=f"d{tag}.", database_schema=f"d_{tag}", pki_dir=tmp_path / "pki",
         kafka_clients=tmp_path / "kafka-clients",
     )  # fmt: skip
-    admin = await database.connect(services.database_url.reveal())
+    assert services.owner_database_url is not None
+    admin = await database.connect(services.owner_database_url.reveal())
     await database.migrate(admin, schema=local.database_schema)
     try:
         await demo.run(local, services)

@@ -6,6 +6,7 @@ reason and never registered, while the honest flow around them goes through."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import stat
 from typing import Any
@@ -100,6 +101,9 @@ async def test_a_record_written_straight_to_a_unit_topic_is_quarantined(
     )
     assert kept[0]["reason_code"] == "endorsement_missing"
     assert bytes(kept[0]["value"]) == value
+    code, out, err = await cli(exchange, "inbox", "quarantined", "--unit", COMMUNE_A, "--json")
+    assert code == 0, err
+    assert [k["reason_code"] for k in json.loads(out)] == ["endorsement_missing"]
     await _not_registered(exchange, COMMUNE_A, body.message_id)
     receipt = status_id(body.message_id, COMMUNE_A, "01")
     assert await exchange.fetch("SELECT 1 FROM outbox WHERE message_id = $1", receipt) == []

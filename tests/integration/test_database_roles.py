@@ -58,7 +58,7 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "incoming_attachments": (NONE, WRITE, True),
     "outgoing_status": (NONE, WRITE, True),
     "outbox": (NONE, KEEP, True),
-    "api_credentials": (NONE, KEEP, True),
+    "api_credentials": (NONE, READ, True),
     "incoming_quarantine": (NONE, WRITE, True),
     "connector_units": (NONE, READ, True),
 }
@@ -256,6 +256,27 @@ async def test_credentials_and_hosted_units_are_a_deployment_s_own(roles: Roles)
     await _denied(
         roles.a, "INSERT INTO connector_units (unit, role) VALUES ($1, $2)", "x", roles.a_role
     )
+
+
+async def test_a_connector_can_neither_mint_nor_revive_a_credential(roles: Roles) -> None:
+    """A compromised connector host must not undo the operator's revocation."""
+    await roles.owner.execute(
+        "INSERT INTO api_credentials (id, name, units, secret_sha256, revoked_at)"
+        " VALUES ('r', 'r', $1, '', now())",
+        [A_UNITS[0]],
+    )
+    await _denied(roles.a, "UPDATE api_credentials SET revoked_at = NULL WHERE id = 'r'")
+    await _denied(roles.a, "UPDATE api_credentials SET secret_sha256 = 'x' WHERE id = 'r'")
+    await _denied(
+        roles.a,
+        "INSERT INTO api_credentials (id, name, units, secret_sha256) VALUES ('n', 'n', $1, '')",
+        [A_UNITS[0]],
+    )
+    await roles.a.execute("UPDATE api_credentials SET last_used_at = now() WHERE id = 'r'")
+    row = await roles.owner.fetchrow("SELECT revoked_at, last_used_at FROM api_credentials")
+    assert row is not None
+    assert row["revoked_at"] is not None
+    assert row["last_used_at"] is not None
 
 
 async def test_quarantine_takes_a_deployment_s_own_records(roles: Roles) -> None:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from kernel import kafka, kafka_admin
 from kernel.errors import (
+    AccessDenied,
     JavaMissing,
     MavenUnreachable,
     PortInUse,
@@ -27,6 +29,7 @@ from kernel.errors import (
 )
 from kernel.kafka import ClientConfig
 from kernel.settings import Secret, Settings
+from lienthong.devstack import kafka as devstack_kafka
 from lienthong.devstack import processes, stack
 from lienthong.devstack.kafka import LocalKafka
 from lienthong.devstack.postgres import LocalPostgres
@@ -174,6 +177,44 @@ async def test_a_kafka_data_dir_formatted_without_credentials_is_refused(
         await local.start()
     assert "dev down --wipe" in (caught.value.hint or "")
     assert local.pid() is None
+
+
+@pytest.mark.timeout(180)
+async def test_the_passwords_the_format_step_saw_are_rotated_away(
+    isolated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storage tool takes the first passwords on its command line (readable in /proc
+    while it runs); once the broker is up they no longer authenticate anyone."""
+    made: list[Secret] = []
+    original = kafka_admin.new_password
+
+    def recording() -> Secret:
+        made.append(original())
+        return made[-1]
+
+    monkeypatch.setattr(devstack_kafka, "new_password", recording)
+    local = LocalKafka(isolated)
+    try:
+        await local.start()
+        first_broker, first_admin = made[:2]
+        admin = local.admin_config()
+        assert admin.password not in (first_broker, first_admin)
+        assert await kafka.broker_count(admin) == 1
+        for user, password in (
+            (devstack_kafka.BROKER_USER, first_broker),
+            (devstack_kafka.ADMIN_USER, first_admin),
+        ):
+            stale = dataclasses.replace(admin, username=user, password=password)
+            with pytest.raises(AccessDenied) as caught:
+                await kafka.broker_count(stale)
+            assert caught.value.reason == "kafka_authentication_failed"
+        assert first_broker.reveal() not in local.config.read_text()
+        # The broker starts again with its new password.
+        local.stop()
+        await local.start()
+        assert await kafka.broker_count(local.admin_config()) == 1
+    finally:
+        local.stop()
 
 
 def test_a_postgres_data_dir_of_another_version_is_refused(isolated: Settings) -> None:

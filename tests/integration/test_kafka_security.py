@@ -26,7 +26,7 @@ from broker.directory import Directory, Unit, loader
 from kernel import kafka
 from kernel.errors import AccessDenied, DirectoryError, KafkaUnavailable
 from kernel.kafka import ClientConfig
-from kernel.kafka_admin import SecurityAdmin
+from kernel.kafka_admin import Grant, SecurityAdmin
 from kernel.settings import Secret, Settings
 from kernel.topics import Topics
 from lienthong.commands.pki import SAMPLE_DIRECTORY
@@ -226,15 +226,27 @@ async def test_sync_is_idempotent_and_a_removed_unit_loses_its_credentials(
         await kafka.delete_topics(world.admin, [world.topics.unit(newcomer)])
 
 
-async def test_sync_removes_a_grant_the_directory_does_not_give(world: World) -> None:
-    stray = grants.unit_grants(world.topics, B, open_now=True)
-    widened = {dataclasses.replace(g, name=world.topics.unit(A)) for g in stray}
+async def test_sync_removes_every_acl_the_directory_does_not_give(world: World) -> None:
+    """A backdoor left by a stolen admin credential, of any shape, does not survive a sync."""
+    user = f"User:{world.topics.unit_user(B)}"
+    prefix = world.topics.prefix
+    strays = {
+        Grant(user, "topic", world.topics.unit(A), "literal", "read"),
+        Grant(user, "topic", world.topics.unit(A), "literal", "read", host="127.0.0.1"),
+        Grant(user, "group", prefix, "prefixed", "all"),
+        Grant(user, "topic", prefix, "prefixed", "delete"),
+        Grant(user, "broker", "kafka-cluster", "literal", "describe"),
+        Grant(user, "topic", world.topics.submit, "literal", "write", permission="deny"),
+    }
     with SecurityAdmin(world.admin) as cluster:
-        await cluster.create(widened)
+        await cluster.create(strays)
     synced = await provisioning.sync(world.admin, world.topics, world.directory, today=TODAY)
-    assert {g for g in widened if g.resource == "topic"} <= set(synced.deleted)
+    assert set(synced.deleted) == strays
+    with SecurityAdmin(world.admin) as cluster:
+        assert not strays & await cluster.grants()
     with pytest.raises(TopicAuthorizationFailedError):
         await _consume(world.b, world.topics.unit(A), world.topics.connector_group(B))
+    await _produce(world.b, world.topics.submit)
 
 
 async def test_the_librdkafka_form_works_in_librdkafka(world: World, tmp_path: Path) -> None:

@@ -74,6 +74,15 @@ def test_directories_are_made_or_tightened_to_0700(tmp_path: Path) -> None:
     assert _mode(loose) == 0o700
 
 
+def test_a_folder_a_person_chose_is_left_as_it_is(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    write_private(shared / "unit.properties", "x", own_dir=False)
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert _mode(shared / "unit.properties") == 0o600
+
+
 def test_a_failed_write_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
