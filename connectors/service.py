@@ -308,22 +308,8 @@ class Connector(Service):
         except Rejected as exc:
             return await self._quarantine(unit, record, body, exc)
         if isinstance(body, StatusBody):
-            async with self.pool.acquire() as conn:
-                ours = await registers.sent_by(conn, unit, body.responds_to)
-            if not ours:
-                unknown = Rejected(
-                    ReasonCode.STATUS_UNKNOWN_MESSAGE,
-                    f"{body.sender} sent status {body.status_code} about {body.responds_to}, "
-                    f"which {unit} never sent",
-                )
-                return await self._quarantine(unit, record, body, unknown)
+            return await self._status_received(unit, record, body)
         async with self.pool.acquire() as conn:
-            if isinstance(body, StatusBody):
-                new = await registers.record_status(conn, body)
-                log.info(
-                    "status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new
-                )
-                return f"status:{body.status_code}"
             try:
                 packing.check_attachments(body)
             except Rejected as exc:
@@ -365,6 +351,21 @@ class Connector(Service):
             metrics.REGISTERED.labels(unit).inc()
         log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
         return "registered" if new else "duplicate"
+
+    async def _status_received(self, unit: str, record: ConsumerRecord, body: StatusBody) -> str:
+        """Recorded only if it is about a document this unit sent; kept aside otherwise."""
+        async with self.pool.acquire() as conn:
+            ours = await registers.sent_by(conn, unit, body.responds_to)
+            new = await registers.record_status(conn, body) if ours else False
+        if not ours:
+            unknown = Rejected(
+                ReasonCode.STATUS_UNKNOWN_MESSAGE,
+                f"{body.sender} sent status {body.status_code} about {body.responds_to}, "
+                f"which {unit} never sent",
+            )
+            return await self._quarantine(unit, record, body, unknown)
+        log.info("status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new)
+        return f"status:{body.status_code}"
 
     async def _quarantine(
         self,

@@ -54,6 +54,18 @@ def read_dsn(directory: Path, role: str) -> Secret | None:
         return None
 
 
+def deployment_dsn(directory: Path | None, name: str) -> Secret:
+    """Connector deployment `name`'s DSN (`lienthong db connector-role NAME` wrote it)."""
+    role = connector_role(name)
+    found = read_dsn(directory, role) if directory else None
+    if found is None:
+        raise ConfigurationError(
+            f"connector deployment {name!r} has no database role ({role}) yet",
+            hint=f"create it: lienthong db connector-role {name} --unit ORGANID…",
+        )
+    return found
+
+
 def role_dsn(base: str, role: str, password: str) -> str:
     """`base` (a URL DSN of the same server and database) logging in as `role`."""
     parts = urllib.parse.urlsplit(base)

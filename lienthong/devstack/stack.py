@@ -43,15 +43,7 @@ class Endpoints:
     """Where each login role's `<role>.dsn` is (0600 files, 0700 dir); None: no roles yet."""
 
     def connector_database_url(self, name: str) -> Secret:
-        """Connector deployment `name`'s DSN (`lienthong db connector-role NAME` wrote it)."""
-        role = dbroles.connector_role(name)
-        found = dbroles.read_dsn(self.database_roles_dir, role) if self.database_roles_dir else None
-        if found is None:
-            raise ConfigurationError(
-                f"connector deployment {name!r} has no database role ({role}) yet",
-                hint=f"create it: lienthong db connector-role {name} --unit ORGANID…",
-            )
-        return found
+        return dbroles.deployment_dsn(self.database_roles_dir, name)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -115,9 +107,9 @@ def service_dsn(settings: Settings, role: str) -> Secret:
 async def connector_dsn(settings: Settings, units: Sequence[str]) -> Secret:
     """The connector deployment's DSN: LIENTHONG_CONNECTOR_NAME's, else the one deployment
     that hosts all of `units` (asked of the reporting role)."""
-    here = endpoints_for_roles(settings)
+    roles_dir = database_roles_dir(settings)
     if settings.connector_name:
-        return here.connector_database_url(settings.connector_name)
+        return dbroles.deployment_dsn(roles_dir, settings.connector_name)
     conn = await database.connect(
         service_dsn(settings, dbroles.REPORTING).reveal(), schema=settings.database_schema
     )
@@ -131,17 +123,7 @@ async def connector_dsn(settings: Settings, units: Sequence[str]) -> Secret:
             "deployment" + (f"s ({', '.join(roles)})" if roles else ""),
             hint="set LIENTHONG_CONNECTOR_NAME, or `lienthong db connector-role NAME --unit …`",
         )
-    return here.connector_database_url(roles[0].removeprefix(dbroles.CONNECTOR + "_"))
-
-
-def endpoints_for_roles(settings: Settings) -> Endpoints:
-    """The database side of `endpoints`, without the Kafka admin's credentials."""
-    return Endpoints(
-        kafka=ClientConfig(settings.kafka_bootstrap_servers),
-        database_url=database_url(settings),
-        clamd=settings.clamd_address,
-        database_roles_dir=database_roles_dir(settings),
-    )
+    return dbroles.deployment_dsn(roles_dir, roles[0].removeprefix(dbroles.CONNECTOR + "_"))
 
 
 async def up(settings: Settings) -> tuple[Endpoints, Started]:
