@@ -5,10 +5,12 @@ reason and never registered, while the honest flow around them goes through."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
 import stat
+import uuid
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from connectors import packing
 from schemas import codec
-from schemas.envelope import status_id
+from schemas.envelope import StatusBody, status_id
 from signing.endorsement import endorse
 from signing.identity import Identity
 from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, COMMUNE_B, PROVINCE, Exchange
@@ -164,6 +166,35 @@ async def test_a_genuine_endorsement_on_another_envelope_is_refused(exchange: Ex
     )
     assert kept[0]["reason_code"] == "endorsement_invalid"
     await _not_registered(exchange, COMMUNE_A, other.message_id)
+
+
+async def test_a_status_about_a_document_the_unit_never_sent_is_kept_aside(
+    exchange: Exchange,
+) -> None:
+    """A unit's genuinely signed status about a message its addressee never sent (the router
+    routes any signed status today) reaches that unit and is quarantined, not recorded."""
+    liar = Identity.load(exchange.pki_dir / "units" / COMMUNE_B, COMMUNE_B)
+    status = StatusBody(
+        message_id=str(uuid.uuid4()), responds_to="never-sent-by-the-province", sender=COMMUNE_B,
+        recipient=PROVINCE, status_code="06",
+        created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+    )  # fmt: skip
+    headers, value = liar.seal(exchange.connector.registry, status)
+    await exchange.connector.producer(COMMUNE_B).send_and_wait(
+        exchange.topics.submit, value, key=COMMUNE_B.encode(), headers=headers
+    )
+    kept = await exchange.until(
+        functools.partial(
+            _rows, exchange, "SELECT * FROM incoming_quarantine WHERE message_id = $1",
+            status.message_id,
+        ),
+        what="the status quarantined",
+    )  # fmt: skip
+    assert (kept[0]["unit"], kept[0]["reason_code"]) == (PROVINCE, "status_unknown_message")
+    assert not await exchange.fetch(
+        "SELECT 1 FROM outgoing_status WHERE status_message_id = $1", status.message_id
+    )
+    await _honest_flow_still_works(exchange)
 
 
 async def test_router_headers_a_sender_sets_itself_are_not_believed(exchange: Exchange) -> None:

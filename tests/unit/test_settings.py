@@ -56,6 +56,10 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_DATABASE_SCHEMA", 'x"; DROP TABLE audit; --', "plain lower-case name"),
         ("LIENTHONG_CLAMD", "127.0.0.1:3310", "tcp://host:port, unix:/path or none"),
         ("LIENTHONG_CLAMD", "tcp://clamd", "tcp://host:port, unix:/path or none"),
+        ("LIENTHONG_TOPIC_PREFIX", "lienthong.unit.x.", "one word of a-z"),
+        ("LIENTHONG_TOPIC_PREFIX", "lienthong", "one word of a-z"),
+        ("LIENTHONG_ROUTER_NAME", "main router", "letters, digits"),
+        ("LIENTHONG_CONNECTOR_NAME", "x" * 65, "letters, digits"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
