@@ -69,7 +69,7 @@ class Router(Service):
         self.scanner = malware.Clamd(address) if address else None
 
     async def start(self) -> None:
-        self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_unit)
+        self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_id)
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema)
         )

@@ -297,7 +297,7 @@ class Connector(Service):
         body: EnvelopeBody | StatusBody | None = None
         try:
             endorsed = endorsement.check(
-                headers, record.value or b"", unit=unit, router_unit=self.settings.router_unit,
+                headers, record.value or b"", unit=unit, router_id=self.settings.router_id,
                 trust=self.trust, registry=self.registry,
             )  # fmt: skip
             envelope = decode_signed(

@@ -47,6 +47,20 @@ class ReasonCode(enum.StrEnum):
     ENVELOPE_TRUNCATED = "envelope_truncated"
     SCHEMA_UNKNOWN_FINGERPRINT = "schema_unknown_fingerprint"
     ENVELOPE_TOO_LARGE = "envelope_too_large"
+    ENVELOPE_TOO_OLD = "envelope_too_old"
+    ENVELOPE_FROM_FUTURE = "envelope_from_future"
+    MESSAGE_ID_INVALID = "message_id_invalid"
+    MESSAGE_ID_TAKEN = "message_id_taken"
+
+    # Who may say what: the edXML bound to its envelope, statuses to their entitled sender.
+    EDXML_SENDER_MISMATCH = "edxml_sender_mismatch"
+    EDXML_RECIPIENT_MISMATCH = "edxml_recipient_mismatch"
+    DOCUMENT_ID_WRONG_ORGAN = "document_id_wrong_organ"
+    KIND_MISMATCH = "kind_mismatch"
+    FOLLOW_UP_UNKNOWN_DOCUMENT = "follow_up_unknown_document"
+    STATUS_RESPONSE_MISMATCH = "status_response_mismatch"
+    STATUS_NOT_ENTITLED = "status_not_entitled"
+    STATUS_BACKWARDS = "status_backwards"
 
     # Signatures and certificates.
     SIGNATURE_INVALID = "signature_invalid"
@@ -59,6 +73,9 @@ class ReasonCode(enum.StrEnum):
     CERTIFICATE_KEY_USAGE = "certificate_key_usage"
     CERTIFICATE_WRONG_UNIT = "certificate_wrong_unit"
     REVOCATION_UNKNOWN = "revocation_unknown"
+    CERTIFICATE_IS_CA = "certificate_is_ca"
+    CERTIFICATE_PATH_LENGTH = "certificate_path_length"
+    CERTIFICATE_EXTENDED_KEY_USAGE = "certificate_extended_key_usage"
     PDF_MALFORMED = "pdf_malformed"
     PDF_UNSIGNED = "pdf_unsigned"
     PDF_MODIFIED_AFTER_SIGNING = "pdf_modified_after_signing"
@@ -240,6 +257,54 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
         "The envelope is larger than the exchange carries.",
         "Phong bì vượt quá kích thước trục liên thông cho phép.",
     ),
+    ReasonCode.ENVELOPE_TOO_OLD: (
+        "The envelope was created longer ago than the exchange accepts.",
+        "Phong bì được tạo quá lâu so với thời hạn trục liên thông chấp nhận.",
+    ),
+    ReasonCode.ENVELOPE_FROM_FUTURE: (
+        "The envelope says it was created later than the router received it.",
+        "Phong bì ghi thời điểm tạo muộn hơn thời điểm bộ định tuyến nhận được.",
+    ),
+    ReasonCode.MESSAGE_ID_INVALID: (
+        "The message id is not of the form its kind requires.",
+        "Mã thông điệp không đúng dạng quy định cho loại thông điệp.",
+    ),
+    ReasonCode.MESSAGE_ID_TAKEN: (
+        "The message id already belongs to another unit's message.",
+        "Mã thông điệp đã thuộc về thông điệp của đơn vị khác.",
+    ),
+    ReasonCode.EDXML_SENDER_MISMATCH: (
+        "The edXML names another sender (From) than the signed envelope.",
+        "Gói tin edXML ghi nơi gửi (From) khác với đơn vị ký phong bì.",
+    ),
+    ReasonCode.EDXML_RECIPIENT_MISMATCH: (
+        "A recipient of the envelope is not among the edXML's recipients (To).",
+        "Nơi nhận của phong bì không có trong danh sách nơi nhận (To) của gói tin edXML.",
+    ),
+    ReasonCode.DOCUMENT_ID_WRONG_ORGAN: (
+        "The document id names another agency than the sender.",
+        "Mã văn bản ghi cơ quan khác với đơn vị gửi.",
+    ),
+    ReasonCode.KIND_MISMATCH: (
+        "The edXML's business type does not match the envelope's kind.",
+        "Loại nghiệp vụ trong gói tin edXML không khớp với loại phong bì.",
+    ),
+    ReasonCode.FOLLOW_UP_UNKNOWN_DOCUMENT: (
+        "A revoke, update or replace refers to no document this sender sent.",
+        "Văn bản thu hồi, cập nhật hoặc thay thế không tham chiếu văn bản nào đơn vị đã gửi.",
+    ),
+    ReasonCode.STATUS_RESPONSE_MISMATCH: (
+        "The status packet answers for another document than the message it is about.",
+        "Gói tin trạng thái trả lời cho văn bản khác với thông điệp được nêu.",
+    ),
+    ReasonCode.STATUS_NOT_ENTITLED: (
+        "The unit may not send this status about this message.",
+        "Đơn vị không có quyền gửi trạng thái này cho thông điệp này.",
+    ),
+    ReasonCode.STATUS_BACKWARDS: (
+        "The status would move the delivery back to an earlier state.",
+        "Trạng thái này đưa quá trình xử lý văn bản lùi về trạng thái trước.",
+    ),
     ReasonCode.SIGNATURE_INVALID: (
         "The signature does not match the content and the certificate.",
         "Chữ ký số không khớp với nội dung và chứng thư số.",
@@ -279,6 +344,18 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.REVOCATION_UNKNOWN: (
         "No current revocation list covers the certificate.",
         "Không có danh sách thu hồi hiện hành cho chứng thư số.",
+    ),
+    ReasonCode.CERTIFICATE_IS_CA: (
+        "A CA certificate signed the content; only end-entity certificates sign documents.",
+        "Chứng thư số của tổ chức cấp chứng thư đã ký; chỉ chứng thư của thuê bao được ký văn bản.",
+    ),
+    ReasonCode.CERTIFICATE_PATH_LENGTH: (
+        "The certificate chain is longer than an issuer's path-length constraint allows.",
+        "Chuỗi chứng thư số dài hơn giới hạn độ dài đường dẫn của tổ chức cấp.",
+    ),
+    ReasonCode.CERTIFICATE_EXTENDED_KEY_USAGE: (
+        "The certificate's extended key usage does not allow signing documents.",
+        "Mục đích sử dụng mở rộng của chứng thư số không cho phép ký văn bản.",
     ),
     ReasonCode.PDF_MALFORMED: (
         "The PDF attachment cannot be read.",

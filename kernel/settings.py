@@ -24,6 +24,8 @@ TOPIC_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\.$")
 """One word and a dot: a prefix can never extend another (`lienthong.unit.x.` would make
 its router look like a unit of `lienthong.`, and sync would take its credentials)."""
 _PRINCIPAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ROUTER_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}(\.[a-z0-9-]{1,40})?$")
+"""The router's identity: a lower-case name, never of the OrganId form units have."""
 _CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
 
 
@@ -133,7 +135,14 @@ class Settings:
     submit_partitions: int = 6
     pki_dir: Path | None = None
     trust_dir: Path | None = None
-    router_unit: str = "000.00.12.H62"
+    router_id: str = "lienthong-router"
+    """LIENTHONG_ROUTER_ID: who signs endorsements and notices; never a unit of the directory."""
+    max_clock_skew: int = 300
+    """LIENTHONG_MAX_CLOCK_SKEW: seconds an envelope may say it was made after the router
+    received it."""
+    max_envelope_age: int = 7 * 24 * 3600
+    """LIENTHONG_MAX_ENVELOPE_AGE: seconds between an envelope's making and the router's
+    receiving it (long enough for an outbox that waited out an outage)."""
     policy_file: Path | None = None
     clamd: str | None = None
     """LIENTHONG_CLAMD: tcp://host:port or unix:/path, `none` for no scanning; unset = local."""
@@ -246,7 +255,13 @@ class Settings:
             ),
             pki_dir=_path(get("PKI_DIR")),
             trust_dir=_path(get("TRUST_DIR")),
-            router_unit=get("ROUTER_UNIT") or defaults.router_unit,
+            router_id=_router_id(get("ROUTER_ID")) or defaults.router_id,
+            max_clock_skew=_int(
+                get("MAX_CLOCK_SKEW"), "MAX_CLOCK_SKEW", defaults.max_clock_skew, 0
+            ),
+            max_envelope_age=_int(
+                get("MAX_ENVELOPE_AGE"), "MAX_ENVELOPE_AGE", defaults.max_envelope_age, 60
+            ),
             policy_file=_path(get("POLICY")),
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
@@ -259,6 +274,15 @@ def _prefix(value: str | None) -> str | None:
     raise ConfigurationError(
         f"{PREFIX}TOPIC_PREFIX must be one word of a-z, 0-9, '_' or '-' and a dot "
         f"(like 'lienthong.'), not {value!r}"
+    )
+
+
+def _router_id(value: str | None) -> str | None:
+    if value is None or ROUTER_ID.match(value):
+        return value
+    raise ConfigurationError(
+        f"{PREFIX}ROUTER_ID must be a lower-case name (like 'lienthong-router'), never a unit "
+        f"code, not {value!r}"
     )
 
 

@@ -151,7 +151,7 @@ async def run(settings: Settings, found: Endpoints) -> None:
         write_pki(
             settings.keys_dir,
             [(u, directory.units[u].name) for u in UNITS],
-            router_unit=settings.router_unit,
+            router_id=settings.router_id,
         )
     print(f"· TEST PKI in {settings.keys_dir}")
     conn = await database.connect(owner_dsn, schema=settings.database_schema)

@@ -57,7 +57,7 @@ def check(
     value: bytes,
     *,
     unit: str,
-    router_unit: str,
+    router_id: str,
     trust: TrustStore,
     registry: codec.Registry,
     binding: Binding = Binding(),  # noqa: B008 (frozen)
@@ -76,10 +76,10 @@ def check(
         envelope = decode_signed(registry, fingerprint, payload)
         signer = x509.load_der_x509_certificate(envelope.certificate_chain[0])
         check_signature(envelope, signer)
-        if router_unit not in binding.units_of(signer):
+        if router_id not in binding.units_of(signer):
             raise Rejected(
                 ReasonCode.ENDORSEMENT_INVALID,
-                f"the endorsement is not signed by the router ({router_unit})",
+                f"the endorsement is not signed by the router ({router_id})",
             )
         endorsement = open_endorsement(registry, envelope)
         trust.validate(envelope.certificate_chain, at=endorsement.created_at)

@@ -248,7 +248,7 @@ def write_pki(
     out: Path,
     units: Iterable[tuple[str, str | None]],
     *,
-    router_unit: str,
+    router_id: str,
     kind: KeyKind = "rsa2048",
 ) -> TestPki:
     """The folder layout the services read: `trust/`, `units/<OrganId>/` (with `head/`,
@@ -261,5 +261,5 @@ def write_pki(
         pki.person(organ_id, f"Thủ trưởng {name or organ_id}", citizen_id).write(
             out / "units" / organ_id / "head"
         )
-    pki.unit(router_unit, "lienthong router").write(out / "router")
+    pki.unit(router_id, "lienthong router").write(out / "router")
     return pki

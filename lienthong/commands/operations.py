@@ -144,7 +144,7 @@ async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
         if args.decision == "release":
             await review.release(conn, producer, topics, args.message_id, actor=actor, why=args.why)
         else:
-            router = Identity.load(settings.keys_dir / "router", settings.router_unit)
+            router = Identity.load(settings.keys_dir / "router", settings.router_id)
             await review.refuse(
                 conn, producer, topics, codec.Registry.load(), router, args.message_id,
                 actor=actor, why=args.why,

@@ -23,7 +23,7 @@ async def _init(args: argparse.Namespace, settings: Settings) -> int:
     write_pki(
         out,
         [(u, directory.units[u].name if u in directory.units else None) for u in units],
-        router_unit=args.router_unit or settings.router_unit,
+        router_id=args.router_id or settings.router_id,
         kind=args.kind,
     )
     print_json({"dir": str(out), "kind": args.kind, "units": units, "trust": str(out / "trust")})
@@ -41,6 +41,6 @@ def register(commands: Subparsers) -> None:
     init.add_argument("--units", nargs="+", metavar="ORGANID", help="default: every open unit")
     init.add_argument("--directory", default=str(SAMPLE_DIRECTORY), metavar="FILE")
     init.add_argument(
-        "--router-unit", metavar="ORGANID", help="default: LIENTHONG_ROUTER_UNIT (000.00.12.H62)"
+        "--router-id", metavar="NAME", help="default: LIENTHONG_ROUTER_ID (lienthong-router)"
     )
     init.set_defaults(handler=_init)

@@ -190,7 +190,7 @@ async def main() -> None:
     logs.configure(dataclasses.replace(base, log_level="WARNING"))
     found, _ = await stack.up(base)
     pki_dir = base.state_dir / "bench" / f"policy-{uuid.uuid4().hex[:8]}"
-    write_pki(pki_dir, [(u, f"Bench sender {u}") for u in SENDERS], router_unit=base.router_unit)
+    write_pki(pki_dir, [(u, f"Bench sender {u}") for u in SENDERS], router_id=base.router_id)
     records = await _records(pki_dir, codec.Registry.load())
     size = statistics.mean(len(value) for _, value, _ in records)
     rates: dict[str, list[float]] = {name: [] for name in CASES}

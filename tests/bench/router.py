@@ -269,7 +269,7 @@ async def run_case(
     dsn = found.database_url.reveal()
     owner = (found.owner_database_url or found.database_url).reveal()
     pki_dir = scratch / tag
-    write_pki(pki_dir, [(u, f"Bench sender {u}") for u in SENDERS], router_unit=base.router_unit)
+    write_pki(pki_dir, [(u, f"Bench sender {u}") for u in SENDERS], router_id=base.router_id)
     identities = [Identity.load(pki_dir / "units" / u, u) for u in SENDERS]
     registry = codec.Registry.load()
     admin = await database.connect(dsn)

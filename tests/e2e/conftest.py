@@ -153,7 +153,7 @@ async def running_exchange(
     pki = write_pki(
         local.keys_dir,
         [(u, directory.units[u].name) for u in HOSTED],
-        router_unit=local.router_unit,
+        router_id=local.router_id,
     )
     admin = services.kafka
     assert services.owner_database_url

@@ -199,7 +199,7 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
     if bypass_router:
         # As if a router had let it through: endorsed with the router's key, written by the
         # admin; the receiver checks the attachments again all the same.
-        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_unit)
+        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
         headers.append(
             endorse(
                 router,
@@ -224,7 +224,7 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
             exchange.topics.submit, value, key=PROVINCE.encode(), headers=headers
         )
     refused = await exchange.refusals(body.message_id)
-    refuser = COMMUNE_A if bypass_router else exchange.settings.router_unit
+    refuser = COMMUNE_A if bypass_router else exchange.settings.router_id
     assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
         refuser,
         "attachment_hash_mismatch",

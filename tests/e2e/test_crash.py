@@ -90,7 +90,7 @@ async def world(
     write_pki(
         local.keys_dir,
         [(u, directory.units[u].name) for u in (PROVINCE, COMMUNE_A)],
-        router_unit=local.router_unit,
+        router_id=local.router_id,
     )
     assert services.owner_database_url is not None
     owner_dsn = services.owner_database_url.reveal()

@@ -80,7 +80,7 @@ async def test_a_closed_district_is_redirected_and_the_sender_told(exchange: Exc
     assert rows[0]["redirected_from"] == CLOSED_DISTRICT
     notice = await exchange.until(lambda: _statuses(exchange, body.message_id, 2), what="notices")
     codes = {(r["recipient"], r["status_code"], r["reason_code"]) for r in notice}
-    assert (exchange.settings.router_unit, "00", "unit_redirected") in codes
+    assert (exchange.settings.router_id, "00", "unit_redirected") in codes
     assert (COMMUNE_A, "01", None) in codes
     deliveries = await exchange.fetch(
         "SELECT * FROM deliveries WHERE message_id = $1", body.message_id

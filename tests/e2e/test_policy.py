@@ -68,7 +68,7 @@ async def test_held_documents_wait_for_an_operator(exchange: Exchange) -> None:
         submitter = exchange.connector.producer(PROVINCE)
         await review.release(conn, submitter, exchange.topics, kept.message_id,
                              actor="qtv.stttt", why="nội dung hành chính thông thường")  # fmt: skip
-        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_unit)
+        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
         await review.refuse(conn, exchange.router.producer, exchange.topics,
                             exchange.connector.registry, router, dropped.message_id,
                             actor="qtv.stttt", why="cần xác minh")  # fmt: skip

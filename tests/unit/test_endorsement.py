@@ -35,7 +35,7 @@ def _check(
     pki: TestPki, registry: Registry, headers: list[tuple[str, bytes]], value: bytes = VALUE
 ) -> Endorsement:
     return endorsement.check(
-        headers, value, unit=UNIT, router_unit=ROUTER, trust=pki.trust_store(), registry=registry
+        headers, value, unit=UNIT, router_id=ROUTER, trust=pki.trust_store(), registry=registry
     )
 
 
@@ -84,7 +84,7 @@ def test_a_crafted_endorsement_is_refused_with_its_reason(
         value = VALUE + b"!"
     with pytest.raises(Rejected) as caught:
         endorsement.check(
-            headers, value, unit=OTHER if craft == "other-unit" else UNIT, router_unit=ROUTER,
+            headers, value, unit=OTHER if craft == "other-unit" else UNIT, router_id=ROUTER,
             trust=pki.trust_store(), registry=registry,
         )  # fmt: skip
     assert caught.value.reason == reason, caught.value

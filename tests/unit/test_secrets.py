@@ -96,7 +96,7 @@ def test_a_failed_write_leaves_nothing_behind(
 
 
 def test_test_pki_keys_are_private(tmp_path: Path) -> None:
-    write_pki(tmp_path, [("000.00.00.H62", "Văn phòng Chính phủ")], router_unit="000.00.12.H62")
+    write_pki(tmp_path, [("000.00.00.H62", "Văn phòng Chính phủ")], router_id="lienthong-router")
     keys = sorted(tmp_path.rglob("key.pem"))
     assert len(keys) == 3  # the unit, its head, the router
     for key in keys:
