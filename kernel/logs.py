@@ -1,7 +1,9 @@
 """Logging: structlog, JSON lines in production, a readable console in development.
 
 Only the entrypoint calls `configure`; library code just asks `structlog.get_logger()` and
-binds `message_id` where it has one.
+binds `message_id` where it has one. Third-party libraries (aiokafka, asyncpg, pyhanko,
+...) log through the standard library; their records are rendered by the same structlog
+processors, so every line on stderr has one format and passes the same secret masking.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -31,15 +33,35 @@ def mask_secrets(
     return event_dict
 
 
-class _MaskingFilter(logging.Filter):
-    """The same defence for third-party libraries logging through the standard library."""
+VERDICT_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
+"""Libraries that explain, as warnings with tracebacks, why a signature they checked does
+not hold. signing.pdf turns that into a reason code and the caller reports it (a refusal is
+the exchange working, not failing), so their lines are debugging detail."""
+
+
+class _ThirdPartyLevel(logging.Filter):
+    """Demotes the verdict loggers' lines to DEBUG without their tracebacks, then drops
+    what is below the threshold: the handler's own level would be checked before this."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_dsn(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+        if record.name.partition(".")[0] in VERDICT_LOGGERS:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return record.levelno >= self.threshold
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """The root handler `configure` installs, and the one a later call replaces (others,
+    such as pytest's capture, are left alone). Like `_stderr_logger`, it writes to
+    sys.stderr as it is when a line is written, so redirected stderr is honoured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
@@ -54,21 +76,36 @@ def configure(settings: Settings) -> None:
         if settings.environment == "production"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    stamped: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    # After format_exc_info, so a traceback quoting a DSN is masked too.
+    rendered: list[structlog.typing.Processor] = [
+        structlog.processors.format_exc_info,
+        mask_secrets,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            # After format_exc_info, so a traceback quoting a DSN is masked too.
-            structlog.processors.format_exc_info,
-            mask_secrets,
-            renderer,
-        ],
+        processors=[*stamped, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
-    # Third-party libraries (aiokafka, asyncio) log through the standard library.
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_MaskingFilter())
+    # Third parties' INFO is chatter (aiokafka's group joins); their warnings and errors
+    # are shown, and everything when debugging.
+    threshold = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    handler = _Handler()
+    handler.addFilter(_ThirdPartyLevel(threshold))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*stamped, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendered],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(threshold)

@@ -1,14 +1,22 @@
 """Certificate chains: from a signer's certificate to a trusted Government CA root.
 
-The checks, each with its own reason code: the chain builds to a root of the trust store
-(untrusted), every certificate on it is valid at the signing time (expired, not yet valid),
-issuers are CAs and the signer may sign (key usage), no certificate on it is on its
-issuer's CRL (revoked; with no current CRL at all, revocation is unknown and refused),
-and the signer belongs to the sending unit (wrong unit).
+One set of rules for every signature the exchange reads (envelopes, endorsements, PDF
+attachments), each with its own reason code: the chain builds to a root of the trust store
+through CA certificates (untrusted); every certificate on it is valid at the moment the
+caller judges at (expired, not yet valid); no issuer has more CA certificates below it than
+its pathLenConstraint allows (path length); the signer is not a CA (is CA), may make digital
+signatures (key usage) and, if it names extended key usages, one of them allows signing
+documents (extended key usage); and no certificate below the root is on its issuer's CRL
+in the trust store, whether or not it names a distribution point (revoked; with no CRL of
+that issuer current at that moment, revocation is unknown and refused).
+
+The moment is the caller's (the router's receive time), never the signing time the sender
+wrote: nothing trusted dates the signature, so a signer could otherwise backdate it into a
+revoked or expired certificate's lifetime.
 
 Built on `cryptography` directly rather than a generic path validator: the rules are few,
 the reasons must be precise, and the router verifies every envelope, so built paths are
-cached by the chain's bytes.
+cached by the chain's bytes and each issuer's CRLs once their signatures are checked.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
@@ -30,6 +38,25 @@ from kernel.reasons import ReasonCode
 CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer")
 CRL_SUFFIXES = (".crl",)
 MAX_PATH = 8
+
+DOCUMENT_SIGNING_USAGES = frozenset(
+    {
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,  # 2.5.29.37.0: the CA restricts nothing
+        x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),  # id-kp-documentSigning (RFC 9336)
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,  # 1.3.6.1.5.5.7.3.4
+        x509.ObjectIdentifier("1.2.840.113583.1.1.5"),  # Adobe Authentic Documents Trust
+        x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),  # Microsoft document signing
+    }
+)
+"""Extended key usages that let a certificate sign documents.
+
+RFC 9336's documentSigning is the purpose made for it; emailProtection (S/MIME) is what
+many Vietnamese CAs put on their signing certificates; Adobe's and Microsoft's
+document-signing purposes are what PDF and Office signing certificates carry; and
+anyExtendedKeyUsage says the CA restricts nothing. A certificate naming only other
+purposes (serverAuth, clientAuth, codeSigning, ...) was issued for something else, and
+its CA vouched for nothing about documents.
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,12 +124,16 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
+def _constraints(certificate: x509.Certificate) -> x509.BasicConstraints | None:
     try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
-        return False
-    if not constraints.ca:
+        return None
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    constraints = _constraints(certificate)
+    if constraints is None or not constraints.ca:
         return False
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -139,9 +170,7 @@ class TrustStore:
         self.crls = list(crls)
         self.require_revocation = require_revocation
         self._paths: dict[bytes, tuple[x509.Certificate, ...]] = {}
-        self._revocations: dict[
-            bytes, tuple[datetime.datetime | None, dict[int, datetime.datetime]]
-        ] = {}
+        self._revocations: dict[bytes, tuple[_Crl, ...]] = {}
 
     @classmethod
     def load(cls, directory: Path, *, require_revocation: bool = True) -> TrustStore:
@@ -160,34 +189,16 @@ class TrustStore:
                 crls.append(load_crl(path.read_bytes(), source=str(path)))
         return cls(certificates, crls, require_revocation=require_revocation)
 
-    def validate(
-        self,
-        chain: Sequence[bytes],
-        *,
-        at: datetime.datetime,
-        now: datetime.datetime | None = None,
-    ) -> Validated:
-        """Check `chain` (DER, signer first) as of signing time `at`; CRLs as of `now`."""
+    def validate(self, chain: Sequence[bytes], *, at: datetime.datetime) -> Validated:
+        """Check `chain` (DER, signer first, issuers in any order) as of the moment `at`:
+        validity and revocation both, so a backdated signing time gains nothing."""
         path = self._path(chain)
         for certificate in path:
-            if at < certificate.not_valid_before_utc:
-                raise TrustError(
-                    ReasonCode.CERTIFICATE_NOT_YET_VALID,
-                    f"{_name(certificate)} is valid from "
-                    f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, "
-                    f"after the signing time {at:%Y-%m-%d %H:%M} UTC",
-                )
-            if at > certificate.not_valid_after_utc:
-                raise TrustError(
-                    ReasonCode.CERTIFICATE_EXPIRED,
-                    f"{_name(certificate)} expired "
-                    f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
-                    f"before the signing time {at:%Y-%m-%d %H:%M} UTC",
-                )
-        _check_signer_usage(path[0])
-        checked_at = now or datetime.datetime.now(datetime.UTC)
+            _check_validity(certificate, at)
+        _check_path_lengths(path)
+        _check_signer(path[0])
         for certificate, issuer in itertools.pairwise(path):
-            self._check_revocation(certificate, issuer, checked_at)
+            self._check_revocation(certificate, issuer, at)
         return Validated(path)
 
     def _path(self, chain: Sequence[bytes]) -> tuple[x509.Certificate, ...]:
@@ -220,7 +231,7 @@ class TrustStore:
         current = signer
         while len(path) <= MAX_PATH:
             for root in self.roots:
-                if root.subject == current.issuer and _issued_by(current, root):
+                if root.subject == current.issuer and _is_ca(root) and _issued_by(current, root):
                     return (*path, root)
             issuer = next(
                 (
@@ -244,52 +255,106 @@ class TrustStore:
         )
 
     def _check_revocation(
-        self, certificate: x509.Certificate, issuer: x509.Certificate, now: datetime.datetime
+        self, certificate: x509.Certificate, issuer: x509.Certificate, at: datetime.datetime
     ) -> None:
-        revoked = self._revoked_by(issuer, now)
-        if revoked is None:
+        """The issuer's CRLs in the trust store decide, whatever distribution point the
+        certificate names or omits: an attacker chooses those, the operator the store."""
+        crl = next((c for c in self._crls_of(issuer) if c.current_at(at)), None)
+        if crl is None:
             if self.require_revocation:
                 raise TrustError(
                     ReasonCode.REVOCATION_UNKNOWN,
-                    f"no current CRL from {issuer.subject.rfc4514_string()} "
-                    f"covers {_name(certificate)}",
+                    f"no CRL from {issuer.subject.rfc4514_string()} current at "
+                    f"{at:%Y-%m-%d %H:%M} UTC covers {_name(certificate)}",
                 )
             return
-        revocation_date = revoked.get(certificate.serial_number)
+        revocation_date = crl.revoked.get(certificate.serial_number)
         if revocation_date is not None:
             raise TrustError(
                 ReasonCode.CERTIFICATE_REVOKED,
                 f"{_name(certificate)} was revoked on {revocation_date:%Y-%m-%d}",
             )
 
-    def _revoked_by(
-        self, issuer: x509.Certificate, now: datetime.datetime
-    ) -> dict[int, datetime.datetime] | None:
-        """Serial -> revocation date from the issuer's newest current CRL, or None if none.
+    def _crls_of(self, issuer: x509.Certificate) -> tuple[_Crl, ...]:
+        """The issuer's correctly signed CRLs, newest first.
 
-        Kept per issuer until the CRL's next update: checking a CRL's signature costs more
-        than verifying the envelope itself.
+        Kept per issuer, whatever the moment asked about (each call picks the one current
+        at its own moment): checking a CRL's signature costs more than verifying the
+        envelope itself.
         """
         key = issuer.signature  # unique per certificate, and free to read
         cached = self._revocations.get(key)
-        if cached is not None and (cached[0] is None or now <= cached[0]):
-            return cached[1]
-        current = [
-            crl
-            for crl in self.crls
-            if crl.issuer == issuer.subject
-            and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-            and (crl.next_update_utc is None or crl.next_update_utc >= now)
-        ]
-        if not current:
-            return None
-        newest = max(current, key=lambda crl: crl.last_update_utc)
-        revoked = {entry.serial_number: entry.revocation_date_utc for entry in newest}
-        self._revocations[key] = (newest.next_update_utc, revoked)
-        return revoked
+        if cached is None:
+            signed = [crl for crl in self.crls if _crl_signed_by(crl, issuer)]
+            cached = tuple(
+                _Crl(
+                    crl.next_update_utc,
+                    {entry.serial_number: entry.revocation_date_utc for entry in crl},
+                )
+                for crl in sorted(signed, key=lambda crl: crl.last_update_utc, reverse=True)
+            )
+            self._revocations[key] = cached
+        return cached
 
 
-def _check_signer_usage(signer: x509.Certificate) -> None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Crl:
+    """What a CRL whose signature was checked says: until when it is current, and the
+    revoked serials."""
+
+    next_update: datetime.datetime | None
+    revoked: dict[int, datetime.datetime]
+
+    def current_at(self, at: datetime.datetime) -> bool:
+        """Not yet superseded at `at`: a CRL past its next update may miss revocations."""
+        return self.next_update is None or at <= self.next_update
+
+
+def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    """Names the issuer and carries its signature: a forged or corrupt CRL counts as none."""
+    return crl.issuer == issuer.subject and crl.is_signature_valid(
+        issuer.public_key()  # type: ignore[arg-type]
+    )
+
+
+def _check_validity(certificate: x509.Certificate, at: datetime.datetime) -> None:
+    if at < certificate.not_valid_before_utc:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_NOT_YET_VALID,
+            f"{_name(certificate)} is valid from "
+            f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC, "
+            f"after {at:%Y-%m-%d %H:%M} UTC",
+        )
+    if at > certificate.not_valid_after_utc:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_EXPIRED,
+            f"{_name(certificate)} expired {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
+            f"before {at:%Y-%m-%d %H:%M} UTC",
+        )
+
+
+def _check_path_lengths(path: Sequence[x509.Certificate]) -> None:
+    """Each issuer's pathLenConstraint bounds the CA certificates between it and the signer:
+    a CA allowed to issue only end-entity certificates must not have made a sub-CA."""
+    for index, issuer in enumerate(path[1:], start=1):
+        constraints = _constraints(issuer)
+        limit = constraints.path_length if constraints else None
+        if limit is not None and index - 1 > limit:
+            raise TrustError(
+                ReasonCode.CERTIFICATE_PATH_LENGTH,
+                f"{_name(issuer)} allows {limit} CA certificate(s) below it, "
+                f"the chain has {index - 1}",
+            )
+
+
+def _check_signer(signer: x509.Certificate) -> None:
+    """An end-entity certificate whose key and extended key usages allow signing."""
+    constraints = _constraints(signer)
+    if constraints is not None and constraints.ca:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_IS_CA,
+            f"{_name(signer)} is a CA certificate; only end-entity certificates sign",
+        )
     try:
         usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -299,6 +364,16 @@ def _check_signer_usage(signer: x509.Certificate) -> None:
     if not (usage.digital_signature or usage.content_commitment):
         raise TrustError(
             ReasonCode.CERTIFICATE_KEY_USAGE, f"{_name(signer)} may not make digital signatures"
+        )
+    try:
+        purposes = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if DOCUMENT_SIGNING_USAGES.isdisjoint(purposes):
+        raise TrustError(
+            ReasonCode.CERTIFICATE_EXTENDED_KEY_USAGE,
+            f"{_name(signer)} is for {', '.join(oid.dotted_string for oid in purposes)}, "
+            "not for signing documents",
         )
 
 

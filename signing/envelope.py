@@ -106,9 +106,13 @@ def verify(
     registry: Registry,
     binding: Binding = Binding(),  # noqa: B008 (frozen)
     expected_sender: str | None = None,
-    now: datetime.datetime | None = None,
+    at: datetime.datetime | None = None,
 ) -> Verified:
-    """Signature, then the body it covers, then the chain as of the body's signing time."""
+    """Signature, then the body it covers, then the chain as of `at` (None: now).
+
+    Not as of the body's `created_at`: the sender wrote that, and a backdated body would
+    otherwise be judged in an expired or since revoked certificate's lifetime.
+    """
     if not envelope.certificate_chain:
         raise TrustError(ReasonCode.CERTIFICATE_MALFORMED, "the envelope carries no certificate")
     try:
@@ -127,7 +131,9 @@ def verify(
             + (f" (published as {expected_sender})" if expected_sender else "")
             + f" but its certificate belongs to {', '.join(sorted(units)) or 'no unit'}",
         )
-    validated = trust.validate(envelope.certificate_chain, at=body.created_at, now=now)
+    validated = trust.validate(
+        envelope.certificate_chain, at=at or datetime.datetime.now(datetime.UTC)
+    )
     return Verified(
         body=body, chain=validated, unit=body.sender, personal=binding.is_personal(signer)
     )

@@ -1,11 +1,13 @@
 """PAdES signatures on PDF attachments, with pyhanko.
 
-Validation never fetches anything (the exchange is a closed network), requires revocation
-information (hard-fail on CRLs from the trust store), demands that the last signature
-covers the whole file and that nothing but signatures was added after an earlier one, and
-binds each signer to the sending unit: an organisation certificate of the unit or a
-personal certificate carrying the unit's code. A head's personal signature followed by the
-clerk's organisation signature (Articles 9.1 and 10) is the usual pair.
+pyhanko judges each signature's integrity: the signature matches the signed bytes with an
+accepted algorithm, the last signature covers the whole file, and nothing but signatures
+was added after an earlier one (nor anything its certification forbids). The signer's
+certificate chain is judged by `TrustStore.validate`, the same rules and reason codes as
+an envelope's, at the moment the caller gives. Each signer is bound to the sending unit: an
+organisation certificate of the unit or a personal certificate carrying the unit's code. A
+head's personal signature followed by the clerk's organisation signature (Articles 9.1 and
+10) is the usual pair.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
+from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import async_validate_pdf_signature
@@ -37,21 +39,10 @@ from kernel.reasons import ReasonCode
 from signing.certificates import Binding, TrustStore
 from signing.keys import PrivateKey
 
-_FAILURES: dict[object, ReasonCode] = {
-    AdESFailure.REVOKED: ReasonCode.CERTIFICATE_REVOKED,
-    AdESIndeterminate.REVOKED_NO_POE: ReasonCode.CERTIFICATE_REVOKED,
-    AdESIndeterminate.REVOKED_CA_NO_POE: ReasonCode.CERTIFICATE_REVOKED,
-    AdESFailure.NOT_YET_VALID: ReasonCode.CERTIFICATE_NOT_YET_VALID,
-    AdESIndeterminate.NOT_YET_VALID: ReasonCode.CERTIFICATE_NOT_YET_VALID,
-    AdESIndeterminate.EXPIRED: ReasonCode.CERTIFICATE_EXPIRED,
-    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE: ReasonCode.CERTIFICATE_EXPIRED,
-    AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED: ReasonCode.CERTIFICATE_EXPIRED,
-    AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND: ReasonCode.CERTIFICATE_UNTRUSTED,
-    AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE: ReasonCode.CERTIFICATE_UNTRUSTED,
-    AdESIndeterminate.TRY_LATER: ReasonCode.REVOCATION_UNKNOWN,
-    AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE: ReasonCode.REVOCATION_UNKNOWN,
-    AdESIndeterminate.SIG_CONSTRAINTS_FAILURE: ReasonCode.CERTIFICATE_KEY_USAGE,
-}
+_ALGORITHM_REFUSED = (
+    AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE,
+    AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+)
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
@@ -114,10 +105,11 @@ async def validate_pdf(
     trust: TrustStore,
     sender: str | None,
     binding: Binding = Binding(),  # noqa: B008 (frozen)
+    at: datetime.datetime | None = None,
 ) -> tuple[PdfVerdict, ...]:
-    """Every signature must be intact, trusted and unrevoked and, when a sender is named,
-    the sender's (its organisation or a person of it). The last must cover the whole file;
-    after an earlier one, only further signatures may have been added."""
+    """Every signature must be intact, its chain trusted at `at` (None: now) and, when a
+    sender is named, the sender's (its organisation or a person of it). The last must cover
+    the whole file; after an earlier one, only further signatures may have been added."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = reader.embedded_signatures
@@ -125,28 +117,31 @@ async def validate_pdf(
         raise TrustError(ReasonCode.PDF_MALFORMED, f"cannot read the PDF: {exc}") from exc
     if not embedded:
         raise TrustError(ReasonCode.PDF_UNSIGNED, "the PDF carries no signature")
+    moment = at or datetime.datetime.now(datetime.UTC)
+    # pyhanko needs a context to check algorithms along the path; its trust verdict is
+    # ignored (TrustStore.validate decides), so it gets no CRLs and cannot fail on
+    # revocation (soft-fail, nothing fetched): a second, different revocation check would
+    # only disagree with ours.
     context = ValidationContext(
         trust_roots=[_asn1(c) for c in trust.roots],
         other_certs=[_asn1(c) for c in trust.intermediates],
-        crls=[crl.public_bytes(Encoding.DER) for crl in trust.crls],
         allow_fetching=False,
-        revocation_mode="hard-fail",
+        revocation_mode="soft-fail",
+        moment=moment,
     )
     verdicts = []
     for index, signature in enumerate(embedded):
         last = index == len(embedded) - 1
-        verdicts.append(await _validate_one(signature, context, sender, binding, last=last))
+        signed_at = await _check_integrity(signature, context, last=last)
+        verdicts.append(_check_signer(signature, signed_at, trust, sender, binding, moment))
     return tuple(verdicts)
 
 
-async def _validate_one(
-    signature: EmbeddedPdfSignature,
-    context: ValidationContext,
-    sender: str | None,
-    binding: Binding,
-    *,
-    last: bool,
-) -> PdfVerdict:
+async def _check_integrity(
+    signature: EmbeddedPdfSignature, context: ValidationContext, *, last: bool
+) -> datetime.datetime | None:
+    """pyhanko's part: the signature over the file, its algorithm, and what came after it.
+    Returns the signing time the signer wrote, for the verdict only."""
     name = signature.field_name
     try:
         status = await async_validate_pdf_signature(signature, context)
@@ -157,6 +152,12 @@ async def _validate_one(
     if not (status.intact and status.valid):
         raise TrustError(
             ReasonCode.SIGNATURE_INVALID, f"signature {name} does not match the PDF's content"
+        )
+    if status.trust_problem_indic in _ALGORITHM_REFUSED:
+        raise TrustError(
+            ReasonCode.ALGORITHM_UNSUPPORTED,
+            f"signature {name} uses an algorithm that is not accepted "
+            f"({status.md_algorithm}, {status.pkcs7_signature_mechanism})",
         )
     if last and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         raise TrustError(
@@ -176,22 +177,38 @@ async def _validate_one(
             ReasonCode.PDF_MODIFIED_AFTER_SIGNING,
             f"the PDF was changed after signature {name} in a way its certification forbids",
         )
-    if not status.trusted:
-        reason = _FAILURES.get(status.trust_problem_indic, ReasonCode.CERTIFICATE_UNTRUSTED)
+    return status.signer_reported_dt
+
+
+def _check_signer(
+    signature: EmbeddedPdfSignature,
+    signed_at: datetime.datetime | None,
+    trust: TrustStore,
+    sender: str | None,
+    binding: Binding,
+    at: datetime.datetime,
+) -> PdfVerdict:
+    """As for an envelope: the signer belongs to the sender, then the trust store judges its
+    certificate with the ones the signature embeds (the store adds its intermediates)."""
+    name = signature.field_name
+    chain = [signature.signer_cert.dump(), *(c.dump() for c in signature.other_embedded_certs)]
+    try:
+        signer = x509.load_der_x509_certificate(chain[0])
+    except ValueError as exc:
         raise TrustError(
-            reason, f"the signer of {name} is not trusted ({status.trust_problem_indic})"
-        )
-    signer = x509.load_der_x509_certificate(status.signing_cert.dump())
+            ReasonCode.CERTIFICATE_MALFORMED, f"the signer's certificate of {name}: {exc}"
+        ) from exc
     units = binding.units_of(signer)
     if sender is not None and sender not in units:
         raise TrustError(
             ReasonCode.CERTIFICATE_WRONG_UNIT,
             f"signature {name} is for {', '.join(sorted(units)) or 'no unit'}, not for {sender}",
         )
+    trust.validate(chain, at=at)
     return PdfVerdict(
         field=name,
         signer=signer.subject.rfc4514_string(),
         units=tuple(sorted(units)),
         personal=binding.is_personal(signer),
-        signed_at=status.signer_reported_dt,
+        signed_at=signed_at,
     )

@@ -55,10 +55,61 @@ def _name(common_name: str, *uids: str) -> x509.Name:
     return x509.Name(attributes)
 
 
+def _slug(name: x509.Name) -> str:
+    common_name = str(name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+    return "".join(c if c.isalnum() else "-" for c in common_name.lower()).strip("-")
+
+
 def _crl_url(issuer: x509.Name) -> str:
-    common_name = str(issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-    slug = "".join(c if c.isalnum() else "-" for c in common_name.lower()).strip("-")
-    return f"http://crl.lienthong.invalid/{slug}.crl"
+    return f"http://crl.lienthong.invalid/{_slug(issuer)}.crl"
+
+
+_SIGNER_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    """What a certificate says it is for; the defaults make a unit's signing certificate.
+
+    The other values make the certificates a relying party must refuse: a CA (`ca`, with
+    `path_length`), another key usage, extended key usages for something else, or no CRL
+    distribution point (the trust store's CRL must still be consulted).
+    """
+
+    ca: bool = False
+    path_length: int | None = None
+    key_usage: x509.KeyUsage | None = None
+    """None: digitalSignature and nonRepudiation, or keyCertSign and cRLSign for a CA."""
+    extended_key_usage: tuple[x509.ObjectIdentifier, ...] | None = None
+    distribution_point: bool = True
+
+    @property
+    def usage(self) -> x509.KeyUsage:
+        return self.key_usage or (_CA_USAGE if self.ca else _SIGNER_USAGE)
+
+
+CA = Profile(ca=True)
 
 
 class TestPki:
@@ -74,23 +125,24 @@ class TestPki:
             issuer_name=root_name,
             issuer_key=root_key,
             public_key=root_key,
-            ca_path_length=1,
+            profile=Profile(ca=True, path_length=1),
             not_before=self.now - 365 * _DAY,
             not_after=self.now + 20 * 365 * _DAY,
         )
         self.root = Issued(root_key, root_cert, (root_cert,))
-        issuing_key = keys.generate(kind)
-        issuing_cert = self._build(
-            subject=_name("TEST Government Cipher Committee CA (lienthong)"),
-            issuer_name=root_name,
-            issuer_key=root_key,
-            public_key=issuing_key,
-            ca_path_length=0,
+        self.issuing = self.issue(
+            "TEST Government Cipher Committee CA (lienthong)",
+            issuer=self.root,
+            profile=Profile(ca=True, path_length=0),
             not_before=self.now - 365 * _DAY,
             not_after=self.now + 10 * 365 * _DAY,
         )
-        self.issuing = Issued(issuing_key, issuing_cert, (issuing_cert,))
+        self.authorities: list[Issued] = [self.issuing, self.root]
+        """Every CA, each publishing a CRL (the trust store holds only the root's and the
+        issuing CA's certificates; a sub-CA's travels in the signer's chain)."""
         self.revoked: list[x509.Certificate] = []
+        self.stale: list[x509.Certificate] = []
+        self.withheld: list[x509.Certificate] = []
 
     def _build(
         self,
@@ -101,9 +153,8 @@ class TestPki:
         public_key: PrivateKey,
         not_before: datetime.datetime,
         not_after: datetime.datetime,
-        ca_path_length: int | None = None,
+        profile: Profile = Profile(),
     ) -> x509.Certificate:
-        is_ca = ca_path_length is not None
         self_signed = subject == issuer_name
         builder = (
             x509.CertificateBuilder()
@@ -114,22 +165,10 @@ class TestPki:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(
-                x509.BasicConstraints(ca=is_ca, path_length=ca_path_length), critical=True
-            )
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=not is_ca,
-                    content_commitment=not is_ca,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=is_ca,
-                    crl_sign=is_ca,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                x509.BasicConstraints(ca=profile.ca, path_length=profile.path_length),
                 critical=True,
             )
+            .add_extension(profile.usage, critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(public_key.public_key()), critical=False
             )
@@ -138,9 +177,13 @@ class TestPki:
                 critical=False,
             )
         )
-        if not self_signed:
-            # Validators (pyhanko's among them) check revocation where a certificate says
-            # where its CRL is; nothing fetches it here, the trust store holds the file.
+        if profile.extended_key_usage is not None:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(profile.extended_key_usage), critical=False
+            )
+        if profile.distribution_point and not self_signed:
+            # Where real certificates say their CRL is; nothing fetches it here, the trust
+            # store holds the file.
             builder = builder.add_extension(
                 x509.CRLDistributionPoints(
                     [
@@ -163,17 +206,29 @@ class TestPki:
         kind: KeyKind | None = None,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
+        issuer: Issued | None = None,
+        profile: Profile = Profile(),
     ) -> Issued:
+        """A certificate from `issuer` (the issuing CA by default)."""
+        issuer = issuer or self.issuing
         key = keys.generate(kind or self.kind)
         certificate = self._build(
             subject=_name(common_name, *uids),
-            issuer_name=self.issuing.certificate.subject,
-            issuer_key=self.issuing.key,
+            issuer_name=issuer.certificate.subject,
+            issuer_key=issuer.key,
             public_key=key,
+            profile=profile,
             not_before=not_before or self.now - 30 * _DAY,
             not_after=not_after or self.now + 2 * 365 * _DAY,
         )
-        return Issued(key, certificate, (certificate, self.issuing.certificate))
+        chain = (certificate,) if issuer is self.root else (certificate, *issuer.chain)
+        return Issued(key, certificate, chain)
+
+    def sub_ca(self, common_name: str, *, issuer: Issued | None = None) -> Issued:
+        """A CA below `issuer` (the issuing CA by default), publishing CRLs of its own."""
+        authority = self.issue(common_name, issuer=issuer, profile=CA)
+        self.authorities.append(authority)
+        return authority
 
     def unit(
         self,
@@ -183,6 +238,8 @@ class TestPki:
         kind: KeyKind | None = None,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
+        issuer: Issued | None = None,
+        profile: Profile = Profile(),
     ) -> Issued:
         """An organisation certificate: the unit's clerks sign with it."""
         return self.issue(
@@ -191,6 +248,8 @@ class TestPki:
             kind=kind,
             not_before=not_before,
             not_after=not_after,
+            issuer=issuer,
+            profile=profile,
         )
 
     def person(
@@ -202,29 +261,38 @@ class TestPki:
     def revoke(self, issued: Issued) -> None:
         self.revoked.append(issued.certificate)
 
+    def let_crl_go_stale(self, authority: Issued) -> None:
+        """The authority's CRL is past its next update: it may miss recent revocations."""
+        self.stale.append(authority.certificate)
+
+    def withhold_crl(self, authority: Issued) -> None:
+        """The trust store gets no CRL from the authority."""
+        self.withheld.append(authority.certificate)
+
     def crls(self) -> list[x509.CertificateRevocationList]:
-        """Current CRLs from the issuing CA (with the revoked certificates) and the root."""
+        """Each CA's CRL (current unless made stale) with the certificates it revoked."""
         return [
-            self._crl(self.issuing, self.revoked),
-            self._crl(self.root, []),
+            self._crl(authority)
+            for authority in self.authorities
+            if authority.certificate not in self.withheld
         ]
 
-    def _crl(
-        self, authority: Issued, revoked: Iterable[x509.Certificate]
-    ) -> x509.CertificateRevocationList:
+    def _crl(self, authority: Issued) -> x509.CertificateRevocationList:
+        last_update = self.now - (60 if authority.certificate in self.stale else 1) * _DAY
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(authority.certificate.subject)
-            .last_update(self.now - _DAY)
-            .next_update(self.now + 30 * _DAY)
+            .last_update(last_update)
+            .next_update(last_update + 31 * _DAY)
         )
-        for certificate in revoked:
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(certificate.serial_number)
-                .revocation_date(self.now - _DAY)
-                .build()
-            )
+        for certificate in self.revoked:
+            if certificate.issuer == authority.certificate.subject:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder()
+                    .serial_number(certificate.serial_number)
+                    .revocation_date(self.now - _DAY)
+                    .build()
+                )
         return builder.sign(authority.key, hashes.SHA256())
 
     def trust_store(self, *, require_revocation: bool = True) -> TrustStore:
@@ -235,13 +303,19 @@ class TestPki:
         )
 
     def write_trust(self, directory: Path) -> None:
-        """The trust-store folder format: CA certificates and CRLs, one file each."""
+        """The trust-store folder format: CA certificates and CRLs, one file each (the
+        root's CRL in DER, the others in PEM: Government CAs publish either)."""
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "root-ca.pem").write_bytes(_pem(self.root.certificate))
         (directory / "issuing-ca.pem").write_bytes(_pem(self.issuing.certificate))
-        issuing_crl, root_crl = self.crls()
-        (directory / "issuing-ca.crl").write_bytes(issuing_crl.public_bytes(Encoding.PEM))
-        (directory / "root-ca.crl").write_bytes(root_crl.public_bytes(Encoding.DER))
+        names = {
+            self.root.certificate.subject: "root-ca",
+            self.issuing.certificate.subject: "issuing-ca",
+        }
+        for crl in self.crls():
+            name = names.get(crl.issuer) or _slug(crl.issuer)
+            encoding = Encoding.DER if name == "root-ca" else Encoding.PEM
+            (directory / f"{name}.crl").write_bytes(crl.public_bytes(encoding))
 
 
 def write_pki(

@@ -1,12 +1,14 @@
 """PAdES requirements per document type (Articles 3.4, 9.1 and 10), as policy hits.
 
-Each PDF is validated once (signing/pdf.py: trust roots, revocation, whole-file coverage,
-signers bound to the sender); every rule that applies to the document type turns a failed
-validation or a missing kind of signature into a hit with the rule's action.
+Each PDF is validated once (signing/pdf.py: the trust store's certificate rules as of the
+moment given, whole-file coverage, signers bound to the sender); every rule that applies to
+the document type turns a failed validation or a missing kind of signature into a hit with
+the rule's action.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 
 from broker.policy.check import File, essence
@@ -35,16 +37,18 @@ async def check(
     trust: TrustStore,
     sender: str | None,
     parties: Parties | None = None,
+    at: datetime.datetime | None = None,
 ) -> list[Hit]:
+    """`at` is the moment the signers' certificates are judged at (None: now); the router
+    gives the time it received the envelope."""
     applying = [r for r in rules if r.applies_to(type_name, parties)]
     if not applying:
         return []
     hits: list[Hit] = []
     for file in pdfs_of(files):
         try:
-            kinds = {
-                v.kind for v in await pdf.validate_pdf(file.content, trust=trust, sender=sender)
-            }
+            verdicts = await pdf.validate_pdf(file.content, trust=trust, sender=sender, at=at)
+            kinds = {v.kind for v in verdicts}
             failure: TrustError | None = None
         except TrustError as exc:
             kinds, failure = set(), exc

@@ -63,9 +63,8 @@ def _append_update(signed: bytes) -> bytes:
     return out.getvalue()
 
 
-async def _certify(data: bytes, issued: Issued) -> bytes:
-    """A certification signature that allows no change at all, not even another signature."""
-    signer = signers.SimpleSigner(
+def _signer(issued: Issued) -> signers.SimpleSigner:
+    return signers.SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(issued.certificate.public_bytes(Encoding.DER)),
         signing_key=asn1_keys.PrivateKeyInfo.load(
             issued.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
@@ -74,11 +73,25 @@ async def _certify(data: bytes, issued: Issued) -> bytes:
             [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in issued.chain]
         ),
     )
+
+
+async def _certify(data: bytes, issued: Issued) -> bytes:
+    """A certification signature that allows no change at all, not even another signature."""
     meta = signers.PdfSignatureMetadata(
         field_name="certification", certify=True, docmdp_permissions=fields.MDPPerm.NO_CHANGES
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    out = await signers.async_sign_pdf(writer, meta, signer=signer)
+    out = await signers.async_sign_pdf(writer, meta, signer=_signer(issued))
+    return bytes(out.getvalue())
+
+
+async def _sign_sha1(data: bytes, issued: Issued) -> bytes:
+    """What an old signing tool makes: a SHA-1 digest, which pyhanko's policy refuses."""
+    meta = signers.PdfSignatureMetadata(
+        field_name="old-tool", md_algorithm="sha1", subfilter=fields.SigSeedSubFilter.PADES
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    out = await signers.async_sign_pdf(writer, meta, signer=_signer(issued))
     return bytes(out.getvalue())
 
 
@@ -120,6 +133,8 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(PdfSigner, "_enforce_certification_constraints", lambda *_: None)
             return await pdf.sign_pdf(certified, unit.key, unit.chain), pki
+    if name == "sha1-digest":
+        return await _sign_sha1(minimal_pdf(), unit), pki
     if name == "not-a-pdf":
         return b"%PDF-1.7 this is not really a PDF", pki
     raise AssertionError(name)
@@ -138,6 +153,7 @@ async def _case(name: str) -> tuple[bytes, TestPki]:
         ("changed-between-signatures", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
         ("second-signer-of-other-unit", ReasonCode.CERTIFICATE_WRONG_UNIT),
         ("signed-after-a-no-changes-certification", ReasonCode.PDF_MODIFIED_AFTER_SIGNING),
+        ("sha1-digest", ReasonCode.ALGORITHM_UNSUPPORTED),
         ("not-a-pdf", ReasonCode.PDF_MALFORMED),
     ],
 )
@@ -146,3 +162,16 @@ async def test_bad_pdfs_are_refused_with_their_reason(name: str, reason: ReasonC
     with pytest.raises(TrustError) as caught:
         await pdf.validate_pdf(data, trust=pki.trust_store(), sender=SENDER)
     assert caught.value.reason == reason, caught.value.message
+
+
+async def test_the_signers_certificate_is_judged_at_the_moment_given(pki: TestPki) -> None:
+    """Not at the signing time the PDF states: a verifier in three years' time refuses."""
+    unit = pki.unit(SENDER, not_after=NOW + datetime.timedelta(days=365))
+    signed = await pdf.sign_pdf(minimal_pdf(), unit.key, unit.chain)
+    trust = pki.trust_store()
+    (verdict,) = await pdf.validate_pdf(signed, trust=trust, sender=SENDER)
+    assert verdict.signed_at is not None
+    later = NOW + datetime.timedelta(days=3 * 365)
+    with pytest.raises(TrustError) as caught:
+        await pdf.validate_pdf(signed, trust=trust, sender=SENDER, at=later)
+    assert caught.value.reason == ReasonCode.CERTIFICATE_EXPIRED

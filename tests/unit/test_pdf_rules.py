@@ -107,6 +107,19 @@ async def test_each_requirement_gives_its_reason(
     assert all(h.matched.startswith("qd.pdf: ") for h in hits)
 
 
+async def test_the_moment_given_judges_the_signers(policy: rules.Policy, pki: TestPki) -> None:
+    """The router passes its receive time: a certificate expired by then is refused."""
+    files = [File("qd.pdf", "application/pdf", await _pdf(pki, "organisation"))]
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3 * 365)
+    hits = await signatures.check(
+        policy.pdf_signatures, "Công văn", files, trust=pki.trust_store(), sender=SENDER, at=later
+    )
+    assert {(h.rule, h.reason_code) for h in hits} == {
+        ("any-valid", "certificate_expired"),
+        ("signed", "certificate_expired"),
+    }
+
+
 PDF_RULE = "{id: p, article: a, document_types: ['*'], require: [any], action: reject"
 
 

@@ -20,12 +20,13 @@ from schemas import envelope as e
 from signing import envelope as signatures
 from signing.certificates import TrustStore
 from signing.keys import KeyKind
-from signing.testpki import Issued, TestPki
+from signing.testpki import Issued, Profile, TestPki
 from tests.paths import FIXTURES
 from tests.unit.test_edxml import BILLION_LAUGHS, XXE
 
 SENDER, RECIPIENT = "000.00.00.H62", "000.02.00.H62"
 NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+DAY = datetime.timedelta(days=1)
 DOCUMENT = (FIXTURES / "edxml" / "document.edxml").read_bytes()
 
 
@@ -158,6 +159,17 @@ def _no_crl(registry: codec.Registry, pki: TestPki) -> tuple[e.SignedEnvelope, T
     return _signed(registry, pki.unit(SENDER)), trust
 
 
+def _crl_signed_by_another_key(
+    registry: codec.Registry, pki: TestPki
+) -> tuple[e.SignedEnvelope, TrustStore]:
+    """The issuing CA's name on a CRL someone else signed: no CRL of that CA at all."""
+    forger = TestPki(now=pki.now)
+    forged = dataclasses.replace(forger.issuing, certificate=pki.issuing.certificate)
+    crl = forger._crl(forged)
+    trust = TrustStore([pki.root.certificate, pki.issuing.certificate], [crl, *pki.crls()[1:]])
+    return _signed(registry, pki.unit(SENDER)), trust
+
+
 def _ca_as_signer(registry: codec.Registry, pki: TestPki) -> tuple[e.SignedEnvelope, TrustStore]:
     """The issuing CA's own key and certificate: a CA may certify, not sign documents."""
     return _signed(registry, pki.issuing), pki.trust_store()
@@ -178,6 +190,7 @@ def _ca_as_signer(registry: codec.Registry, pki: TestPki) -> tuple[e.SignedEnvel
         (_malformed_certificate, ReasonCode.CERTIFICATE_MALFORMED),
         (_no_certificate, ReasonCode.CERTIFICATE_MALFORMED),
         (_no_crl, ReasonCode.REVOCATION_UNKNOWN),
+        (_crl_signed_by_another_key, ReasonCode.REVOCATION_UNKNOWN),
         (_ca_as_signer, ReasonCode.CERTIFICATE_WRONG_UNIT),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)).strip("_"),
@@ -191,24 +204,48 @@ def test_bad_envelopes_are_refused_with_their_reason(
     assert caught.value.reason == reason
 
 
-def test_a_signer_without_signing_key_usage_is_refused(
+def test_a_ca_certificate_of_the_unit_is_refused(registry: codec.Registry, pki: TestPki) -> None:
+    """A CA certificate that does carry the unit's code: still not a document signer."""
+    ca_like = pki.unit(SENDER, profile=Profile(ca=True, path_length=0))
+    with pytest.raises(TrustError) as caught:
+        _verify(registry, pki.trust_store(), _signed(registry, ca_like))
+    assert caught.value.reason == ReasonCode.CERTIFICATE_IS_CA
+
+
+def test_a_backdated_body_does_not_revive_an_expired_certificate(
     registry: codec.Registry, pki: TestPki
 ) -> None:
-    """A CA certificate that does carry the unit's code: still not a document signer."""
+    """The sender writes created_at; the moment judged is the verifier's."""
+    old = pki.unit(SENDER, not_before=NOW - 400 * DAY, not_after=NOW - DAY)
+    envelope = _signed(registry, old, _body(created_at=NOW - 2 * DAY))
     trust = pki.trust_store()
-    ca_like = pki._build(
-        subject=pki.unit(SENDER).certificate.subject,
-        issuer_name=pki.issuing.certificate.subject,
-        issuer_key=pki.issuing.key,
-        public_key=pki.issuing.key,
-        not_before=NOW - datetime.timedelta(days=1),
-        not_after=NOW + datetime.timedelta(days=1),
-        ca_path_length=0,
-    )
-    signed = _signed(registry, Issued(pki.issuing.key, ca_like, (ca_like, pki.issuing.certificate)))
+    assert signatures.verify(envelope, trust=trust, registry=registry, at=NOW - 2 * DAY)
     with pytest.raises(TrustError) as caught:
-        _verify(registry, trust, signed)
-    assert caught.value.reason == ReasonCode.CERTIFICATE_KEY_USAGE
+        signatures.verify(envelope, trust=trust, registry=registry)
+    assert caught.value.reason == ReasonCode.CERTIFICATE_EXPIRED
+
+
+def test_the_caches_judge_each_moment_afresh(pki: TestPki) -> None:
+    """Paths and CRLs are cached, verdicts are not: the same chain at another moment meets
+    its CRL's next update and its own expiry, then passes again."""
+    unit = pki.unit(SENDER, not_after=NOW + 60 * DAY)
+    chain = [c.public_bytes(Encoding.DER) for c in unit.chain]
+    trust = pki.trust_store()
+    crl_next_update = min(c.next_update_utc for c in trust.crls if c.next_update_utc)
+    moments = [
+        (NOW, None),
+        (crl_next_update + DAY, ReasonCode.REVOCATION_UNKNOWN),
+        (NOW + 61 * DAY, ReasonCode.CERTIFICATE_EXPIRED),
+        (NOW - 31 * DAY, ReasonCode.CERTIFICATE_NOT_YET_VALID),
+        (NOW, None),
+    ]
+    for at, reason in moments:
+        try:
+            trust.validate(chain, at=at)
+            outcome = None
+        except TrustError as exc:
+            outcome = exc.reason
+        assert outcome == reason, at
 
 
 def test_truncated_avro_envelope(registry: codec.Registry, pki: TestPki) -> None:
