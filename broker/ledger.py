@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -17,19 +18,12 @@ from broker.policy.malware import Scan
 from broker.policy.rules import Decision
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Route
+from broker.stages.entitle import Delivery, Original
 from kernel.database import Connection
 from schemas.envelope import Body, EnvelopeBody, StatusBody
 
 ROUTING, ROUTED, REJECTED, REDIRECTED = "routing", "routed", "rejected", "redirected"
 HELD = "held"
-# How far a delivery has come; 02 (refused) ends it. Recall and change codes (13, 15, 16)
-# go on the timeline without moving the state.
-_ADVANCE = (
-    "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
-    " WHERE message_id = $1 AND recipient = $2"
-    " AND coalesce(array_position(ARRAY['routed','01','03','04','05','06','02'], $3::text), 0)"
-    " > coalesce(array_position(ARRAY['routed','01','03','04','05','06','02'], state), 0)"
-)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,9 +36,11 @@ class MessageFacts:
     created_at: datetime.datetime
     responds_to: str | None
     source: str
+    envelope_sha256: bytes
+    received_at: datetime.datetime
 
     @classmethod
-    def of(cls, body: Body, incoming: Incoming) -> MessageFacts:
+    def of(cls, body: Body, incoming: Incoming, received_at: datetime.datetime) -> MessageFacts:
         return cls(
             message_id=body.message_id,
             kind=body.kind if isinstance(body, EnvelopeBody) else "status",
@@ -54,30 +50,107 @@ class MessageFacts:
             created_at=body.created_at,
             responds_to=body.responds_to if isinstance(body, StatusBody) else None,
             source=f"{incoming.topic}/{incoming.partition}@{incoming.offset}",
+            envelope_sha256=hashlib.sha256(incoming.value).digest(),
+            received_at=received_at,
         )
 
 
-async def seen(conn: Connection, message_id: str) -> tuple[str | None, bool]:
-    """(the ledger's verdict so far, whether an operator released it from review)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seen:
+    """What the ledger knows of a message id before this record is judged."""
+
+    verdict: str | None = None
+    sender: str | None = None
+    released: bool = False
+    first_received_at: datetime.datetime | None = None
+    """When the router first received these exact bytes (a replay is judged as of then)."""
+
+
+async def seen(conn: Connection, message_id: str | None, envelope: bytes) -> Seen:
+    """The ledger's verdict on `message_id` (an id nobody has proven yet: used only to find
+    the first reception of the same bytes, and the verdict once the signature holds)."""
+    if message_id is None:
+        return Seen()
     row = await conn.fetchrow(
-        "SELECT m.verdict, h.state = 'released' AS released FROM messages m"
-        " LEFT JOIN held h USING (message_id) WHERE m.message_id = $1",
+        "SELECT m.verdict, m.sender, h.state = 'released' AS released,"
+        " least(CASE WHEN m.envelope_sha256 = $2 THEN m.first_received_at END,"
+        " (SELECT min(d.received_at) FROM dead_letters d WHERE d.message_id = $1"
+        " AND sha256(d.original) = $2)) AS first_received_at"
+        " FROM (SELECT $1::text AS message_id) q"
+        " LEFT JOIN messages m USING (message_id) LEFT JOIN held h USING (message_id)",
+        message_id,
+        hashlib.sha256(envelope).digest(),
+    )
+    if row is None:
+        return Seen()
+    return Seen(
+        verdict=row["verdict"],
+        sender=row["sender"],
+        released=bool(row["released"]),
+        first_received_at=row["first_received_at"],
+    )
+
+
+async def original(conn: Connection, message_id: str) -> Original | None:
+    """The message a status is about, with each delivery's state and timeline codes."""
+    message = await conn.fetchrow(
+        "SELECT message_id, sender, kind, document_id, verdict FROM messages WHERE message_id = $1",
         message_id,
     )
-    return (row["verdict"], bool(row["released"])) if row else (None, False)
+    if message is None:
+        return None
+    rows = await conn.fetch(
+        "SELECT d.recipient, d.delivered_to, d.state,"
+        " coalesce(array_agg(e.state) FILTER (WHERE e.state IS NOT NULL), '{}') AS codes"
+        " FROM deliveries d LEFT JOIN delivery_events e"
+        " ON e.message_id = d.message_id AND e.recipient = d.recipient"
+        " AND e.reason_code IS DISTINCT FROM 'status_backwards'"
+        " WHERE d.message_id = $1 GROUP BY d.recipient, d.delivered_to, d.state",
+        message_id,
+    )
+    return Original(
+        message_id=message["message_id"],
+        sender=message["sender"],
+        kind=message["kind"],
+        document_id=message["document_id"],
+        verdict=message["verdict"],
+        deliveries=tuple(
+            Delivery(r["recipient"], r["delivered_to"], r["state"], frozenset(r["codes"]))
+            for r in rows
+        ),
+    )
+
+
+async def sent_document(
+    conn: Connection, sender: str, document_id: str | None, *, besides: str
+) -> bool:
+    """Whether `sender` had a document with this id routed (what a follow-up refers to)."""
+    if not document_id:
+        return False
+    found = await conn.fetchval(
+        "SELECT 1 FROM messages WHERE sender = $1 AND document_id = $2 AND message_id <> $3"
+        " AND kind <> 'status' AND verdict = 'routed' LIMIT 1",
+        sender,
+        document_id,
+        besides,
+    )
+    return found is not None
 
 
 async def _message(
     conn: Connection, facts: MessageFacts, verdict: str, refusal: Refusal | None
 ) -> None:
+    # Only the same sender's later judgement of its own message moves a verdict on.
     await conn.execute(
         "INSERT INTO messages (message_id, kind, sender, document_id, size, created_at,"
-        " verdict, reason_code, reason, responds_to, source)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " verdict, reason_code, reason, responds_to, source, envelope_sha256,"
+        " first_received_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
         " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
         " received_at = now(), source = EXCLUDED.source"
-        " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict",
+        " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict"
+        " AND messages.sender = EXCLUDED.sender",
         facts.message_id,
         facts.kind,
         facts.sender,
@@ -89,6 +162,8 @@ async def _message(
         refusal.message if refusal else None,
         facts.responds_to,
         facts.source,
+        facts.envelope_sha256,
+        facts.received_at,
     )
 
 
@@ -214,12 +289,28 @@ async def mark_routed(conn: Connection, message_id: str) -> None:
 
 
 async def record_rejected(
-    conn: Connection, facts: MessageFacts | None, refusal: Refusal, incoming: Incoming
+    conn: Connection,
+    facts: MessageFacts | None,
+    refusal: Refusal,
+    incoming: Incoming,
+    *,
+    claimed: tuple[str | None, str | None] = (None, None),
+    timeline: tuple[str, str, str] | None = None,
 ) -> int:
-    """A whole envelope refused: its dead letter, and its message row when it could be read."""
+    """A whole envelope refused: its dead letter, and its message row when its signature
+    held (`facts`). An unauthenticated one gets no message row, whatever id it names (it
+    must not touch a real message's verdict); its `claimed` (sender, message id) are kept
+    on the dead letter only, for the operator. `timeline` (message, recipient, code) keeps
+    a refused status on the delivery it tried to move."""
     async with conn.transaction():
         if facts is not None:
             await _message(conn, facts, REJECTED, refusal)
+        if timeline is not None:
+            about, recipient, code = timeline
+            await _event(
+                conn, about, recipient, code, reason_code=refusal.reason.value,
+                detail=refusal.message, status_message_id=facts.message_id if facts else None,
+            )  # fmt: skip
         dead_letter_id: int = await conn.fetchval(
             'INSERT INTO dead_letters (topic, partition, "offset", key, headers, original, stage,'
             " reason_code, reason, sender, message_id)"
@@ -235,40 +326,40 @@ async def record_rejected(
             refusal.stage,
             refusal.reason.value,
             refusal.message,
-            facts.sender if facts else _key_text(incoming),
-            facts.message_id if facts else None,
+            facts.sender if facts else claimed[0] or _key_text(incoming),
+            facts.message_id if facts else claimed[1],
         )
     return dead_letter_id
 
 
 def _key_text(incoming: Incoming) -> str | None:
+    """The record key: the unit the record was published as (what Kafka's ACLs vouch for)."""
     return incoming.key.decode("utf-8", "replace") if incoming.key else None
 
 
-async def record_status(conn: Connection, facts: MessageFacts, status: StatusBody) -> None:
-    """A status reply about an earlier message: its row, and a step on that delivery's timeline."""
+async def record_status(
+    conn: Connection, facts: MessageFacts, status: StatusBody, delivery: Delivery, *, moves: bool
+) -> None:
+    """A status reply: its row, a step on that delivery's timeline and, when it `moves` the
+    delivery forward (the entitle stage decided), the new state."""
     async with conn.transaction():
         await _message(conn, facts, ROUTED, None)
-        recipient = await conn.fetchval(
-            "SELECT recipient FROM deliveries WHERE message_id = $1"
-            " AND (recipient = $2 OR delivered_to = $2) ORDER BY recipient = $2 DESC LIMIT 1",
-            status.responds_to,
-            status.sender,
-        )
-        target = recipient or status.sender
         await _event(
-            conn, status.responds_to, target, status.status_code,
+            conn, status.responds_to, delivery.recipient, status.status_code,
             reason_code=status.reason_code, detail=status.description,
             status_message_id=status.message_id,
         )  # fmt: skip
-        # A delivery's state only moves forward, whatever order statuses are handled in.
-        await conn.execute(
-            _ADVANCE,
-            status.responds_to,
-            target,
-            status.status_code,
-            status.reason_code,
-        )
+        if moves:
+            # Decided against `delivery.state`: a concurrent change makes this a no-op.
+            await conn.execute(
+                "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
+                " WHERE message_id = $1 AND recipient = $2 AND state = $5",
+                status.responds_to,
+                delivery.recipient,
+                status.status_code,
+                status.reason_code,
+                delivery.state,
+            )
 
 
 async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from kernel import kafka
 from kernel.reasons import ReasonCode
 from kernel.topics import Topics
 from schemas import codec
-from schemas.envelope import StatusBody, status_id
+from schemas.envelope import StatusBody, notice_id
 from signing.endorsement import endorse
 from signing.identity import Identity
 
@@ -39,7 +39,7 @@ async def send_notice(
     document_id: str | None = None,
 ) -> str:
     status = StatusBody(
-        message_id=status_id(about, about_recipient, code),
+        message_id=notice_id(about, about_recipient, code),
         responds_to=about,
         sender=router.unit,
         recipient=to_unit,

@@ -22,18 +22,19 @@ from broker.directory import store
 from broker.policy import malware, rules
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Addressed, address
-from broker.stages.authenticate import authenticate
+from broker.stages.authenticate import Authenticated, Window, authenticate, in_window
 from broker.stages.decode import Decoded, decode
+from broker.stages.entitle import Context, delivery_of, entitle
 from broker.stages.policy import Screened, screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
-from kernel.errors import Rejected, ScannerUnavailable
+from kernel.errors import ConfigurationError, Rejected, ScannerUnavailable
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
-from schemas import codec
+from schemas import binding, codec, statuses
 from schemas.envelope import Body, DeadLetter, Header, StatusBody, encode, open_body
 from signing.certificates import TrustStore
 from signing.identity import Identity
@@ -65,6 +66,10 @@ class Router(Service):
         self._trust_stamp: tuple[float, int] = (0.0, 0)
         self._policy_stamp: tuple[float, int] = (0.0, 0)
         self._directory_stamp: tuple[object, int] | None = None
+        self.window = Window(
+            skew=datetime.timedelta(seconds=settings.max_clock_skew),
+            age=datetime.timedelta(seconds=settings.max_envelope_age),
+        )
         address = settings.clamd_address
         self.scanner = malware.Clamd(address) if address else None
 
@@ -154,31 +159,46 @@ class Router(Service):
         """Take one record through the stages; return what became of it."""
         decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
         if isinstance(decoded, Refusal):
-            return await self._reject(incoming, decoded, None, verified=False)
-        authenticated = authenticate(decoded, self.trust, self.registry)
+            return await self._reject(incoming, decoded, None)
+        claimed = self._unverified_body(decoded)
+        async with self.pool.acquire() as conn:
+            seen = await ledger.seen(conn, claimed.message_id if claimed else None, incoming.value)
+        received_at = seen.first_received_at or _now()
+        authenticated = self._authenticate(decoded, received_at)
         if isinstance(authenticated, Refusal) and await self._reload(now=True):
-            authenticated = authenticate(decoded, self.trust, self.registry)
+            authenticated = self._authenticate(decoded, received_at)
         if isinstance(authenticated, Refusal):
-            return await self._reject(
-                incoming, authenticated, self._unverified_body(decoded), verified=False
-            )
+            return await self._reject(incoming, authenticated, None, claimed=claimed)
         body = authenticated.verified.body
         bound = log.bind(message_id=body.message_id, sender=body.sender)
-        async with self.pool.acquire() as conn:
-            verdict, was_released = await ledger.seen(conn, body.message_id)
-        if verdict == ledger.ROUTED:
+        facts = ledger.MessageFacts.of(body, incoming, received_at)
+        timely = in_window(authenticated, self.window)
+        if isinstance(timely, Refusal):
+            return await self._reject(incoming, timely, facts)
+        if seen.verdict == ledger.ROUTED:
+            if seen.sender != body.sender:
+                taken = Refusal(
+                    "entitle", ReasonCode.MESSAGE_ID_TAKEN,
+                    f"{body.message_id} is a message of {seen.sender}",
+                )  # fmt: skip
+                return await self._reject(incoming, taken, facts)
             metrics.DUPLICATES.inc()
             bound.info("already routed; not routed again")
             return "duplicate"
+        context = await self._context(body)
+        entitled = entitle(authenticated, context)
+        if isinstance(entitled, Refusal):
+            return await self._reject(
+                incoming, entitled, facts, timeline=_timeline(entitled, body, context)
+            )
         addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal) and await self._reload(now=True):
             addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
-            return await self._reject(incoming, addressed, body)
-        facts = ledger.MessageFacts.of(body, incoming)
-        screened = await self.screen(addressed, released=was_released)
+            return await self._reject(incoming, addressed, facts)
+        screened = await self.screen(addressed, released=seen.released)
         if isinstance(screened, Refusal):
-            return await self._reject(incoming, screened, body)
+            return await self._reject(incoming, screened, facts)
         for scan in screened.scans:
             metrics.MALWARE_SCANS.labels(scan.verdict).inc()
         if screened.refusal is not None:
@@ -186,7 +206,7 @@ class Router(Service):
                 await ledger.record_screening(
                     conn, body.message_id, screened.decision, screened.scans
                 )
-            return await self._reject(incoming, screened.refusal, body)
+            return await self._reject(incoming, screened.refusal, facts)
         if screened.decision.action == "hold":
             async with self.pool.acquire() as conn:
                 await ledger.record_held(conn, facts, incoming, screened.decision, screened.scans)
@@ -195,9 +215,13 @@ class Router(Service):
             bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
             return "held"
         if isinstance(body, StatusBody):
+            assert entitled.delivery is not None  # the entitle stage found it for a status
             await route(addressed, self.producer, self.topics, self.identity, self.registry)
             async with self.pool.acquire() as conn:
-                await ledger.record_status(conn, facts, body)
+                await ledger.record_status(
+                    conn, facts, body, entitled.delivery,
+                    moves=entitled.step is statuses.Step.FORWARD,
+                )  # fmt: skip
         else:
             # Deliveries first: a receipt may reach the ledger before this call returns.
             paper = screened.decision.paper_copy_required
@@ -217,9 +241,7 @@ class Router(Service):
                 await ledger.mark_routed(conn, body.message_id)
         kind = facts.kind
         metrics.ROUTED.labels(kind).inc()
-        metrics.LATENCY.observe(
-            max(0.0, (datetime.datetime.now(datetime.UTC) - body.created_at).total_seconds())
-        )
+        metrics.LATENCY.observe(max(0.0, (_now() - body.created_at).total_seconds()))
         bound.info(
             "routed",
             kind=kind,
@@ -227,6 +249,23 @@ class Router(Service):
             refused=[r for r, _ in addressed.refused],
         )
         return "routed"
+
+    def _authenticate(
+        self, decoded: Decoded, received_at: datetime.datetime
+    ) -> Authenticated | Refusal:
+        return authenticate(decoded, self.trust, self.registry, received_at=received_at)
+
+    async def _context(self, body: Body) -> Context:
+        """What the entitle stage needs from the ledger, read before it runs."""
+        async with self.pool.acquire() as conn:
+            if isinstance(body, StatusBody):
+                return Context(original=await ledger.original(conn, body.responds_to))
+            if body.kind in binding.FOLLOW_UPS:
+                known = await ledger.sent_document(
+                    conn, body.sender, body.document_id, besides=body.message_id
+                )
+                return Context(follows_sent_document=known)
+        return Context()
 
     async def screen(self, addressed: Addressed, *, released: bool) -> Screened | Refusal:
         """The policy stage, a method so the benchmark can measure the router without it."""
@@ -257,37 +296,45 @@ class Router(Service):
             )  # fmt: skip
 
     async def _reject(
-        self, incoming: Incoming, refusal: Refusal, body: Body | None, *, verified: bool = True
+        self,
+        incoming: Incoming,
+        refusal: Refusal,
+        facts: ledger.MessageFacts | None,
+        *,
+        claimed: Body | None = None,
+        timeline: tuple[str, str, str] | None = None,
     ) -> str:
         """Dead-letter and record a refusal; tell the sender only when its signature held.
 
-        An envelope that did not authenticate names a sender and a message id nobody has
-        proven: a 02 signed by the router about it would be a refusal forged without a key,
-        sent to whichever unit the forger chose. It is dead-lettered and counted, silently.
+        `facts` None: the envelope did not authenticate. It names a sender and a message id
+        nobody has proven: a 02 signed by the router about it would be a refusal forged
+        without a key, sent to whichever unit the forger chose, and a ledger row under that
+        id could overwrite a real message's verdict. It is dead-lettered and counted, with
+        what it `claimed` kept on the dead letter for the operator, and nothing else.
         """
-        facts = ledger.MessageFacts.of(body, incoming) if body is not None else None
-        message_id = facts.message_id if facts else None
-        claimed = incoming.key.decode("utf-8", "replace") if incoming.key else None
-        bound = log.bind(message_id=message_id, sender=body.sender if verified and body else None)
+        bound = log.bind(
+            message_id=facts.message_id if facts else None,
+            sender=facts.sender if facts else None,
+        )
         metrics.REJECTED.labels(refusal.stage, refusal.reason.value).inc()
-        await self._dead_letter(incoming, refusal, message_id)
-        if (
-            verified
-            and body is not None
-            and body.sender in self.directory.units
-            and body.sender != self.identity.unit
-        ):
+        await self._dead_letter(incoming, refusal, facts.message_id if facts else None)
+        if facts is not None and facts.sender in self.directory.units:
             await notices.send_notice(
                 self.producer, self.topics, self.registry, self.identity,
-                to_unit=body.sender, about=body.message_id, about_recipient="*",
+                to_unit=facts.sender, about=facts.message_id, about_recipient="*",
                 code="02", reason=refusal.reason, detail=refusal.message,
-                document_id=body.document_id,
+                document_id=facts.document_id,
             )  # fmt: skip
         async with self.pool.acquire() as conn:
-            await ledger.record_rejected(conn, facts, refusal, incoming)
+            await ledger.record_rejected(
+                conn, facts, refusal, incoming,
+                claimed=(claimed.sender, claimed.message_id) if claimed else (None, None),
+                timeline=timeline,
+            )  # fmt: skip
         bound.warning(
             "rejected",
-            claimed_sender=None if verified else claimed,
+            claimed_sender=claimed.sender if claimed else None,
+            claimed_message_id=claimed.message_id if claimed else None,
             stage=refusal.stage,
             reason_code=refusal.reason.value,
             reason=refusal.message,
@@ -361,12 +408,31 @@ class Router(Service):
             row = await conn.fetchrow("SELECT max(updated_at) AS at, count(*) AS n FROM units")
             stamp = (row["at"], row["n"]) if row else None
             if force or stamp != self._directory_stamp:
-                self.directory = await store.fetch(conn)
+                directory = await store.fetch(conn)
+                if self.identity.unit in directory.units:
+                    raise ConfigurationError(
+                        f"the router's identity {self.identity.unit} is a unit of the "
+                        "directory: its endorsements and notices would pass for that unit's "
+                        "word. Give the router an identity of its own (LIENTHONG_ROUTER_ID)."
+                    )
+                self.directory = directory
                 self._directory_stamp = stamp
                 changed = True
                 await self._track_unit_topics()
                 log.info("directory loaded", units=len(self.directory.units))
         return changed
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _timeline(refusal: Refusal, body: Body, context: Context) -> tuple[str, str, str] | None:
+    """A status refused for moving its delivery back stays on that delivery's timeline."""
+    if refusal.reason is not ReasonCode.STATUS_BACKWARDS or not isinstance(body, StatusBody):
+        return None
+    delivery = delivery_of(context.original, body.sender) if context.original else None
+    return (body.responds_to, delivery.recipient, body.status_code) if delivery else None
 
 
 def _incoming(record: ConsumerRecord) -> Incoming:

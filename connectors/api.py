@@ -313,7 +313,7 @@ async def send_document(request: web.Request) -> web.Response:
     if not to:
         raise Rejected(ReasonCode.ORGANID_INVALID, "`to` must be a non-empty list of unit codes")
     if fields is not None:
-        document = packing.edxml_from_fields(unit, _document_fields(fields, "fields"))
+        document = packing.edxml_from_fields(unit, _document_fields(fields, "fields"), to)
     elif edxml is not None:
         document = _decode(edxml, "edxml")
     else:

@@ -19,7 +19,7 @@ from typing import Any
 from broker.directory.model import check_organ_id
 from kernel.errors import EdxmlError
 from kernel.reasons import ReasonCode
-from schemas import edxml
+from schemas import binding, edxml
 from schemas.edxml.model import (
     BusinessDocType,
     Code,
@@ -62,7 +62,8 @@ def build_body(
     attachments: Sequence[AttachmentRef] = (),
     now: datetime.datetime | None = None,
 ) -> EnvelopeBody:
-    """Read the packet (refusing a bad one early, at the sender) and describe it."""
+    """Read the packet and describe it, refusing early (at the sender, before anything is
+    numbered) a packet the router would refuse for contradicting its envelope."""
     packet = edxml.parse(edxml_bytes)
     created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
     kind: MessageKind = "status"
@@ -71,7 +72,7 @@ def build_body(
         business = packet.business.business_doc_type if packet.business else None
         kind = _KIND_BY_BUSINESS.get(business or 0, "document")
         priority = (packet.other_info.priority if packet.other_info else None) or 0
-    return EnvelopeBody(
+    body = EnvelopeBody(
         message_id=str(uuid.uuid4()),
         kind=kind,
         sender=check_organ_id(sender),
@@ -83,6 +84,8 @@ def build_body(
         attachments=tuple(attachments),
         trace=(TraceEntry(organ_id=sender, at=created_at, action="signed"),),
     )
+    binding.check(body, packet)
+    return body
 
 
 _FIELDS = {
@@ -93,8 +96,9 @@ _FIELDS = {
 }  # fmt: skip
 
 
-def edxml_from_fields(sender: str, fields: Mapping[str, Any]) -> bytes:
-    """An edXML packet written from an agency system's fields, for systems without edXML.
+def edxml_from_fields(sender: str, fields: Mapping[str, Any], to: Sequence[str]) -> bytes:
+    """An edXML packet written from an agency system's fields, for systems without edXML,
+    addressed (`To`) to the units it is sent to.
 
     `subject` is required; dates are YYYY-MM-DD; the document id defaults to
     `sender,date,number/notation` as QCVN 102:2016 builds it.
@@ -114,6 +118,7 @@ def edxml_from_fields(sender: str, fields: Mapping[str, Any]) -> bytes:
     )
     packet = edxml.DocumentPacket(
         from_=Organization(organ_id=check_organ_id(sender), organ_name=_text(fields, "organ_name")),
+        to=tuple(Organization(organ_id=check_organ_id(unit)) for unit in to),
         document_id=_text_value(document_id),
         code=Code(_text(fields, "code_number"), _text(fields, "code_notation")),
         promulgation_info=PromulgationInfo(_text(fields, "place"), promulgated),

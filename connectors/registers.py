@@ -19,7 +19,7 @@ from aiokafka import ConsumerRecord
 
 from kernel.database import Connection
 from kernel.reasons import ReasonCode
-from schemas import codec
+from schemas import codec, statuses
 from schemas.envelope import EnvelopeBody, StatusBody
 
 VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
@@ -52,7 +52,7 @@ async def _next_number(conn: Connection, unit: str, year: int, register: str) ->
 async def _queue(conn: Connection, message_id: str, unit: str, outgoing: Outgoing) -> None:
     await conn.execute(
         "INSERT INTO outbox (message_id, unit, topic, key, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (message_id) DO NOTHING",
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (unit, message_id) DO NOTHING",
         message_id,
         unit,
         outgoing.topic,
@@ -151,12 +151,24 @@ async def register_incoming(
     raise RuntimeError(f"could not register {body.message_id} for {unit}")
 
 
-async def sent_by(conn: Connection, unit: str, message_id: str) -> bool:
-    """Whether `unit` sent `message_id` (is in its outgoing register)."""
+async def published(conn: Connection, unit: str, message_id: str) -> bool:
+    """Whether `unit` published `message_id` (a document or a status: it is in its outbox)."""
     found = await conn.fetchval(
-        "SELECT 1 FROM outgoing_register WHERE unit = $1 AND message_id = $2", unit, message_id
+        "SELECT 1 FROM outbox WHERE unit = $1 AND message_id = $2", unit, message_id
     )
     return found is not None
+
+
+async def recall_requested(
+    conn: Connection, unit: str, message_id: str, at: datetime.datetime
+) -> None:
+    await conn.execute(
+        "UPDATE incoming_register SET recall_requested_at = coalesce(recall_requested_at, $3)"
+        " WHERE unit = $1 AND message_id = $2",
+        unit,
+        message_id,
+        at,
+    )
 
 
 async def record_status(conn: Connection, status: StatusBody) -> bool:
@@ -176,14 +188,19 @@ async def record_status(conn: Connection, status: StatusBody) -> bool:
     return bool(result.endswith(" 1"))
 
 
-async def queue_status(conn: Connection, unit: str, status: StatusBody, outgoing: Outgoing) -> None:
+async def queue_status(
+    conn: Connection, unit: str, status: StatusBody, outgoing: Outgoing, *, moves: bool
+) -> None:
+    """Queue a receiver's status; the register entry's state changes only when it `moves`
+    forward (schemas/statuses.py decided)."""
     async with conn.transaction():
-        await conn.execute(
-            "UPDATE incoming_register SET status = $3 WHERE unit = $1 AND message_id = $2",
-            unit,
-            status.responds_to,
-            status.status_code,
-        )
+        if moves:
+            await conn.execute(
+                "UPDATE incoming_register SET status = $3 WHERE unit = $1 AND message_id = $2",
+                unit,
+                status.responds_to,
+                status.status_code,
+            )
         await _queue(conn, status.message_id, unit, outgoing)
 
 
@@ -253,9 +270,13 @@ async def quarantined(conn: Connection, unit: str, limit: int = 100) -> list[dic
     return [dict(row) for row in rows]
 
 
-async def mark_sent(conn: Connection, message_ids: list[str]) -> None:
+async def mark_sent(conn: Connection, sent: list[tuple[str, str]]) -> None:
+    """Mark (unit, message id) pairs sent."""
     await conn.execute(
-        "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::text[])", message_ids
+        "UPDATE outbox SET sent_at = now() FROM unnest($1::text[], $2::text[]) AS s(unit, id)"
+        " WHERE outbox.unit = s.unit AND outbox.message_id = s.id",
+        [unit for unit, _ in sent],
+        [message_id for _, message_id in sent],
     )
 
 
@@ -284,9 +305,16 @@ async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[s
     )
     if sent is None:
         return None
-    statuses = await conn.fetch(
+    answers = await conn.fetch(
         "SELECT recipient, status_code, reason_code, description, at FROM outgoing_status"
         " WHERE message_id = $1 ORDER BY at",
         message_id,
     )
-    return {**dict(sent), "statuses": [dict(s) for s in statuses]}
+    codes: dict[str, list[str]] = {r: [] for r in sent["recipients"]}
+    for answer in answers:
+        codes.setdefault(answer["recipient"], []).append(answer["status_code"])
+    return {
+        **dict(sent),
+        "statuses": [dict(a) for a in answers],
+        "states": {r: statuses.state_of(c) for r, c in codes.items() if r in sent["recipients"]},
+    }

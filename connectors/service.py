@@ -34,7 +34,7 @@ from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
-from schemas import codec, edxml
+from schemas import binding, codec, edxml, statuses
 from schemas.edxml.model import BusinessDocType, StatusCode
 from schemas.envelope import (
     AttachmentRef,
@@ -55,7 +55,8 @@ FOLLOW_UPS = {
     "update": BusinessDocType.UPDATE,
     "replace": BusinessDocType.REPLACE,
 }
-POSTABLE = {"02", "03", "04", "05", "06", "13", "15", "16"}
+POSTABLE = {"02", "03", "04", "05", "06", "15", "16"}
+"""What a receiver answers. A recall request (13) is the sender's to make, not a receiver's."""
 
 
 class Connector(Service):
@@ -189,7 +190,7 @@ class Connector(Service):
             business_doc_type=int(business),
             business_doc_reason=reason.strip(),
         )
-        packet = packing.edxml_from_fields(unit, given)
+        packet = packing.edxml_from_fields(unit, given, original["recipients"])
         return await self.send(unit, packet, original["recipients"], attachments)
 
     async def post_status(
@@ -209,12 +210,25 @@ class Connector(Service):
                 raise Rejected(
                     ReasonCode.UNIT_UNKNOWN, f"{unit} has no incoming document {message_id}"
                 )
+            if code in ("15", "16") and entry["recall_requested_at"] is None:
+                raise Rejected(
+                    ReasonCode.STATUS_NOT_ENTITLED,
+                    f"{code} answers a recall request; {entry['sender']} made none",
+                )
+            step = statuses.step(entry["status"], code)
+            if step is statuses.Step.BACKWARDS:
+                raise Rejected(
+                    ReasonCode.STATUS_BACKWARDS,
+                    f"{message_id} is at {entry['status']}; {code} would move it back",
+                )
             status = self._status(
                 unit, entry["sender"], message_id, entry["document_id"], code, reason
             )
             headers, value = self._identity(unit).seal(self.registry, status)
             outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
-            await registers.queue_status(conn, unit, status, outgoing)
+            await registers.queue_status(
+                conn, unit, status, outgoing, moves=step is statuses.Step.FORWARD
+            )
         await self._publish_soon()
         return status
 
@@ -265,7 +279,7 @@ class Connector(Service):
                         for row in rows
                     ]
                     await asyncio.gather(*futures)
-                await registers.mark_sent(conn, [row["message_id"] for row in rows])
+                await registers.mark_sent(conn, [(row["unit"], row["message_id"]) for row in rows])
                 sent += len(rows)
         return sent
 
@@ -295,6 +309,7 @@ class Connector(Service):
         """Verify and act on one record of the unit's topic; return what became of it."""
         headers = list(record.headers or ())
         body: EnvelopeBody | StatusBody | None = None
+        packet: edxml.Packet | None = None
         try:
             endorsed = endorsement.check(
                 headers, record.value or b"", unit=unit, router_id=self.settings.router_id,
@@ -303,12 +318,18 @@ class Connector(Service):
             envelope = decode_signed(
                 self.registry, codec.fingerprint_from(headers), record.value or b""
             )
-            body = verify(envelope, trust=self.trust, registry=self.registry).body
+            # As of when the router received it: what the router judged, judged again.
+            body = verify(
+                envelope, trust=self.trust, registry=self.registry, at=endorsed.created_at
+            ).body
             _check_addressed(body, endorsed, unit)
+            if body.sender != self.settings.router_id:
+                packet = edxml.parse(body.edxml) if body.edxml is not None else None
+                binding.check(body, packet)
         except Rejected as exc:
             return await self._quarantine(unit, record, body, exc)
         if isinstance(body, StatusBody):
-            return await self._status_received(unit, record, body)
+            return await self._status_received(unit, record, body, packet)
         async with self.pool.acquire() as conn:
             try:
                 packing.check_attachments(body)
@@ -324,7 +345,7 @@ class Connector(Service):
                 )
                 headers, value = self._identity(unit).seal(self.registry, refusal)
                 outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
-                await registers.queue_status(conn, unit, refusal, outgoing)
+                await registers.queue_status(conn, unit, refusal, outgoing, moves=True)
                 log.warning(
                     "incoming refused",
                     unit=unit,
@@ -352,18 +373,34 @@ class Connector(Service):
         log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
         return "registered" if new else "duplicate"
 
-    async def _status_received(self, unit: str, record: ConsumerRecord, body: StatusBody) -> str:
-        """Recorded only if it is about a document this unit sent; kept aside otherwise."""
+    async def _status_received(
+        self, unit: str, record: ConsumerRecord, body: StatusBody, packet: edxml.Packet | None
+    ) -> str:
+        """A status about a document this unit sent, from a unit it went to (or the router's
+        notice), is recorded; a recall request (13) about a document this unit received, from
+        its sender, is noted on the register entry. Anything else is kept aside."""
         async with self.pool.acquire() as conn:
-            ours = await registers.sent_by(conn, unit, body.responds_to)
-            new = await registers.record_status(conn, body) if ours else False
-        if not ours:
-            unknown = Rejected(
-                ReasonCode.STATUS_UNKNOWN_MESSAGE,
-                f"{body.sender} sent status {body.status_code} about {body.responds_to}, "
-                f"which {unit} never sent",
-            )
-            return await self._quarantine(unit, record, body, unknown)
+            if body.status_code == "13":
+                entry = await registers.incoming_entry(conn, unit, body.responds_to)
+                if entry is None or entry["sender"] != body.sender:
+                    return await self._quarantine(unit, record, body, _unknown(body, unit))
+                await registers.recall_requested(conn, unit, body.responds_to, body.created_at)
+                log.info("recall requested", unit=unit, message_id=body.responds_to)
+                return "status:13"
+            sent = await registers.outgoing_entry(conn, unit, body.responds_to)
+            try:
+                if sent is None and not (
+                    body.sender == self.settings.router_id
+                    and await registers.published(conn, unit, body.responds_to)
+                ):
+                    raise _unknown(body, unit)
+                if sent is not None and body.sender != self.settings.router_id:
+                    binding.check_response(
+                        body, packet, document_id=sent["document_id"], author=unit
+                    )
+            except Rejected as exc:
+                return await self._quarantine(unit, record, body, exc)
+            new = await registers.record_status(conn, body)
         log.info("status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new)
         return f"status:{body.status_code}"
 
@@ -393,6 +430,14 @@ class Connector(Service):
         if identity is None:
             raise Rejected(ReasonCode.UNIT_UNKNOWN, f"this connector does not host {unit}")
         return identity
+
+
+def _unknown(status: StatusBody, unit: str) -> Rejected:
+    return Rejected(
+        ReasonCode.STATUS_UNKNOWN_MESSAGE,
+        f"{status.sender} sent status {status.status_code} about {status.responds_to}, "
+        f"which {unit} never {'received from it' if status.status_code == '13' else 'sent'}",
+    )
 
 
 def _check_addressed(body: EnvelopeBody | StatusBody, endorsed: Endorsement, unit: str) -> None:

@@ -21,6 +21,8 @@
           ├── EnvelopeError          an Avro envelope (fastavro errors are mapped here)
           ├── TrustError             a signature or certificate (cryptography errors mapped)
           ├── DirectoryError         a unit code or the unit directory
+          ├── BindingError           an edXML that contradicts its envelope; a status its
+          │                          sender may not send
           └── PolicyError            a policy file
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
@@ -138,6 +140,10 @@ class TrustError(Rejected):
 
 
 class DirectoryError(Rejected):
+    pass
+
+
+class BindingError(Rejected):
     pass
 
 

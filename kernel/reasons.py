@@ -56,6 +56,7 @@ class ReasonCode(enum.StrEnum):
     EDXML_SENDER_MISMATCH = "edxml_sender_mismatch"
     EDXML_RECIPIENT_MISMATCH = "edxml_recipient_mismatch"
     DOCUMENT_ID_WRONG_ORGAN = "document_id_wrong_organ"
+    DOCUMENT_ID_MISMATCH = "document_id_mismatch"
     KIND_MISMATCH = "kind_mismatch"
     FOLLOW_UP_UNKNOWN_DOCUMENT = "follow_up_unknown_document"
     STATUS_RESPONSE_MISMATCH = "status_response_mismatch"
@@ -285,6 +286,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
         "The document id names another agency than the sender.",
         "Mã văn bản ghi cơ quan khác với đơn vị gửi.",
     ),
+    ReasonCode.DOCUMENT_ID_MISMATCH: (
+        "The envelope's document id is not the edXML's DocumentId.",
+        "Mã văn bản của phong bì khác với mã văn bản (DocumentId) trong gói tin edXML.",
+    ),
     ReasonCode.KIND_MISMATCH: (
         "The edXML's business type does not match the envelope's kind.",
         "Loại nghiệp vụ trong gói tin edXML không khớp với loại phong bì.",
@@ -322,12 +327,12 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
         "Chứng thư số không thuộc chuỗi tin cậy của CA Chính phủ.",
     ),
     ReasonCode.CERTIFICATE_EXPIRED: (
-        "The certificate had expired at signing time.",
-        "Chứng thư số đã hết hạn tại thời điểm ký.",
+        "The certificate had expired when the router received the content.",
+        "Chứng thư số đã hết hạn tại thời điểm trục liên thông nhận.",
     ),
     ReasonCode.CERTIFICATE_NOT_YET_VALID: (
-        "The certificate was not yet valid at signing time.",
-        "Chứng thư số chưa có hiệu lực tại thời điểm ký.",
+        "The certificate was not yet valid when the router received the content.",
+        "Chứng thư số chưa có hiệu lực tại thời điểm trục liên thông nhận.",
     ),
     ReasonCode.CERTIFICATE_REVOKED: (
         "The certificate has been revoked.",

@@ -16,7 +16,7 @@ import contextlib
 import datetime
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -125,11 +125,18 @@ async def smoke(found: Endpoints) -> None:
 
 
 def document(
-    sender: str, name: str, number: int, notation: str, subject: str, type_name: str
+    sender: str,
+    to: Sequence[str],
+    name: str,
+    number: int,
+    notation: str,
+    subject: str,
+    type_name: str,
 ) -> bytes:
     today = datetime.date.today()
     packet = m.DocumentPacket(
         from_=m.Organization(organ_id=sender, organ_name=name),
+        to=tuple(m.Organization(organ_id=unit) for unit in to),
         document_id=f"{sender},{today:%Y/%m/%d},{number}/{notation}",
         code=m.Code(str(number), notation),
         promulgation_info=m.PromulgationInfo("Vĩnh Long", today),
@@ -216,7 +223,7 @@ async def _forgery_outcome(settings: Settings, dsn: str, forged: str) -> None:
     try:
         for _ in range(300):
             refused = await conn.fetchval(
-                "SELECT reason_code FROM messages WHERE message_id = $1", forged
+                "SELECT reason_code FROM dead_letters WHERE message_id = $1", forged
             )
             if refused:
                 print(
@@ -255,7 +262,7 @@ async def _exchange(
     ]  # fmt: skip
     sent: dict[str, str] = {}
     for sender, to, number, notation, subject, kind, files in plan:
-        packet = document(sender, name[sender], number, notation, subject, kind)
+        packet = document(sender, to, name[sender], number, notation, subject, kind)
         body, registered = await connector.send(sender, packet, to, files)
         sent[body.message_id] = subject
         receivers = ", ".join(name[t] for t in to)
@@ -268,7 +275,7 @@ async def _forged(connector: Connector, settings: Settings) -> str:
     stranger = TestPki().unit(DEPARTMENT)
     forged = Identity(DEPARTMENT, stranger.key, stranger.chain)
     body = packing.build_body(
-        document(DEPARTMENT, "?", 999, "GIA-MAO", "Văn bản giả mạo chữ ký", "Công văn"),
+        document(DEPARTMENT, [PROVINCE], "?", 999, "GIA-MAO", "Văn bản giả mạo chữ ký", "Công văn"),
         sender=DEPARTMENT,
         recipients=[PROVINCE],
     )
@@ -282,7 +289,9 @@ async def _forged(connector: Connector, settings: Settings) -> str:
 
 async def _infected(connector: Connector) -> str:
     """A commune's report whose attachment carries the EICAR anti-virus test file."""
-    packet = document(COMMUNE_A, "?", 43, "BC-UBND", "Báo cáo kèm tệp nhiễm mã độc", "Báo cáo")
+    packet = document(
+        COMMUNE_A, [PROVINCE], "?", 43, "BC-UBND", "Báo cáo kèm tệp nhiễm mã độc", "Báo cáo"
+    )
     attachment = packing.attachment_of("bao-cao.txt", "text/plain", b"Bao cao\n" + eicar())
     body, _ = await connector.send(COMMUNE_A, packet, [PROVINCE], [attachment])
     print("→ a commune sent a report whose attachment carries the EICAR test file")

@@ -116,12 +116,33 @@ class SignedEnvelope:
 
 
 _STATUS_NAMESPACE = uuid.UUID("6f1c1d2e-3b4a-5c6d-8e9f-0a1b2c3d4e5f")
+_NOTICE_NAMESPACE = uuid.UUID("0b7e5d1c-4a3f-5e2d-9c8b-7a6f5e4d3c2b")
 
 
-def status_id(about: str, recipient: str, code: str) -> str:
-    """The id of a status about `about` for `recipient`: the same every time it is sent,
-    so a status re-sent after a crash or a replay is recorded once."""
-    return str(uuid.uuid5(_STATUS_NAMESPACE, f"{about}|{recipient}|{code}"))
+def status_id(about: str, sender: str, code: str, *, to: str | None = None) -> str:
+    """The only id a status from `sender` about message `about` may carry.
+
+    The same every time it is sent, so a status re-sent after a crash or a replay is
+    recorded once; and bound to its sender, so nobody can take the id of another unit's
+    coming status (the router refuses a status whose id is not this). A recall request
+    (13) goes to each recipient separately, so its id also names that recipient.
+    """
+    key = f"{about}|{sender}|{code}" + (f"|{to}" if to is not None else "")
+    return str(uuid.uuid5(_STATUS_NAMESPACE, key))
+
+
+def notice_id(about: str, about_recipient: str, code: str) -> str:
+    """The id of the router's own notice: apart from every status a unit can send."""
+    return str(uuid.uuid5(_NOTICE_NAMESPACE, f"{about}|{about_recipient}|{code}"))
+
+
+def expected_status_id(status: StatusBody) -> str:
+    return status_id(
+        status.responds_to,
+        status.sender,
+        status.status_code,
+        to=status.recipient if status.status_code == "13" else None,
+    )
 
 
 Body = EnvelopeBody | StatusBody

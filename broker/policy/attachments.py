@@ -17,6 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from broker.policy.check import essence
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
+from schemas import edxml
 from schemas.envelope import AttachmentRef
 
 ALLOWED_TYPES = frozenset(
@@ -43,6 +44,27 @@ MAX_PDF_OBJECTS = 200_000
 class Limits:
     media_types: frozenset[str] = ALLOWED_TYPES
     max_bytes: int = 10 * 1024 * 1024
+
+
+def check_embedded(embedded: Sequence[edxml.Attachment], limits: Limits = Limits()) -> None:
+    """Attachments inside the edXML pass the same media-type, size and PDF checks as those
+    carried beside it. They declare no hash of their own: the envelope's signature covers
+    the edXML, so their bytes are bound to the sender already; they must be base64."""
+    refs = []
+    for position, attachment in enumerate(embedded, 1):
+        name = attachment.attachment_name or f"embedded attachment {position}"
+        if attachment.content is None:
+            raise PolicyError(ReasonCode.ATTACHMENT_NOT_BASE64, f"{name}: not valid base64")
+        refs.append(
+            AttachmentRef(
+                name=name,
+                media_type=attachment.content_type or "",
+                sha256=hashlib.sha256(attachment.content).hexdigest(),
+                size=len(attachment.content),
+                content=attachment.content,
+            )
+        )
+    check(refs, limits)
 
 
 def check(attachments: Sequence[AttachmentRef], limits: Limits = Limits()) -> None:

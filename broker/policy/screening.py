@@ -9,6 +9,7 @@ the document's type.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Sequence
 
 from broker.policy import malware, signatures
@@ -48,10 +49,12 @@ async def screen_document(
     parties: Parties | None,
     trust: TrustStore | None,
     scanner: malware.Clamd | None,
+    at: datetime.datetime | None = None,
 ) -> Screening:
     """`parties` None (no directory) skips the rules limited to some levels, `trust` None
     the PDF signature rules (only `policy check` runs without them); `scanner` None
-    records every attachment as not scanned."""
+    records every attachment as not scanned; signers are judged `at` that moment (the
+    router's receive time; None: now)."""
     files = files_of(packet, attached)
     scans = tuple(await malware.scan_all(scanner, files))
     hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
@@ -60,8 +63,9 @@ async def screen_document(
     if trust is not None and isinstance(packet, edxml.DocumentPacket):
         type_name = packet.document_type.type_name if packet.document_type else None
         hits += await signatures.check(
-            policy.pdf_signatures, type_name, files, trust=trust, sender=sender, parties=parties
-        )
+            policy.pdf_signatures, type_name, files, trust=trust, sender=sender, parties=parties,
+            at=at,
+        )  # fmt: skip
     return Screening(decide(hits), scans, tuple(texts.not_read))
 
 

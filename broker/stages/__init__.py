@@ -1,7 +1,10 @@
 """The router's verification pipeline, one small module per stage, in this order:
 
     decode        the record's bytes -> a SignedEnvelope        (envelope_*, schema_*)
-    authenticate  signature, chain, validity, CRL, unit binding  (signature_*, certificate_*)
+    authenticate  signature, chain, validity, CRL, unit binding, time window, all as of the
+                  router's receive time  (signature_*, certificate_*, envelope_too_old, ...)
+    entitle       the edXML agrees with the envelope; a status comes from whom it may and
+                  moves its delivery forward  (edxml_*_mismatch, status_*, message_id_*)
     address       sender open; each recipient open or redirected (unit_*, organid_*)
     policy        attachments, malware (clamd), Articles 3/4/5.3 rules, PDF signatures:
                   reject, hold, flag or paper  (attachment_*, malware_*, policy_*, pdf_*)

@@ -1,5 +1,6 @@
-"""Stage 3: the directory. The sender must be open on the signing day; each recipient is
-open, or closed with a successor (redirected, and the hop recorded), or refused alone.
+"""Stage 4: the directory, as of the router's receive day (never the sender-written date).
+The sender must be open; each recipient is open, or closed with a successor (redirected,
+and the hop recorded), or refused alone.
 
 A document whose every recipient is refused is refused as a whole.
 """
@@ -34,7 +35,7 @@ class Addressed:
 
 def address(authenticated: Authenticated, directory: Directory) -> Addressed | Refusal:
     body = authenticated.verified.body
-    day = body.created_at.date()
+    day = authenticated.received_at.date()
     try:
         sender = directory.resolve(body.sender, day)
     except DirectoryError as exc:

@@ -1,7 +1,8 @@
-"""Stage 4 (before route): attachments in general, malware, the content policy, PDF signatures.
+"""Stage 5: attachments in general, malware, the content policy, PDF signatures.
 
-Attachments must be of a carried type, within size, equal to their declared hash, and PDFs
-must open unencrypted. Then the document is screened (broker/policy/screening.py): `reject`
+Attachments, carried beside the edXML or embedded in it, must be of a carried type,
+within size, equal to their declared hash (carried ones), and PDFs must open unencrypted.
+Then the document is screened (broker/policy/screening.py): `reject`
 refuses the envelope (a status 02 naming the rule), `hold` keeps it for an operator's
 review, `flag` routes it with the decision recorded, and `paper` marks its deliveries
 paper_copy_required. A document an operator has released is not held again.
@@ -61,12 +62,13 @@ async def screen(
     try:
         attachments.check(body.attachments)
         packet = edxml.parse(body.edxml)
+        attachments.check_embedded(packet.attachments)
     except Rejected as exc:
         return Refusal.of(STAGE, exc)
     attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
     screening = await screen_document(
         packet, attached, policy, sender=body.sender, parties=_parties(addressed, directory),
-        trust=trust, scanner=scanner,
+        trust=trust, scanner=scanner, at=addressed.authenticated.received_at,
     )  # fmt: skip
     decision = screening.decision
     if decision.action == "hold" and released:

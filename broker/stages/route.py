@@ -1,4 +1,4 @@
-"""Stage 4: one produce per recipient, of the sender's envelope exactly as it was signed.
+"""Stage 6: one produce per recipient, of the sender's envelope exactly as it was signed.
 
 The router never re-signs or re-encodes a document: the receiver verifies the sender's own
 signature. What the router adds travels in headers, and its signed endorsement

@@ -17,7 +17,7 @@ from lienthong.commands.common import (
     refusal,
     report_verdicts,
 )
-from schemas import codec
+from schemas import binding, codec, edxml
 from schemas.envelope import EnvelopeBody, StatusBody, decode_signed, encode
 from signing import envelope as signatures
 from signing import keys
@@ -76,6 +76,9 @@ def verify_file(path: Path, trust: TrustStore, registry: codec.Registry) -> dict
         verified = signatures.verify(
             decode_signed(registry, fingerprint, payload), trust=trust, registry=registry
         )
+        # The edXML must say what the envelope says (who, to whom, which document).
+        edxml_bytes = verified.body.edxml
+        binding.check(verified.body, edxml.parse(edxml_bytes) if edxml_bytes else None)
     except Rejected as exc:
         return {**result, **refusal(exc)}
     except OSError as exc:

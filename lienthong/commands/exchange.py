@@ -99,7 +99,7 @@ async def _send(args: argparse.Namespace, settings: Settings) -> int:
     document = (
         Path(args.edxml).read_bytes()
         if args.edxml
-        else packing.edxml_from_fields(args.sender, _fields(Path(args.fields)))
+        else packing.edxml_from_fields(args.sender, _fields(Path(args.fields)), args.to)
     )
     connector = await _one_off(settings, args.sender)
     try:

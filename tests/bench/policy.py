@@ -69,7 +69,9 @@ async def _records(
         signed = await pdf.sign_pdf(scan, identity.key, identity.chain)
         body = packing.build_body(
             packing.edxml_from_fields(
-                sender, {"subject": f"Quyết định số {index}", "type_name": "Quyết định"}
+                sender,
+                {"subject": f"Quyết định số {index}", "type_name": "Quyết định"},
+                [UNITS[index % len(UNITS)]],
             ),
             sender=sender,
             recipients=[UNITS[index % len(UNITS)]],

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from connectors import api, packing
 from lienthong.samples import minimal_pdf
 from schemas import edxml
+from schemas.envelope import status_id
 from signing.endorsement import endorse
 from signing.identity import Identity
 from tests.e2e.apiclient import bearer
@@ -223,12 +224,25 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
         await exchange.connector.producer(PROVINCE).send_and_wait(
             exchange.topics.submit, value, key=PROVINCE.encode(), headers=headers
         )
-    refused = await exchange.refusals(body.message_id)
-    refuser = COMMUNE_A if bypass_router else exchange.settings.router_id
-    assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
-        refuser,
-        "attachment_hash_mismatch",
-    )
+    if bypass_router:
+        # The receiver refuses it (its 02 is queued with the reason); the router, which never
+        # routed that document, does not pass a status about it on to anyone.
+        answer = status_id(body.message_id, COMMUNE_A, "02")
+        verdict = await exchange.until(
+            lambda: exchange.fetch(
+                "SELECT reason_code FROM messages WHERE message_id = $1", answer
+            ),
+            what="the router's verdict on the receiver's 02",
+        )
+        assert verdict == [{"reason_code": "status_unknown_message"}]
+        queued = await exchange.fetch("SELECT unit FROM outbox WHERE message_id = $1", answer)
+        assert queued == [{"unit": COMMUNE_A}]
+    else:
+        refused = await exchange.refusals(body.message_id)
+        assert (refused[0]["recipient"], refused[0]["reason_code"]) == (
+            exchange.settings.router_id,
+            "attachment_hash_mismatch",
+        )
     assert not await exchange.fetch(
         "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id
     )

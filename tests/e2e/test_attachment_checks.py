@@ -40,7 +40,7 @@ pdf_signatures:
 
 def _document(type_name: str = "Công văn") -> bytes:
     return packing.edxml_from_fields(
-        PROVINCE, {"subject": "Kế hoạch công tác năm 2027", "type_name": type_name}
+        PROVINCE, {"subject": "Kế hoạch công tác năm 2027", "type_name": type_name}, [COMMUNE_A]
     )
 
 

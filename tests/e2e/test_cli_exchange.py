@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lienthong.samples import minimal_pdf
+from tests.documents import document
 from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
 
@@ -50,9 +51,11 @@ async def test_send_inbox_status_and_ledger_from_the_command_line(
 ) -> None:
     pdf = tmp_path / "cong-van.pdf"
     pdf.write_bytes(minimal_pdf())
+    packet = tmp_path / "cong-van.edxml"
+    packet.write_bytes(document(PROVINCE, [COMMUNE_A, CLOSED_DISTRICT]))
     code, out, err = await cli(
         exchange, "send", "--from", PROVINCE, "--to", COMMUNE_A, CLOSED_DISTRICT,
-        "--edxml", str(DOCUMENT), "--attach", str(pdf),
+        "--edxml", str(packet), "--attach", str(pdf),
     )  # fmt: skip
     assert code == 0, err
     message_id = out.strip()

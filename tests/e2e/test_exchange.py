@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.documents import document
 from tests.e2e.conftest import CLOSED_DISTRICT, COMMUNE_A, COMMUNE_B, DEPARTMENT, PROVINCE, Exchange
 from tests.paths import FIXTURES
 
@@ -59,7 +60,10 @@ async def _ledger_states(exchange: Exchange, message_id: str, state: str) -> dic
 
 
 async def test_numbers_are_consecutive_per_unit(exchange: Exchange) -> None:
-    sent = [await exchange.connector.send(DEPARTMENT, DOCUMENT, [COMMUNE_A]) for _ in range(5)]
+    sent = [
+        await exchange.connector.send(DEPARTMENT, document(DEPARTMENT, [COMMUNE_A]), [COMMUNE_A])
+        for _ in range(5)
+    ]
     assert [number for _, number in sent] == [1, 2, 3, 4, 5]
     rows = await exchange.until(
         lambda: _all_registered(exchange, COMMUNE_A, 5), what="five registrations"
@@ -73,7 +77,9 @@ async def _all_registered(exchange: Exchange, unit: str, count: int) -> list[dic
 
 
 async def test_a_closed_district_is_redirected_and_the_sender_told(exchange: Exchange) -> None:
-    body, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [CLOSED_DISTRICT])
+    body, _ = await exchange.connector.send(
+        PROVINCE, document(PROVINCE, [CLOSED_DISTRICT]), [CLOSED_DISTRICT]
+    )
     rows = await exchange.until(
         lambda: _registered(exchange, COMMUNE_A, body.message_id), what="redirect"
     )
@@ -91,7 +97,7 @@ async def test_a_closed_district_is_redirected_and_the_sender_told(exchange: Exc
 
 
 async def test_status_replies_travel_back_to_the_sender(exchange: Exchange) -> None:
-    body, _ = await exchange.connector.send(COMMUNE_A, DOCUMENT, [PROVINCE])
+    body, _ = await exchange.connector.send(COMMUNE_A, document(COMMUNE_A, [PROVINCE]), [PROVINCE])
     await exchange.until(lambda: _registered(exchange, PROVINCE, body.message_id), what="register")
     for code in ("03", "05", "06"):
         await exchange.connector.post_status(PROVINCE, body.message_id, code)

@@ -171,17 +171,39 @@ async def test_a_genuine_endorsement_on_another_envelope_is_refused(exchange: Ex
 async def test_a_status_about_a_document_the_unit_never_sent_is_kept_aside(
     exchange: Exchange,
 ) -> None:
-    """A unit's genuinely signed status about a message its addressee never sent (the router
-    routes any signed status today) reaches that unit and is quarantined, not recorded."""
+    """A unit's genuinely signed status about a message its addressee never sent: the router
+    refuses it (it routed no such message); and a copy endorsed with the router's key as if
+    the router had passed it (a router defect, its key misused) reaches that unit and is
+    quarantined there, not recorded."""
     liar = Identity.load(exchange.pki_dir / "units" / COMMUNE_B, COMMUNE_B)
+    about = str(uuid.uuid4())
     status = StatusBody(
-        message_id=str(uuid.uuid4()), responds_to="never-sent-by-the-province", sender=COMMUNE_B,
+        message_id=status_id(about, COMMUNE_B, "06"), responds_to=about, sender=COMMUNE_B,
         recipient=PROVINCE, status_code="06",
         created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
     )  # fmt: skip
     headers, value = liar.seal(exchange.connector.registry, status)
     await exchange.connector.producer(COMMUNE_B).send_and_wait(
         exchange.topics.submit, value, key=COMMUNE_B.encode(), headers=headers
+    )
+    verdict = await exchange.until(
+        functools.partial(
+            _rows, exchange, "SELECT reason_code FROM messages WHERE message_id = $1",
+            status.message_id,
+        ),
+        what="the router's verdict on the status",
+    )  # fmt: skip
+    assert verdict == [{"reason_code": "status_unknown_message"}]
+    router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
+    endorsed = [
+        *headers,
+        endorse(
+            router, exchange.connector.registry, value, message_id=status.message_id,
+            delivered_to=PROVINCE, requested=PROVINCE,
+        ),
+    ]  # fmt: skip
+    await _as_admin(
+        exchange, exchange.topics.unit(PROVINCE), value, endorsed, status.message_id.encode()
     )
     kept = await exchange.until(
         functools.partial(

@@ -25,8 +25,8 @@ from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange, exchange_with_poli
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-def _document(subject: str, sender: str = PROVINCE) -> bytes:
-    return packing.edxml_from_fields(sender, {"subject": subject, "type_name": "Công văn"})
+def _document(subject: str, sender: str = PROVINCE, to: str = COMMUNE_A) -> bytes:
+    return packing.edxml_from_fields(sender, {"subject": subject, "type_name": "Công văn"}, [to])
 
 
 async def _rows(exchange: Exchange, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -132,7 +132,9 @@ async def _at_least(exchange: Exchange, query: str, n: int) -> bool:
 
 async def test_paper_copy_required_reaches_the_receiver(exchange: Exchange) -> None:
     document = packing.edxml_from_fields(
-        PROVINCE, {"subject": "Giao dự toán ngân sách nhà nước năm 2027", "type_name": "Quyết định"}
+        PROVINCE,
+        {"subject": "Giao dự toán ngân sách nhà nước năm 2027", "type_name": "Quyết định"},
+        [COMMUNE_A],
     )
     body, _ = await exchange.connector.send(PROVINCE, document, [COMMUNE_A])
     rows = await exchange.until(
@@ -196,7 +198,7 @@ async def test_a_rule_limited_to_communes_holds_only_what_communes_send(
     async with exchange_with_policy(settings, services, tmp_path, LEVELLED) as exchange:
         subject = "Báo cáo tranh chấp đất đai"
         from_commune, _ = await exchange.connector.send(
-            COMMUNE_A, _document(subject, COMMUNE_A), [PROVINCE]
+            COMMUNE_A, _document(subject, COMMUNE_A, PROVINCE), [PROVINCE]
         )
         from_province, _ = await exchange.connector.send(PROVINCE, _document(subject), [COMMUNE_A])
         assert await exchange.until(

@@ -15,6 +15,7 @@ from broker.service import Router
 from kernel import kafka, metrics
 from kernel.topics import Topics
 from lienthong.devstack.stack import Endpoints
+from tests.documents import document
 from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, DEPARTMENT, PROVINCE, Exchange
 from tests.paths import FIXTURES
 
@@ -36,7 +37,9 @@ async def test_two_routers_share_the_work_and_route_each_document_once(exchange:
         )
         sent = []
         for sender in (PROVINCE, DEPARTMENT, COMMUNE_B) * 8:
-            body, _ = await exchange.connector.send(sender, DOCUMENT, [COMMUNE_A])
+            body, _ = await exchange.connector.send(
+                sender, document(sender, [COMMUNE_A]), [COMMUNE_A]
+            )
             sent.append(body.message_id)
         rows = await exchange.until(
             lambda: _registered(exchange, len(sent)), what="all registered", timeout=60

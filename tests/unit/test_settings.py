@@ -60,6 +60,10 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_TOPIC_PREFIX", "lienthong", "one word of a-z"),
         ("LIENTHONG_ROUTER_NAME", "main router", "letters, digits"),
         ("LIENTHONG_CONNECTOR_NAME", "x" * 65, "letters, digits"),
+        ("LIENTHONG_ROUTER_ID", "000.00.12.H62", "never a unit code"),
+        ("LIENTHONG_ROUTER_ID", "Router", "never a unit code"),
+        ("LIENTHONG_MAX_CLOCK_SKEW", "-1", "must be at least 0"),
+        ("LIENTHONG_MAX_ENVELOPE_AGE", "10", "must be at least 60"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
