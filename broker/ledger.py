@@ -42,17 +42,27 @@ class MessageFacts:
     @classmethod
     def of(cls, body: Body, incoming: Incoming, received_at: datetime.datetime) -> MessageFacts:
         return cls(
-            message_id=body.message_id,
+            message_id=_text(body.message_id),
             kind=body.kind if isinstance(body, EnvelopeBody) else "status",
-            sender=body.sender,
-            document_id=body.document_id,
+            sender=_text(body.sender),
+            document_id=_text(body.document_id) if body.document_id is not None else None,
             size=len(incoming.value),
             created_at=body.created_at,
-            responds_to=body.responds_to if isinstance(body, StatusBody) else None,
+            responds_to=_text(body.responds_to) if isinstance(body, StatusBody) else None,
             source=f"{incoming.topic}/{incoming.partition}@{incoming.offset}",
             envelope_sha256=hashlib.sha256(incoming.value).digest(),
             received_at=received_at,
         )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text holds no NUL; a sender's string that has one is kept recognisable."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _storable(value: str | None) -> bool:
+    """Whether the ledger could hold `value` at all (lookups of anything else find nothing)."""
+    return value is not None and "\x00" not in value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,19 +77,24 @@ class Seen:
 
 
 async def seen(conn: Connection, message_id: str | None, envelope: bytes) -> Seen:
-    """The ledger's verdict on `message_id` (an id nobody has proven yet: used only to find
-    the first reception of the same bytes, and the verdict once the signature holds)."""
-    if message_id is None:
+    """The ledger's verdict on `message_id` (an id nobody has proven yet: its verdict counts
+    only once the signature holds), and when the router first received these exact bytes,
+    if that moment is the one to judge them at: a message whose routing a crash cut short,
+    one an operator released from review, a dead letter an operator replayed. Anything else
+    is judged now, so nobody banks an early receive time by sending the same bytes twice."""
+    if not _storable(message_id):
         return Seen()
+    digest = hashlib.sha256(envelope).digest()
     row = await conn.fetchrow(
         "SELECT m.verdict, m.sender, h.state = 'released' AS released,"
-        " least(CASE WHEN m.envelope_sha256 = $2 THEN m.first_received_at END,"
-        " (SELECT min(d.received_at) FROM dead_letters d WHERE d.message_id = $1"
-        " AND sha256(d.original) = $2)) AS first_received_at"
+        " least(CASE WHEN m.envelope_sha256 = $2 AND (m.verdict = 'routing'"
+        " OR h.state = 'released') THEN m.first_received_at END,"
+        " (SELECT min(d.received_at) FROM dead_letters d WHERE d.envelope_sha256 = $2"
+        " AND d.replay_requested_at IS NOT NULL)) AS first_received_at"
         " FROM (SELECT $1::text AS message_id) q"
         " LEFT JOIN messages m USING (message_id) LEFT JOIN held h USING (message_id)",
         message_id,
-        hashlib.sha256(envelope).digest(),
+        digest,
     )
     if row is None:
         return Seen()
@@ -93,6 +108,8 @@ async def seen(conn: Connection, message_id: str | None, envelope: bytes) -> See
 
 async def original(conn: Connection, message_id: str) -> Original | None:
     """The message a status is about, with each delivery's state and timeline codes."""
+    if not _storable(message_id):
+        return None
     message = await conn.fetchrow(
         "SELECT message_id, sender, kind, document_id, verdict FROM messages WHERE message_id = $1",
         message_id,
@@ -125,11 +142,11 @@ async def sent_document(
     conn: Connection, sender: str, document_id: str | None, *, besides: str
 ) -> bool:
     """Whether `sender` had a document with this id routed (what a follow-up refers to)."""
-    if not document_id:
+    if not document_id or not _storable(document_id):
         return False
     found = await conn.fetchval(
         "SELECT 1 FROM messages WHERE sender = $1 AND document_id = $2 AND message_id <> $3"
-        " AND kind <> 'status' AND verdict = 'routed' LIMIT 1",
+        " AND kind <> 'status' AND verdict IN ('routing', 'routed') LIMIT 1",
         sender,
         document_id,
         besides,
@@ -313,8 +330,8 @@ async def record_rejected(
             )  # fmt: skip
         dead_letter_id: int = await conn.fetchval(
             'INSERT INTO dead_letters (topic, partition, "offset", key, headers, original, stage,'
-            " reason_code, reason, sender, message_id)"
-            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)"
+            " reason_code, reason, sender, message_id, envelope_sha256)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, sha256($6))"
             ' ON CONFLICT (topic, partition, "offset") DO UPDATE SET stage = EXCLUDED.stage'
             " RETURNING id",
             incoming.topic,
@@ -326,10 +343,14 @@ async def record_rejected(
             refusal.stage,
             refusal.reason.value,
             refusal.message,
-            facts.sender if facts else claimed[0] or _key_text(incoming),
-            facts.message_id if facts else claimed[1],
+            facts.sender if facts else _optional_text(claimed[0] or _key_text(incoming)),
+            facts.message_id if facts else _optional_text(claimed[1]),
         )
     return dead_letter_id
+
+
+def _optional_text(value: str | None) -> str | None:
+    return _text(value) if value is not None else None
 
 
 def _key_text(incoming: Incoming) -> str | None:
@@ -340,10 +361,11 @@ def _key_text(incoming: Incoming) -> str | None:
 async def record_status(
     conn: Connection, facts: MessageFacts, status: StatusBody, delivery: Delivery, *, moves: bool
 ) -> None:
-    """A status reply: its row, a step on that delivery's timeline and, when it `moves` the
-    delivery forward (the entitle stage decided), the new state."""
+    """A status reply: its row (`routing` until `mark_routed`), a step on that delivery's
+    timeline and, when it `moves` the delivery forward (the entitle stage decided), the new
+    state."""
     async with conn.transaction():
-        await _message(conn, facts, ROUTED, None)
+        await _message(conn, facts, ROUTING, None)
         await _event(
             conn, status.responds_to, delivery.recipient, status.status_code,
             reason_code=status.reason_code, detail=status.description,

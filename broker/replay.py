@@ -91,6 +91,13 @@ async def run(
             done.append({"id": dead_letter_id, "replayed": False, "reason": "no such dead letter"})
             continue
         headers = [(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])]
+        # Asked for before it is published, so the router judges the replay at the moment
+        # it first received these bytes (broker.ledger.seen), whichever comes first.
+        await conn.execute(
+            "UPDATE dead_letters SET replay_requested_at = coalesce(replay_requested_at, now())"
+            " WHERE id = $1",
+            dead_letter_id,
+        )
         with kafka.mapped_errors("replaying to the submit topic failed"):
             sent = await producer.send_and_wait(
                 topics.submit, row["original"], key=row["key"], headers=headers

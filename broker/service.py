@@ -34,7 +34,7 @@ from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
-from schemas import binding, codec, statuses
+from schemas import binding, codec, edxml, statuses
 from schemas.envelope import Body, DeadLetter, Header, StatusBody, encode, open_body
 from signing.certificates import TrustStore
 from signing.identity import Identity
@@ -172,16 +172,21 @@ class Router(Service):
         body = authenticated.verified.body
         bound = log.bind(message_id=body.message_id, sender=body.sender)
         facts = ledger.MessageFacts.of(body, incoming, received_at)
+        try:
+            binding.check_message_id(body)
+        except Rejected as exc:
+            # Told to its sender, but no ledger row under an id that is not its own to take.
+            return await self._reject(incoming, Refusal.of("entitle", exc), facts, keep=False)
         timely = in_window(authenticated, self.window)
         if isinstance(timely, Refusal):
             return await self._reject(incoming, timely, facts)
+        if seen.sender is not None and seen.sender != body.sender:
+            taken = Refusal(
+                "entitle", ReasonCode.MESSAGE_ID_TAKEN,
+                f"{body.message_id} is a message of {seen.sender}",
+            )  # fmt: skip
+            return await self._reject(incoming, taken, facts)
         if seen.verdict == ledger.ROUTED:
-            if seen.sender != body.sender:
-                taken = Refusal(
-                    "entitle", ReasonCode.MESSAGE_ID_TAKEN,
-                    f"{body.message_id} is a message of {seen.sender}",
-                )  # fmt: skip
-                return await self._reject(incoming, taken, facts)
             metrics.DUPLICATES.inc()
             bound.info("already routed; not routed again")
             return "duplicate"
@@ -216,12 +221,16 @@ class Router(Service):
             return "held"
         if isinstance(body, StatusBody):
             assert entitled.delivery is not None  # the entitle stage found it for a status
-            await route(addressed, self.producer, self.topics, self.identity, self.registry)
+            # On the timeline before it is routed, so an answer to it (15 after a 13) that
+            # overtakes this call finds it there.
             async with self.pool.acquire() as conn:
                 await ledger.record_status(
                     conn, facts, body, entitled.delivery,
                     moves=entitled.step is statuses.Step.FORWARD,
                 )  # fmt: skip
+            await route(addressed, self.producer, self.topics, self.identity, self.registry)
+            async with self.pool.acquire() as conn:
+                await ledger.mark_routed(conn, body.message_id)
         else:
             # Deliveries first: a receipt may reach the ledger before this call returns.
             paper = screened.decision.paper_copy_required
@@ -261,8 +270,12 @@ class Router(Service):
             if isinstance(body, StatusBody):
                 return Context(original=await ledger.original(conn, body.responds_to))
             if body.kind in binding.FOLLOW_UPS:
+                try:
+                    packet = edxml.parse(body.edxml)
+                except Rejected:
+                    return Context()  # the entitle stage refuses it with the parser's reason
                 known = await ledger.sent_document(
-                    conn, body.sender, body.document_id, besides=body.message_id
+                    conn, body.sender, binding.referenced(packet), besides=body.message_id
                 )
                 return Context(follows_sent_document=known)
         return Context()
@@ -303,6 +316,7 @@ class Router(Service):
         *,
         claimed: Body | None = None,
         timeline: tuple[str, str, str] | None = None,
+        keep: bool = True,
     ) -> str:
         """Dead-letter and record a refusal; tell the sender only when its signature held.
 
@@ -311,6 +325,8 @@ class Router(Service):
         without a key, sent to whichever unit the forger chose, and a ledger row under that
         id could overwrite a real message's verdict. It is dead-lettered and counted, with
         what it `claimed` kept on the dead letter for the operator, and nothing else.
+        Without `keep`, a verified sender is told but its message gets no ledger row either
+        (its id is not its own to occupy).
         """
         bound = log.bind(
             message_id=facts.message_id if facts else None,
@@ -325,10 +341,13 @@ class Router(Service):
                 code="02", reason=refusal.reason, detail=refusal.message,
                 document_id=facts.document_id,
             )  # fmt: skip
+        if facts is not None and not keep:
+            claimed_ids: tuple[str | None, str | None] = (facts.sender, facts.message_id)
+        else:
+            claimed_ids = (claimed.sender, claimed.message_id) if claimed else (None, None)
         async with self.pool.acquire() as conn:
             await ledger.record_rejected(
-                conn, facts, refusal, incoming,
-                claimed=(claimed.sender, claimed.message_id) if claimed else (None, None),
+                conn, facts if keep else None, refusal, incoming, claimed=claimed_ids,
                 timeline=timeline,
             )  # fmt: skip
         bound.warning(

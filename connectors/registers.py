@@ -151,8 +151,15 @@ async def register_incoming(
     raise RuntimeError(f"could not register {body.message_id} for {unit}")
 
 
+def _storable(value: str) -> bool:
+    """PostgreSQL text holds no NUL: an id with one was never stored, so nothing is found."""
+    return "\x00" not in value
+
+
 async def published(conn: Connection, unit: str, message_id: str) -> bool:
     """Whether `unit` published `message_id` (a document or a status: it is in its outbox)."""
+    if not _storable(message_id):
+        return False
     found = await conn.fetchval(
         "SELECT 1 FROM outbox WHERE unit = $1 AND message_id = $2", unit, message_id
     )
@@ -171,12 +178,13 @@ async def recall_requested(
     )
 
 
-async def record_status(conn: Connection, status: StatusBody) -> bool:
-    """What a sender hears back; True the first time this status arrives."""
+async def record_status(conn: Connection, unit: str, status: StatusBody) -> bool:
+    """What `unit`, a sender, hears back; True the first time this answer arrives."""
     result = await conn.execute(
-        "INSERT INTO outgoing_status (message_id, recipient, status_code, reason_code,"
-        " description, at, status_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO outgoing_status (unit, message_id, recipient, status_code, reason_code,"
+        " description, at, status_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (unit, message_id, recipient, status_code) DO NOTHING",
+        unit,
         status.responds_to,
         status.sender,
         status.status_code,
@@ -204,11 +212,19 @@ async def queue_status(
         await _queue(conn, status.message_id, unit, outgoing)
 
 
-async def incoming_entry(conn: Connection, unit: str, message_id: str) -> dict[str, Any] | None:
-    """A register entry with its attachments, or None."""
-    row = await conn.fetchrow(
-        "SELECT * FROM incoming_register WHERE unit = $1 AND message_id = $2", unit, message_id
-    )
+_ENTRY = "SELECT * FROM incoming_register WHERE unit = $1 AND message_id = $2"
+_LOCKED_ENTRY = _ENTRY + " FOR UPDATE"
+
+
+async def incoming_entry(
+    conn: Connection, unit: str, message_id: str, *, lock: bool = False
+) -> dict[str, Any] | None:
+    """A register entry with its attachments, or None; `lock` holds the row until the
+    transaction ends (a status decided on its state must not race another)."""
+    if not _storable(message_id):
+        return None
+    query = _LOCKED_ENTRY if lock else _ENTRY
+    row = await conn.fetchrow(query, unit, message_id)
     if row is None:
         return None
     files = await conn.fetch(
@@ -250,9 +266,9 @@ async def quarantine(
         record.topic,
         record.partition,
         record.offset,
-        message_id,
+        message_id.replace("\x00", "\ufffd") if message_id is not None else None,
         reason.value,
-        detail,
+        detail.replace("\x00", "\ufffd"),
         record.key,
         record.value or b"",
         json.dumps([[k, v.hex() if v is not None else None] for k, v in record.headers or ()]),
@@ -297,6 +313,8 @@ async def incoming_list(conn: Connection, unit: str) -> list[dict[str, Any]]:
 
 async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[str, Any] | None:
     """A sent document and what each recipient (and the router) answered, or None."""
+    if not _storable(message_id):
+        return None
     sent = await conn.fetchrow(
         "SELECT year, number, message_id, kind, document_id, subject, recipients, created_at"
         " FROM outgoing_register WHERE unit = $1 AND message_id = $2",
@@ -307,7 +325,8 @@ async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[s
         return None
     answers = await conn.fetch(
         "SELECT recipient, status_code, reason_code, description, at FROM outgoing_status"
-        " WHERE message_id = $1 ORDER BY at",
+        " WHERE unit = $1 AND message_id = $2 ORDER BY at",
+        unit,
         message_id,
     )
     codes: dict[str, list[str]] = {r: [] for r in sent["recipients"]}
@@ -316,5 +335,11 @@ async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[s
     return {
         **dict(sent),
         "statuses": [dict(a) for a in answers],
-        "states": {r: statuses.state_of(c) for r, c in codes.items() if r in sent["recipients"]},
+        # Per recipient, and per successor a merged one was redirected to (which answers
+        # with its own 01); the router's own notices are listed, not states.
+        "states": {
+            r: statuses.state_of(c)
+            for r, c in codes.items()
+            if r in sent["recipients"] or "01" in c
+        },
     }

@@ -204,8 +204,8 @@ class Connector(Service):
             )
         if code == StatusCode.REJECTED and not reason:
             raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "a refusal (02) needs a reason")
-        async with self.pool.acquire() as conn:
-            entry = await registers.incoming_entry(conn, unit, message_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            entry = await registers.incoming_entry(conn, unit, message_id, lock=True)
             if entry is None:
                 raise Rejected(
                     ReasonCode.UNIT_UNKNOWN, f"{unit} has no incoming document {message_id}"
@@ -318,10 +318,9 @@ class Connector(Service):
             envelope = decode_signed(
                 self.registry, codec.fingerprint_from(headers), record.value or b""
             )
-            # As of when the router received it: what the router judged, judged again.
-            body = verify(
-                envelope, trust=self.trust, registry=self.registry, at=endorsed.created_at
-            ).body
+            # As of when the router first received it: what the router judged, judged again.
+            judged_at = endorsed.received_at or endorsed.created_at
+            body = verify(envelope, trust=self.trust, registry=self.registry, at=judged_at).body
             _check_addressed(body, endorsed, unit)
             if body.sender != self.settings.router_id:
                 packet = edxml.parse(body.edxml) if body.edxml is not None else None
@@ -400,7 +399,7 @@ class Connector(Service):
                     )
             except Rejected as exc:
                 return await self._quarantine(unit, record, body, exc)
-            new = await registers.record_status(conn, body)
+            new = await registers.record_status(conn, unit, body)
         log.info("status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new)
         return f"status:{body.status_code}"
 

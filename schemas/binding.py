@@ -14,6 +14,7 @@ to some of its `To` units at a time; every envelope recipient must be one of the
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 from kernel.errors import BindingError
@@ -23,13 +24,26 @@ from schemas.envelope import Body, EnvelopeBody, StatusBody, expected_status_id
 
 KIND_OF_BUSINESS = {0: "document", 1: "revoke", 2: "update", 3: "replace"}
 FOLLOW_UPS = frozenset({"revoke", "update", "replace"})
-DOCUMENT_ID = re.compile(r"^(?P<organ>[^,]+),(?P<date>\d{4}/\d{1,2}/\d{1,2}),(?P<code>.+)$")
+ORGAN = re.compile(r"^[0-9]{2,3}(\.[0-9]{2}){1,3}\.[A-Z][0-9A-Z]{2}$")
+"""An OrganId as vendors write them (QĐ 20/2020's `000.00.00.H62`, and shorter forms)."""
 
 
 def organ_of(document_id: str | None) -> str | None:
-    """The agency a DocumentId of the QCVN form `OrganId,yyyy/MM/dd,Code` names, if any."""
-    found = DOCUMENT_ID.match(document_id.strip()) if document_id else None
-    return found["organ"].strip() if found else None
+    """The agency a DocumentId names: its first comma-separated field when that is an
+    OrganId (QCVN's `OrganId,yyyy/MM/dd,Code`, and the variants vendors write: other date
+    layouts, full-width commas, the bare code)."""
+    if not document_id:
+        return None
+    first = unicodedata.normalize("NFKC", document_id).split(",", 1)[0].strip()
+    return first if ORGAN.match(first) else None
+
+
+def referenced(packet: edxml.Packet) -> str | None:
+    """The document a revoke, update or replace is about: `Bussiness/DocumentId` where the
+    sender's system writes it (as the QCVN samples do), else the packet's own DocumentId
+    (as lienthong's connector writes follow-ups)."""
+    business = packet.business.document_id if packet.business else None
+    return business or packet.document_id
 
 
 def check_message_id(body: Body) -> None:
@@ -83,12 +97,18 @@ def check(body: Body, packet: edxml.Packet | None) -> None:
             f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not among the edXML's "
             f"recipients ({', '.join(sorted(addressed)) or 'none'})",
         )
-    organ = organ_of(packet.document_id) if isinstance(packet, edxml.DocumentPacket) else None
-    if organ is not None and organ != body.sender:
-        raise BindingError(
-            ReasonCode.DOCUMENT_ID_WRONG_ORGAN,
-            f"the document id {packet.document_id} names {organ}, not the sender {body.sender}",
-        )
+    if isinstance(packet, edxml.DocumentPacket):
+        named = [packet.document_id]
+        if body.kind in FOLLOW_UPS and packet.business is not None:
+            named += [packet.business.document_id]
+            named += [r.document_id for r in packet.business.replacement_info]
+        for document_id in named:
+            organ = organ_of(document_id)
+            if organ is not None and organ != body.sender:
+                raise BindingError(
+                    ReasonCode.DOCUMENT_ID_WRONG_ORGAN,
+                    f"the document id {document_id} names {organ}, not the sender {body.sender}",
+                )
 
 
 def check_response(

@@ -78,6 +78,7 @@ class Endorsement:
     created_at: datetime.datetime
     redirected_from: tuple[str, ...] = ()
     paper_copy_required: bool = False
+    received_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

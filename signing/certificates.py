@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kernel.errors import TrustError
@@ -193,6 +193,9 @@ class TrustStore:
         """Check `chain` (DER, signer first, issuers in any order) as of the moment `at`:
         validity and revocation both, so a backdated signing time gains nothing."""
         path = self._path(chain)
+        for certificate in path[:-1]:
+            _check_algorithm(certificate)
+            _check_critical_extensions(certificate)
         for certificate in path:
             _check_validity(certificate, at)
         _check_path_lengths(path)
@@ -218,6 +221,7 @@ class TrustStore:
                 raise TrustError(
                     ReasonCode.CERTIFICATE_MALFORMED, f"certificate {index} of the chain: {exc}"
                 ) from exc
+        _check_algorithm(certificates[0])
         path = self._build(certificates[0], certificates[1:] + self.intermediates)
         if len(self._paths) > 10_000:
             self._paths.clear()
@@ -375,6 +379,35 @@ def _check_signer(signer: x509.Certificate) -> None:
             f"{_name(signer)} is for {', '.join(oid.dotted_string for oid in purposes)}, "
             "not for signing documents",
         )
+
+
+WEAK_HASHES = frozenset({"md5", "sha1"})
+
+
+def _check_algorithm(certificate: x509.Certificate) -> None:
+    """A CA's signature over a certificate by a broken hash proves nothing (the PDF path's
+    pyhanko refuses the same, so both paths say `algorithm_unsupported`)."""
+    try:
+        algorithm = certificate.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if algorithm is None or algorithm.name in WEAK_HASHES:
+        name = algorithm.name if algorithm is not None else "an unsupported algorithm"
+        raise TrustError(
+            ReasonCode.ALGORITHM_UNSUPPORTED, f"{_name(certificate)} is signed with {name}"
+        )
+
+
+def _check_critical_extensions(certificate: x509.Certificate) -> None:
+    """RFC 5280 §4.2: a certificate with a critical extension the validator does not know
+    must be refused, whatever the extension would have said."""
+    for extension in certificate.extensions:
+        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+            raise TrustError(
+                ReasonCode.CERTIFICATE_UNTRUSTED,
+                f"{_name(certificate)} carries a critical extension {extension.oid.dotted_string} "
+                "this validator does not know",
+            )
 
 
 def _name(certificate: x509.Certificate) -> str:

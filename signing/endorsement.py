@@ -35,6 +35,7 @@ def endorse(
     requested: str,
     redirected_from: tuple[str, ...] = (),
     paper_copy_required: bool = False,
+    received_at: datetime.datetime | None = None,
 ) -> tuple[str, bytes]:
     """The (header name, header value) to put on the record delivering `value`."""
     endorsement = Endorsement(
@@ -46,6 +47,7 @@ def endorse(
         created_at=datetime.datetime.now(datetime.UTC),
         redirected_from=redirected_from,
         paper_copy_required=paper_copy_required,
+        received_at=received_at,
     )
     body_schema, body = encode(registry, endorsement)
     fingerprint, signed = encode(registry, sign(body_schema, body, router.key, router.chain))

@@ -103,6 +103,11 @@ class Profile:
     """None: digitalSignature and nonRepudiation, or keyCertSign and cRLSign for a CA."""
     extended_key_usage: tuple[x509.ObjectIdentifier, ...] | None = None
     distribution_point: bool = True
+    digest: str = "sha256"
+    """The issuer's signature hash. `cryptography` signs with SHA-2 only, so a `sha1` one
+    comes from the `openssl` CLI (tests/unit/test_certificate_rules.py)."""
+    critical_unknown: bool = False
+    """A critical extension of a private OID, which RFC 5280 says must make it refused."""
 
     @property
     def usage(self) -> x509.KeyUsage:
@@ -110,6 +115,7 @@ class Profile:
 
 
 CA = Profile(ca=True)
+PRIVATE_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")
 
 
 class TestPki:
@@ -196,6 +202,10 @@ class TestPki:
                     ]
                 ),
                 critical=False,
+            )
+        if profile.critical_unknown:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(PRIVATE_EXTENSION, b"\x05\x00"), critical=True
             )
         return builder.sign(issuer_key, hashes.SHA256())
 

@@ -92,14 +92,19 @@ def _authority(
     status: StatusBody, packet: edxml.Packet | None, original: Original | None
 ) -> tuple[Delivery, statuses.Step]:
     code = status.status_code
-    if original is None or original.verdict != "routed" or original.kind == "status":
+    # `routing`: delivered, the router's bookkeeping not finished yet (a fast receipt).
+    if (
+        original is None
+        or original.verdict not in ("routing", "routed")
+        or original.kind == "status"
+    ):
         raise BindingError(
             ReasonCode.STATUS_UNKNOWN_MESSAGE,
             f"status {code} is about {status.responds_to}, which no unit had routed",
         )
     if code == "13":
         delivery = delivery_of(original, status.recipient)
-        if status.sender != original.sender or delivery is None:
+        if status.sender != original.sender or delivery is None or delivery.state == "rejected":
             raise BindingError(
                 ReasonCode.STATUS_NOT_ENTITLED,
                 f"only {original.sender} may ask a recipient of {original.message_id} for it "
@@ -124,9 +129,7 @@ def _authority(
                 f"status {code} answers a recall request, and {original.sender} made none "
                 f"to {status.sender}",
             )
-        binding.check_response(
-            status, packet, document_id=original.document_id, author=original.sender
-        )
+    binding.check_response(status, packet, document_id=original.document_id, author=original.sender)
     step = statuses.step(delivery.state, code)
     if step is statuses.Step.UNKNOWN:
         raise BindingError(ReasonCode.STATUS_NOT_ENTITLED, f"{code!r} is not a status a unit sends")

@@ -51,6 +51,7 @@ async def route(
                     router, registry, incoming.value, message_id=body.message_id,
                     delivered_to=target.delivered_to, requested=target.requested,
                     redirected_from=tuple(target.hops), paper_copy_required=paper_copy_required,
+                    received_at=addressed.authenticated.received_at,
                 ),
             ]  # fmt: skip
             pending.append(

@@ -239,7 +239,16 @@ def _children(parent: etree._Element | None, *names: str) -> Iterator[etree._Ele
 
 
 def _child(parent: etree._Element | None, *names: str) -> etree._Element | None:
-    return next(_children(parent, *names), None)
+    """The one element of that name: a second `<From>` or `<DocumentId>` would let a reader
+    that takes the last one see another author or document than the one checked."""
+    found = list(_children(parent, *names))
+    if parent is not None and len(found) > 1:
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE,
+            f"<{_local(found[0])}> appears {len(found)} times in <{_local(parent)}>; "
+            "QCVN 102:2016 allows one",
+        )
+    return found[0] if found else None
 
 
 def _find(parent: etree._Element, *path: str) -> etree._Element | None:

@@ -16,13 +16,24 @@ import uuid
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from broker import replay
 from connectors import packing, registers
+from kernel import database
 from kernel.errors import ConfigurationError, Rejected
 from kernel.reasons import ReasonCode
 from schemas import codec, edxml
 from schemas.edxml.model import Business, Organization, ResponseFor, StatusPacket
-from schemas.envelope import Body, EnvelopeBody, StatusBody, notice_id, status_id
+from schemas.envelope import (
+    Body,
+    EnvelopeBody,
+    StatusBody,
+    decode_signed,
+    notice_id,
+    open_body,
+    status_id,
+)
 from signing.endorsement import endorse
 from signing.identity import Identity
 from tests.documents import DOCUMENT, document
@@ -31,6 +42,7 @@ from tests.e2e.conftest import (
     COMMUNE_A,
     COMMUNE_B,
     DEPARTMENT,
+    HOSTED,
     PROVINCE,
     Exchange,
     exchange_with,
@@ -99,8 +111,16 @@ async def _refused(exchange: Exchange, body: Body, reason: ReasonCode) -> None:
     The attacker published past its connector, so the router's 02 reaches the attacker's
     topic about a message its connector never sent, and is kept aside there: that is where
     the notice went, and the only place."""
-    verdict = await _verdict(exchange, body.message_id)
-    assert (verdict["verdict"], verdict["reason_code"]) == ("rejected", reason.value)
+    if reason is ReasonCode.MESSAGE_ID_INVALID:
+        # Dead-lettered, but no ledger row under an id that is not the sender's to occupy.
+        letter = await _dead_letter(exchange, body.message_id)
+        assert letter["reason_code"] == reason.value
+        assert not await exchange.fetch(
+            "SELECT 1 FROM messages WHERE message_id = $1", body.message_id
+        )
+    else:
+        verdict = await _verdict(exchange, body.message_id)
+        assert (verdict["verdict"], verdict["reason_code"]) == ("rejected", reason.value)
     notice = notice_id(body.message_id, "*", "02")
     told = await exchange.until(
         functools.partial(
@@ -110,6 +130,10 @@ async def _refused(exchange: Exchange, body: Body, reason: ReasonCode) -> None:
         what=f"the router's 02 about {body.message_id} at its sender",
     )  # fmt: skip
     assert told == [{"unit": body.sender}]
+    assert (
+        await exchange.fetch("SELECT 1 FROM incoming_quarantine WHERE unit <> $1", body.sender)
+        == []
+    )
     assert (
         await exchange.fetch(
             "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id
@@ -122,11 +146,42 @@ async def _refused(exchange: Exchange, body: Body, reason: ReasonCode) -> None:
 async def _no_notice_to_third_parties(
     exchange: Exchange, senders: frozenset[str] = frozenset()
 ) -> None:
-    """A router-signed notice reaching a unit about something it never sent is kept aside
-    there as unknown; only the attackers' own units hold any."""
-    rows = await exchange.fetch("SELECT unit, reason_code FROM incoming_quarantine")
-    assert {r["unit"] for r in rows} <= senders, rows
-    assert {r["reason_code"] for r in rows} <= {"status_unknown_message"}, rows
+    """No router-signed notice sits on any unit's topic but the verified senders': every
+    topic is read to its end, so a notice produced before the ledger row is seen."""
+    consumer = AIOKafkaConsumer(**exchange.endpoints.kafka.aiokafka(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        for unit in set(HOSTED) - senders:
+            partitions = [
+                TopicPartition(exchange.topics.unit(unit), p)
+                for p in consumer.partitions_for_topic(exchange.topics.unit(unit)) or {0}
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                for records in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                    for record in records:
+                        body = _notice(exchange, record)
+                        assert body is None or body.sender != exchange.settings.router_id, (
+                            f"a router notice about {body.responds_to} reached {unit}"
+                        )
+    finally:
+        await consumer.stop()
+
+
+def _notice(exchange: Exchange, record: ConsumerRecord) -> StatusBody | None:
+    """The status a unit-topic record carries, if it is one (read without verifying)."""
+    try:
+        envelope = decode_signed(
+            exchange.connector.registry,
+            codec.fingerprint_from(list(record.headers or ())),
+            record.value or b"",
+        )
+        body = open_body(exchange.connector.registry, envelope)
+    except Rejected:
+        return None
+    return body if isinstance(body, StatusBody) else None
 
 
 async def _honest_flow_still_works(exchange: Exchange) -> None:
@@ -544,3 +599,91 @@ async def test_a_back_dated_envelope_to_a_closed_district_is_not_routed_as_of_th
         await exchange.fetch("SELECT 1 FROM deliveries WHERE message_id = $1", body.message_id)
         == []
     )
+
+
+async def test_ids_the_ledger_cannot_hold_are_refused_not_fatal(exchange: Exchange) -> None:
+    """A NUL in a message id (signed, or only claimed) is refused; the router goes on."""
+    own = document(DEPARTMENT, [COMMUNE_A])
+    body = _crafted(DEPARTMENT, [COMMUNE_A], own, message_id=f"\x00{uuid.uuid4()}")
+    await _publish(exchange, body)
+    stranger = exchange.pki.__class__().unit(DEPARTMENT)
+    claimed = _crafted(DEPARTMENT, [COMMUNE_A], own, message_id=f"\x00{uuid.uuid4()}")
+    await _publish(exchange, claimed, Identity(DEPARTMENT, stranger.key, stranger.chain))
+    stored = body.message_id.replace("\x00", "\ufffd")
+    assert (await _dead_letter(exchange, stored))["reason_code"] == "message_id_invalid"
+    letter = await _dead_letter_with(exchange, "certificate_untrusted")
+    assert letter["message_id"] == claimed.message_id.replace("\x00", "\ufffd")
+    await _honest_flow_still_works(exchange)
+
+
+async def test_only_an_operators_replay_is_judged_at_the_first_reception(
+    exchange: Exchange,
+) -> None:
+    """Bytes first received eight days ago (the clock is moved back in the ledger) and
+    refused then: the same bytes published again are judged now and are too old; the
+    operator's replay of that dead letter is judged as of the first reception and goes
+    through. A sender cannot bank an early receive time by sending twice."""
+    eight_days = datetime.timedelta(days=8)
+    body = _crafted(
+        PROVINCE, [COMMUNE_A], document(PROVINCE, [COMMUNE_A]), created_at=NOW - eight_days
+    )
+    await _publish(exchange, body)
+    await _refused(exchange, body, ReasonCode.ENVELOPE_TOO_OLD)
+    first = NOW - eight_days + datetime.timedelta(minutes=1)
+    await exchange.fetch("UPDATE dead_letters SET received_at = $1", first)
+    await exchange.fetch(
+        "UPDATE messages SET first_received_at = $1 WHERE message_id = $2", first, body.message_id
+    )
+    await _publish(exchange, body)  # the sender again, with the very same bytes
+    letters = await exchange.until(
+        lambda: _rows_if(exchange, 2, body.message_id), what="two dead letters"
+    )
+    assert [row["reason_code"] for row in letters] == ["envelope_too_old"] * 2
+    producer = AIOKafkaProducer(**exchange.endpoints.kafka.aiokafka(), acks="all")
+    await producer.start()
+    conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+    try:
+        await replay.run(
+            conn, producer, exchange.topics, [letters[0]["id"]], actor="vận hành",
+            why="thử phát lại",
+        )  # fmt: skip
+    finally:
+        await conn.close()
+        await producer.stop()
+    await _delivered(exchange, COMMUNE_A, body.message_id)
+
+
+async def _rows_if(exchange: Exchange, count: int, message_id: str) -> list[dict[str, Any]]:
+    rows = await exchange.fetch(
+        "SELECT id, reason_code FROM dead_letters WHERE message_id = $1 ORDER BY id", message_id
+    )
+    return rows if len(rows) >= count else []
+
+
+async def test_a_closed_unit_cannot_send_by_back_dating(exchange: Exchange) -> None:
+    """A district closed in the 2025 merger, holding a still-valid certificate, signs with
+    a created_at two days back: the directory is read at the router's receive time, so it
+    is closed whatever it wrote (its Kafka principal lost WRITE too: the admin publishes)."""
+    district = exchange.pki.unit(CLOSED_DISTRICT)
+    body = _crafted(
+        CLOSED_DISTRICT, [COMMUNE_A], document(CLOSED_DISTRICT, [COMMUNE_A]),
+        created_at=NOW - datetime.timedelta(days=2),
+    )  # fmt: skip
+    headers, value = Identity(CLOSED_DISTRICT, district.key, district.chain).seal(
+        exchange.connector.registry, body
+    )
+    producer = AIOKafkaProducer(**exchange.endpoints.kafka.aiokafka(), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            exchange.topics.submit, value, key=CLOSED_DISTRICT.encode(), headers=headers
+        )
+    finally:
+        await producer.stop()
+    verdict = await _verdict(exchange, body.message_id)
+    assert (verdict["verdict"], verdict["reason_code"]) == ("rejected", "unit_closed")
+    assert (
+        await exchange.fetch("SELECT 1 FROM deliveries WHERE message_id = $1", body.message_id)
+        == []
+    )
+    await _no_notice_to_third_parties(exchange, frozenset({CLOSED_DISTRICT}))

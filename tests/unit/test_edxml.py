@@ -175,6 +175,21 @@ BILLION_LAUGHS = _document(
         pytest.param(
             _document("<StatusCode>99</StatusCode>"), ReasonCode.EDXML_INVALID_VALUE, id="status-99"
         ),
+        pytest.param(
+            _document("<From><OrganId>000.00.00.G22</OrganId></From>"),
+            ReasonCode.EDXML_INVALID_VALUE,
+            id="second-from",
+        ),
+        pytest.param(
+            _document("<DocumentId>a,2026/01/01,1</DocumentId><DocumentId>b</DocumentId>"),
+            ReasonCode.EDXML_INVALID_VALUE,
+            id="second-document-id",
+        ),
+        pytest.param(
+            _document("<To><OrganId>000.02.00.H62</OrganId><OrganId>000.00.00.G22</OrganId></To>"),
+            ReasonCode.EDXML_INVALID_VALUE,
+            id="two-organ-ids-in-one-to",
+        ),
     ],
 )
 def test_bad_packets_are_refused_with_their_reason(data: bytes, reason: ReasonCode) -> None:

@@ -1,0 +1,55 @@
+"""The ledger's memory of first receptions: a replay of the same bytes is judged as of the
+first time the router received them, and an id alone (without those bytes) buys nothing."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+import asyncpg
+import pytest
+
+from broker import ledger
+
+pytestmark = pytest.mark.postgres
+FIRST = datetime.datetime(2026, 11, 20, 8, 30, tzinfo=datetime.UTC)
+ENVELOPE, OTHER = b"signed envelope bytes", b"other bytes naming the same id"
+
+
+async def _dead_letter(
+    db: asyncpg.Connection, message_id: str, original: bytes, at: datetime.datetime
+) -> None:
+    await db.execute(
+        'INSERT INTO dead_letters (received_at, topic, partition, "offset", headers, original,'
+        " stage, reason_code, reason, message_id)"
+        " VALUES ($1, 'submit', 0, $2, $3::jsonb, $4, 'authenticate', 'revocation_unknown',"
+        " 'stale CRL', $5)",
+        at, int(at.timestamp()), json.dumps([]), original, message_id,
+    )  # fmt: skip
+
+
+async def test_a_replay_of_a_dead_letter_is_judged_at_its_first_reception(
+    db: asyncpg.Connection,
+) -> None:
+    await _dead_letter(db, "m-1", ENVELOPE, FIRST)
+    await _dead_letter(db, "m-1", ENVELOPE, FIRST + datetime.timedelta(days=3))
+    assert (await ledger.seen(db, "m-1", ENVELOPE)).first_received_at == FIRST
+    assert (await ledger.seen(db, "m-1", OTHER)).first_received_at is None
+    assert (await ledger.seen(db, "m-2", ENVELOPE)).first_received_at is None
+    assert await ledger.seen(db, None, ENVELOPE) == ledger.Seen()
+
+
+async def test_a_message_remembers_its_first_reception_and_its_sender(
+    db: asyncpg.Connection,
+) -> None:
+    await db.execute(
+        "INSERT INTO messages (message_id, kind, sender, size, created_at, verdict, source,"
+        " envelope_sha256, first_received_at)"
+        " VALUES ('m-3', 'document', '000.00.00.H62', 1, $1, 'routed', 's', $2, $1)",
+        FIRST, hashlib.sha256(ENVELOPE).digest(),
+    )  # fmt: skip
+    seen = await ledger.seen(db, "m-3", ENVELOPE)
+    assert (seen.verdict, seen.sender, seen.first_received_at) == ("routed", "000.00.00.H62", FIRST)
+    other = await ledger.seen(db, "m-3", OTHER)
+    assert (other.verdict, other.first_received_at) == ("routed", None)
