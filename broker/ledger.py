@@ -292,7 +292,7 @@ async def record_held(
             facts.message_id,
             facts.sender,
             incoming.key,
-            json.dumps([[k, v.hex()] for k, v in incoming.headers]),
+            _headers_json(incoming),
             incoming.value,
         )
 
@@ -338,7 +338,7 @@ async def record_rejected(
             incoming.partition,
             incoming.offset,
             incoming.key,
-            json.dumps([[k, v.hex()] for k, v in incoming.headers]),
+            _headers_json(incoming),
             incoming.value,
             refusal.stage,
             refusal.reason.value,
@@ -347,6 +347,11 @@ async def record_rejected(
             facts.message_id if facts else _optional_text(claimed[1]),
         )
     return dead_letter_id
+
+
+def _headers_json(incoming: Incoming) -> str:
+    """Headers as stored: keys as text (jsonb holds no NUL either), values hex, null kept."""
+    return json.dumps([[_text(k), v.hex() if v is not None else None] for k, v in incoming.headers])
 
 
 def _optional_text(value: str | None) -> str | None:

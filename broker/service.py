@@ -8,6 +8,7 @@ Several routers in one consumer group share the submit partitions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import time
 import uuid
@@ -40,6 +41,8 @@ from signing.certificates import TrustStore
 from signing.identity import Identity
 
 RELOAD_SECONDS = 15.0
+DEAD_LETTER_MARGIN = 64 * 1024
+"""Room left in the topic's record limit for the dead letter's own fields and batching."""
 LANES = 8
 """Senders whose records one router handles at the same time (bounded by the DB pool)."""
 log = structlog.get_logger(__name__)
@@ -143,7 +146,7 @@ class Router(Service):
         async def lane(records: list[ConsumerRecord]) -> None:
             async with gate:
                 for record in records:
-                    await self.handle(_incoming(record))
+                    await self.handle_isolated(_incoming(record))
 
         outcomes = await asyncio.gather(*(lane(r) for r in lanes.values()), return_exceptions=True)
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
@@ -154,6 +157,51 @@ class Router(Service):
                 max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1)
             )
         await self._reload()
+
+    async def handle_isolated(self, incoming: Incoming) -> str:
+        """`handle`, with one record's failure kept to that record: anything but a transient
+        Kafka or PostgreSQL failure (which rewinds the batch) becomes its `internal_error`
+        dead letter, and the batch goes on."""
+        try:
+            return await self.handle(incoming)
+        except Exception as exc:  # whatever a crafted record provokes
+            if consuming.transient(exc):
+                raise
+            return await self._internal_error(incoming, exc)
+
+    async def _internal_error(self, incoming: Incoming, exc: Exception) -> str:
+        """Dead-lettered with the exception's type and message (never a traceback: dead
+        letters can be shown to whoever sent the record), counted and logged in full."""
+        name = type(exc).__name__
+        refusal = Refusal("internal", ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
+        metrics.INTERNAL_ERRORS.labels("router", name).inc()
+        claimed = self._claimed(incoming)
+        log.error(
+            "internal error on a record; dead-lettered", error_type=name,
+            claimed_message_id=claimed.message_id if claimed else None,
+            topic=incoming.topic, partition=incoming.partition, offset=incoming.offset,
+            exc_info=exc,
+        )  # fmt: skip
+        await self._dead_letter(incoming, refusal, None)
+        try:
+            async with self.pool.acquire() as conn:
+                await ledger.record_rejected(
+                    conn, None, refusal, incoming,
+                    claimed=(claimed.sender, claimed.message_id) if claimed else (None, None),
+                )  # fmt: skip
+        except Exception as again:  # the Kafka dead letter holds it whole
+            if consuming.transient(again):
+                raise
+            log.error("the dead letter is on Kafka only", error=str(again)[:500])
+        return f"rejected:{ReasonCode.INTERNAL_ERROR.value}"
+
+    def _claimed(self, incoming: Incoming) -> Body | None:
+        """What a record says it is, read without trusting it, for the operator's log."""
+        try:
+            decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+            return None if isinstance(decoded, Refusal) else self._unverified_body(decoded)
+        except Exception:  # only a label for a log line
+            return None
 
     async def handle(self, incoming: Incoming) -> str:
         """Take one record through the stages; return what became of it."""
@@ -377,6 +425,14 @@ class Router(Service):
             headers=tuple(Header(k, v) for k, v in incoming.headers),
         )
         fingerprint, value = encode(self.registry, letter)
+        if len(value) > self.settings.max_message_bytes - DEAD_LETTER_MARGIN:
+            # Too big for the dead-letter topic: the ledger's dead_letters row keeps it whole.
+            letter = dataclasses.replace(
+                letter, original=b"", headers=(),
+                reason=f"{letter.reason} [original and headers ({len(incoming.value)} bytes) "
+                "too large for this topic: kept whole in the ledger's dead_letters table]",
+            )  # fmt: skip
+            fingerprint, value = encode(self.registry, letter)
         with kafka.mapped_errors("writing a dead letter failed"):
             await self.producer.send_and_wait(
                 self.topics.deadletter,

@@ -380,6 +380,16 @@ async def follow_up(request: web.Request) -> web.Response:
     return _json({"message_id": sent.message_id, "number": number, "kind": sent.kind}, 201)
 
 
+async def recall(request: web.Request) -> web.Response:
+    unit = _unit(request)
+    message_id = _message_id(request)
+    body = await _body(request)
+    _only(body, {"reason"}, "the body")
+    reason = _field(body, "reason", str, "the body") or ""
+    sent = await request.app[CONNECTOR].recall(unit, message_id, reason=reason)
+    return _json({"status_ids": [s.message_id for s in sent], "code": "13"}, 201)
+
+
 async def health(request: web.Request) -> web.Response:
     return _json({"units": request.app[CONNECTOR].units, "healthy": True})
 
@@ -398,6 +408,7 @@ def application(connector: Connector) -> web.Application:
     app.router.add_post(
         "/units/{unit}/documents/{message_id}/{kind:revoke|update|replace}", follow_up
     )
+    app.router.add_post("/units/{unit}/documents/{message_id}/recall", recall)
     app.router.add_get("/units/{unit}/inbox", list_inbox)
     app.router.add_get("/units/{unit}/inbox/{message_id}", get_incoming)
     app.router.add_post("/units/{unit}/inbox/{message_id}/status", post_status)

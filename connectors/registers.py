@@ -271,7 +271,12 @@ async def quarantine(
         detail.replace("\x00", "\ufffd"),
         record.key,
         record.value or b"",
-        json.dumps([[k, v.hex() if v is not None else None] for k, v in record.headers or ()]),
+        json.dumps(
+            [
+                [k.replace("\x00", "\ufffd"), v.hex() if v is not None else None]
+                for k, v in record.headers or ()
+            ]
+        ),
     )
     return inserted is not None
 

@@ -232,6 +232,28 @@ class Connector(Service):
         await self._publish_soon()
         return status
 
+    async def recall(self, unit: str, message_id: str, *, reason: str) -> list[StatusBody]:
+        """Ask each recipient of a document this unit sent to give it back (13); a recipient
+        answers 15 or 16. Only the sender may ask (the router refuses anyone else)."""
+        if not reason.strip():
+            raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "a recall request needs a reason")
+        identity = self._identity(unit)
+        async with self.pool.acquire() as conn:
+            sent = await registers.outgoing_entry(conn, unit, message_id)
+            if sent is None:
+                raise Rejected(ReasonCode.UNIT_UNKNOWN, f"{unit} sent no document {message_id}")
+            requests = [
+                self._status(unit, r, message_id, sent["document_id"], "13", reason.strip())
+                for r in sent["recipients"]
+            ]
+            async with conn.transaction():
+                for request in requests:
+                    headers, value = identity.seal(self.registry, request)
+                    outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+                    await registers.queue_status(conn, unit, request, outgoing, moves=False)
+        await self._publish_soon()
+        return requests
+
     async def _publish_soon(self) -> None:
         """Publish now if Kafka answers; if not, the outbox keeps it for the consume loop."""
         try:
@@ -252,7 +274,7 @@ class Connector(Service):
         reason_code: ReasonCode | None = None,
     ) -> StatusBody:
         return StatusBody(
-            message_id=status_id(about, unit, code),
+            message_id=status_id(about, unit, code, to=to if code == "13" else None),
             responds_to=about,
             sender=unit,
             recipient=to,
@@ -293,17 +315,30 @@ class Connector(Service):
         async def handle(batch: consuming.Batch) -> None:
             for records in batch.values():
                 for record in records:
-                    try:
-                        await self.receive(unit, record)
-                    except LienthongError as exc:
-                        # One record refused for good (a database rule said no, say) is kept
-                        # aside; it must not stop the unit's topic for every later record.
-                        if exc.retriable:
-                            raise
-                        await self._quarantine(unit, record, None, exc)
+                    await self.receive_isolated(unit, record)
             await self.publish_pending()
 
         await consuming.consume(self._consumers[unit], handle, stop, name=f"connector {unit}")
+
+    async def receive_isolated(self, unit: str, record: ConsumerRecord) -> str:
+        """`receive`, with one record's failure kept to that record: refused for good (a
+        database rule said no) or failed on (a defect a crafted record provokes), it is
+        quarantined and the unit's topic goes on; a transient Kafka or PostgreSQL failure
+        rewinds the batch."""
+        try:
+            return await self.receive(unit, record)
+        except Exception as exc:  # whatever a crafted record provokes
+            if consuming.transient(exc):
+                raise
+            if isinstance(exc, LienthongError):
+                return await self._quarantine(unit, record, None, exc)
+            name = type(exc).__name__
+            metrics.INTERNAL_ERRORS.labels("connector", name).inc()
+            log.error("internal error on a record; quarantined", unit=unit, error_type=name,
+                      topic=record.topic, partition=record.partition, offset=record.offset,
+                      exc_info=exc)  # fmt: skip
+            failure = Rejected(ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
+            return await self._quarantine(unit, record, None, failure)
 
     async def receive(self, unit: str, record: ConsumerRecord) -> str:
         """Verify and act on one record of the unit's topic; return what became of it."""

@@ -30,6 +30,14 @@ _TRANSIENT_DATABASE = (
 )
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether a failure is the infrastructure's (rewind and retry the batch), as opposed to
+    one record's (set that record aside and go on)."""
+    if isinstance(exc, LienthongError):
+        return exc.retriable
+    return isinstance(exc, _TRANSIENT_DATABASE)
+
+
 async def consume(
     consumer: AIOKafkaConsumer,
     handle: Callable[[Batch], Awaitable[None]],

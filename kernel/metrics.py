@@ -81,6 +81,13 @@ HELD = Counter(
     ["rule"],
     registry=REGISTRY,
 )
+INTERNAL_ERRORS = Counter(
+    "lienthong_internal_errors_total",
+    "Records a service failed on with an unexpected exception (a defect), set aside so the "
+    "consume loop goes on: dead-lettered by the router, quarantined by a connector.",
+    ["service", "error_type"],
+    registry=REGISTRY,
+)
 MALWARE_SCANS = Counter(
     "lienthong_malware_scans_total",
     "Attachments screened for malware, by verdict (clean, infected, not_scanned, error).",

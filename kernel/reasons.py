@@ -119,6 +119,7 @@ class ReasonCode(enum.StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     DATABASE_PERMISSION_DENIED = "database_permission_denied"
+    INTERNAL_ERROR = "internal_error"
 
     @property
     def sentence_en(self) -> str:
@@ -501,6 +502,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.METHOD_NOT_ALLOWED: (
         "That method is not allowed on this resource.",
         "Phương thức này không được phép với tài nguyên này.",
+    ),
+    ReasonCode.INTERNAL_ERROR: (
+        "lienthong failed on this record (a defect); it is kept as a dead letter.",
+        "lienthong gặp lỗi khi xử lý bản ghi này (lỗi phần mềm); bản ghi được lưu lại.",
     ),
     ReasonCode.DATABASE_PERMISSION_DENIED: (
         "The database role may not do that.",

@@ -384,9 +384,11 @@ async def test_recall_answers_come_only_after_a_recall_and_a_recall_only_from_th
     by_recipient = _status(COMMUNE_A, sent.message_id, PROVINCE, "13")
     await _publish(exchange, by_recipient)
     await _refused(exchange, by_recipient, ReasonCode.STATUS_NOT_ENTITLED)
-    # The sender's recall reaches A, which may then agree.
-    recall = _status(PROVINCE, sent.message_id, COMMUNE_A, "13")
-    await _publish(exchange, recall)
+    # The sender's recall, made through its connector, reaches A, which may then agree.
+    with pytest.raises(Rejected) as refused:
+        await exchange.connector.post_status(COMMUNE_A, sent.message_id, "16")
+    assert refused.value.reason is ReasonCode.STATUS_NOT_ENTITLED
+    await exchange.connector.recall(PROVINCE, sent.message_id, reason="ban hành nhầm")
     await exchange.until(
         functools.partial(
             exchange.fetch,

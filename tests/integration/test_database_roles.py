@@ -224,18 +224,25 @@ async def test_a_deployment_reads_and_writes_only_its_own_units(roles: Roles) ->
     await _denied(roles.a, "SELECT * FROM messages")
 
 
-async def test_statuses_belong_to_whoever_sent_the_message(roles: Roles) -> None:
+async def test_statuses_belong_to_the_unit_that_heard_them(roles: Roles) -> None:
+    """By a unit column, not by whether some row with that message id exists: a deployment
+    cannot read another unit's statuses, or take their place, by queuing a row of its own
+    under that message's id."""
     await _send(roles.a, A_UNITS[0], "m-a")
     status = (
-        "INSERT INTO outgoing_status (message_id, recipient, status_code, at, status_message_id)"
-        " VALUES ($1, $2, $3, now(), $4)"
+        "INSERT INTO outgoing_status (unit, message_id, recipient, status_code, at,"
+        " status_message_id) VALUES ($1, $2, $3, $4, now(), $5)"
     )
-    await roles.a.execute(status, "m-a", B_UNITS[0], "01", "s-1")
-    await _denied(roles.b, status, "m-a", B_UNITS[0], "03", "s-2")
+    await roles.a.execute(status, A_UNITS[0], "m-a", B_UNITS[0], "01", "s-1")
+    await _denied(roles.b, status, A_UNITS[0], "m-a", B_UNITS[0], "03", "s-2")
+    await roles.b.execute(  # B queues an outbox row under A's message id
+        "INSERT INTO outbox (message_id, unit, topic, key, value, headers)"
+        " VALUES ('m-a', $1, 't', '', '', '[]')",
+        B_UNITS[0],
+    )
     assert await roles.b.fetch("SELECT * FROM outgoing_status") == []
-    assert [r["status_code"] for r in await roles.a.fetch("SELECT * FROM outgoing_status")] == [
-        "01"
-    ]
+    await roles.b.execute(status, B_UNITS[0], "m-a", A_UNITS[0], "01", "s-1")  # its own view
+    assert [r["unit"] for r in await roles.a.fetch("SELECT * FROM outgoing_status")] == [A_UNITS[0]]
 
 
 async def test_credentials_and_hosted_units_are_a_deployment_s_own(roles: Roles) -> None:

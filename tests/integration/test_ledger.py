@@ -1,5 +1,6 @@
-"""The ledger's memory of first receptions: a replay of the same bytes is judged as of the
-first time the router received them, and an id alone (without those bytes) buys nothing."""
+"""The ledger's memory of first receptions: an operator's replay, a release from review or a
+routing a crash cut short is judged as of the first time the router received those bytes;
+the same bytes merely sent again, or another envelope naming the same id, are judged now."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ async def _dead_letter(
 ) -> None:
     await db.execute(
         'INSERT INTO dead_letters (received_at, topic, partition, "offset", headers, original,'
-        " stage, reason_code, reason, message_id)"
+        " stage, reason_code, reason, message_id, envelope_sha256)"
         " VALUES ($1, 'submit', 0, $2, $3::jsonb, $4, 'authenticate', 'revocation_unknown',"
-        " 'stale CRL', $5)",
+        " 'stale CRL', $5, sha256($4))",
         at, int(at.timestamp()), json.dumps([]), original, message_id,
     )  # fmt: skip
 
@@ -34,9 +35,11 @@ async def test_a_replay_of_a_dead_letter_is_judged_at_its_first_reception(
 ) -> None:
     await _dead_letter(db, "m-1", ENVELOPE, FIRST)
     await _dead_letter(db, "m-1", ENVELOPE, FIRST + datetime.timedelta(days=3))
+    assert (await ledger.seen(db, "m-1", ENVELOPE)).first_received_at is None, "not replayed"
+    await db.execute("UPDATE dead_letters SET replay_requested_at = now()")
     assert (await ledger.seen(db, "m-1", ENVELOPE)).first_received_at == FIRST
     assert (await ledger.seen(db, "m-1", OTHER)).first_received_at is None
-    assert (await ledger.seen(db, "m-2", ENVELOPE)).first_received_at is None
+    assert (await ledger.seen(db, "m-2", ENVELOPE)).first_received_at == FIRST  # same bytes
     assert await ledger.seen(db, None, ENVELOPE) == ledger.Seen()
 
 
@@ -46,10 +49,17 @@ async def test_a_message_remembers_its_first_reception_and_its_sender(
     await db.execute(
         "INSERT INTO messages (message_id, kind, sender, size, created_at, verdict, source,"
         " envelope_sha256, first_received_at)"
-        " VALUES ('m-3', 'document', '000.00.00.H62', 1, $1, 'routed', 's', $2, $1)",
+        " VALUES ('m-3', 'document', '000.00.00.H62', 1, $1, 'routing', 's', $2, $1)",
         FIRST, hashlib.sha256(ENVELOPE).digest(),
     )  # fmt: skip
     seen = await ledger.seen(db, "m-3", ENVELOPE)
-    assert (seen.verdict, seen.sender, seen.first_received_at) == ("routed", "000.00.00.H62", FIRST)
+    assert (seen.verdict, seen.sender, seen.first_received_at) == (
+        "routing",
+        "000.00.00.H62",
+        FIRST,
+    )
     other = await ledger.seen(db, "m-3", OTHER)
-    assert (other.verdict, other.first_received_at) == ("routed", None)
+    assert (other.verdict, other.first_received_at) == ("routing", None)
+    # Once routed (or refused), the same bytes again are judged now.
+    await db.execute("UPDATE messages SET verdict = 'rejected' WHERE message_id = 'm-3'")
+    assert (await ledger.seen(db, "m-3", ENVELOPE)).first_received_at is None
