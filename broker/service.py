@@ -29,6 +29,7 @@ from broker.stages.entitle import Context, delivery_of, entitle
 from broker.stages.policy import Screened, screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
+from kernel.budget import Budget, Workers
 from kernel.errors import ConfigurationError, Rejected, ScannerUnavailable
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
@@ -78,6 +79,14 @@ class Router(Service):
 
     async def start(self) -> None:
         self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_id)
+        self.workers = Workers(
+            Budget(
+                seconds=self.settings.job_seconds,
+                memory_mb=self.settings.job_memory_mb,
+                workers=self.settings.job_workers,
+            )
+        )
+        self._stack.callback(self.workers.close)
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema)
         )
@@ -332,7 +341,7 @@ class Router(Service):
         """The policy stage, a method so the benchmark can measure the router without it."""
         return await screen(
             addressed, self.policy, released=released, trust=self.trust, scanner=self.scanner,
-            directory=self.directory,
+            directory=self.directory, workers=self.workers,
         )  # fmt: skip
 
     async def _tell_sender(self, addressed: Addressed) -> None:

@@ -23,6 +23,7 @@
           ├── DirectoryError         a unit code or the unit directory
           ├── BindingError           an edXML that contradicts its envelope; a status its
           │                          sender may not send
+          ├── OverBudget             content that costs more to check than a worker's budget
           └── PolicyError            a policy file
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
@@ -145,6 +146,13 @@ class DirectoryError(Rejected):
 
 class BindingError(Rejected):
     pass
+
+
+class OverBudget(Rejected):
+    """A job of kernel.budget ran past its wall time or memory, or nested too deep."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.ATTACHMENT_TOO_COMPLEX, message)
 
 
 class PolicyError(Rejected):

@@ -40,6 +40,7 @@ class ReasonCode(enum.StrEnum):
     ATTACHMENT_NOT_BASE64 = "attachment_not_base64"
     ATTACHMENT_HASH_MISMATCH = "attachment_hash_mismatch"
     ATTACHMENT_TYPE_NOT_ALLOWED = "attachment_type_not_allowed"
+    ATTACHMENT_TOO_COMPLEX = "attachment_too_complex"
     PDF_ENCRYPTED = "pdf_encrypted"
 
     # Avro envelopes.
@@ -238,6 +239,11 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.ATTACHMENT_TYPE_NOT_ALLOWED: (
         "An attachment is of a type the exchange does not carry.",
         "Tệp đính kèm thuộc loại không được phép gửi.",
+    ),
+    ReasonCode.ATTACHMENT_TOO_COMPLEX: (
+        "An attachment needs more time or memory to check than the budget allows; it waits "
+        "for review.",
+        "Tệp đính kèm cần nhiều thời gian hoặc bộ nhớ để kiểm tra hơn mức cho phép; chờ xem xét.",
     ),
     ReasonCode.PDF_ENCRYPTED: (
         "A PDF attachment is encrypted and cannot be checked.",

@@ -144,6 +144,13 @@ class Settings:
     """LIENTHONG_MAX_ENVELOPE_AGE: seconds between an envelope's making and the router's
     receiving it (long enough for an outbox that waited out an outage)."""
     policy_file: Path | None = None
+    job_seconds: int = 5
+    """LIENTHONG_JOB_SECONDS: wall time for one check of hostile content (a PDF's text) in
+    the router's worker processes; over it, the document is held (attachment_too_complex)."""
+    job_memory_mb: int = 512
+    """LIENTHONG_JOB_MEMORY_MB: the address space each worker process may use."""
+    job_workers: int = 2
+    """LIENTHONG_JOB_WORKERS: worker processes per router."""
     clamd: str | None = None
     """LIENTHONG_CLAMD: tcp://host:port or unix:/path, `none` for no scanning; unset = local."""
     clamd_port: int = 13310
@@ -263,6 +270,9 @@ class Settings:
                 get("MAX_ENVELOPE_AGE"), "MAX_ENVELOPE_AGE", defaults.max_envelope_age, 60
             ),
             policy_file=_path(get("POLICY")),
+            job_seconds=_int(get("JOB_SECONDS"), "JOB_SECONDS", defaults.job_seconds, 1),
+            job_memory_mb=_int(get("JOB_MEMORY_MB"), "JOB_MEMORY_MB", defaults.job_memory_mb, 128),
+            job_workers=_int(get("JOB_WORKERS"), "JOB_WORKERS", defaults.job_workers, 1),
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
         )

@@ -77,13 +77,7 @@ def check(body: Body, packet: edxml.Packet | None) -> None:
         _check_status(body, packet)
         return
     _check_kind(body, packet)
-    author = packet.from_.organ_id
-    if author != body.sender:
-        raise BindingError(
-            ReasonCode.EDXML_SENDER_MISMATCH,
-            f"the edXML says it is from {author or 'nobody'}; the envelope is signed by "
-            f"{body.sender}",
-        )
+    _check_author(packet, body.sender)
     if packet.document_id != body.document_id:
         raise BindingError(
             ReasonCode.DOCUMENT_ID_MISMATCH,
@@ -145,6 +139,15 @@ def _check_kind(body: EnvelopeBody, packet: edxml.Packet) -> None:
         )
 
 
+def _check_author(packet: edxml.Packet, sender: str) -> None:
+    author = packet.from_.organ_id
+    if author != sender:
+        raise BindingError(
+            ReasonCode.EDXML_SENDER_MISMATCH,
+            f"the edXML says it is from {author or 'nobody'}; the envelope is signed by {sender}",
+        )
+
+
 def _addressed(packet: edxml.Packet) -> set[str]:
     if isinstance(packet, edxml.DocumentPacket):
         return {o.organ_id for o in packet.to if o.organ_id}
@@ -156,12 +159,7 @@ def _check_status(status: StatusBody, packet: edxml.Packet) -> None:
         raise BindingError(
             ReasonCode.KIND_MISMATCH, "a status envelope carries an edXML that is not a status"
         )
-    if packet.from_.organ_id != status.sender:
-        raise BindingError(
-            ReasonCode.EDXML_SENDER_MISMATCH,
-            f"the status packet says it is from {packet.from_.organ_id or 'nobody'}; the "
-            f"envelope is signed by {status.sender}",
-        )
+    _check_author(packet, status.sender)
     if packet.status_code != status.status_code:
         raise BindingError(
             ReasonCode.STATUS_RESPONSE_MISMATCH,

@@ -64,28 +64,17 @@ def _crl_url(issuer: x509.Name) -> str:
     return f"http://crl.lienthong.invalid/{_slug(issuer)}.crl"
 
 
-_SIGNER_USAGE = x509.KeyUsage(
-    digital_signature=True,
-    content_commitment=True,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=False,
-    crl_sign=False,
-    encipher_only=False,
-    decipher_only=False,
-)
-_CA_USAGE = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
+def key_usage(*granted: str) -> x509.KeyUsage:
+    """A KeyUsage with only the `granted` flags (cryptography's attribute names) set."""
+    flags = (
+        "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+        "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only",
+    )  # fmt: skip
+    return x509.KeyUsage(**{flag: flag in granted for flag in flags})
+
+
+_SIGNER_USAGE = key_usage("digital_signature", "content_commitment")
+_CA_USAGE = key_usage("key_cert_sign", "crl_sign")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pypdf
 from pypdf.errors import PdfReadError
@@ -35,8 +35,14 @@ class Texts:
     """Attachments whose text could not be read (images, office files, unreadable PDFs)."""
 
 
-def texts_of(packet: edxml.Packet, files: Sequence[File]) -> Texts:
-    """`files`: every attachment, those embedded in the edXML included (screening.files_of)."""
+def texts_of(
+    packet: edxml.Packet,
+    files: Sequence[File],
+    pdf_texts: Mapping[int, str | None] | None = None,
+) -> Texts:
+    """`files`: every attachment, those embedded in the edXML included (screening.files_of);
+    `pdf_texts`: the text of each PDF by its position in `files`, when it was read elsewhere
+    (in a worker, under a budget); a PDF missing from it is not read."""
     fields: dict[str, list[str]] = {
         "subject": [],
         "content": [],
@@ -51,11 +57,14 @@ def texts_of(packet: edxml.Packet, files: Sequence[File]) -> Texts:
     else:
         fields["content"] += [packet.description] if packet.description else []
     not_read: list[str] = []
-    for file in files:
+    for position, file in enumerate(files):
         media_type = essence(file.media_type)
+        extracted: str | None = None
+        if media_type == "application/pdf":
+            extracted = pdf_text(file.content) if pdf_texts is None else pdf_texts.get(position)
         if media_type in TEXT_TYPES:
             fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
-        elif media_type == "application/pdf" and (extracted := pdf_text(file.content)) is not None:
+        elif extracted is not None:
             fields["attachment_text"].append(extracted)
         else:
             not_read.append(file.name)

@@ -8,18 +8,22 @@ the document's type.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 from collections.abc import Sequence
 
 from broker.policy import malware, signatures
-from broker.policy.check import File, texts_of
+from broker.policy.check import File, essence, pdf_text, texts_of
 from broker.policy.rules import Decision, Hit, Parties, Policy, decide
+from kernel.budget import Workers
+from kernel.errors import OverBudget
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from signing.certificates import TrustStore
 
 MALWARE_RULE = "A9.2-malware"
+BUDGET_RULE = "budget-attachment-too-complex"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,15 +54,21 @@ async def screen_document(
     trust: TrustStore | None,
     scanner: malware.Clamd | None,
     at: datetime.datetime | None = None,
+    workers: Workers | None = None,
 ) -> Screening:
     """`parties` None (no directory) skips the rules limited to some levels, `trust` None
     the PDF signature rules (only `policy check` runs without them); `scanner` None
     records every attachment as not scanned; signers are judged `at` that moment (the
-    router's receive time; None: now)."""
+    router's receive time; None: now). With `workers`, PDF text is read in them under their
+    budget, and a PDF over it holds the document for review."""
     files = files_of(packet, attached)
     scans = tuple(await malware.scan_all(scanner, files))
     hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
-    texts = texts_of(packet, files)
+    pdf_texts: dict[int, str | None] | None = None
+    if workers is not None:
+        pdf_texts, over = await _read_pdfs(files, workers)
+        hits += [_budget_hit(files[i].name, reason) for i, reason in over.items()]
+    texts = texts_of(packet, files, pdf_texts)
     hits += policy.evaluate(texts.fields, parties).hits
     if trust is not None and isinstance(packet, edxml.DocumentPacket):
         type_name = packet.document_type.type_name if packet.document_type else None
@@ -67,6 +77,31 @@ async def screen_document(
             at=at,
         )  # fmt: skip
     return Screening(decide(hits), scans, tuple(texts.not_read))
+
+
+async def _read_pdfs(
+    files: Sequence[File], workers: Workers
+) -> tuple[dict[int, str | None], dict[int, str]]:
+    """Each PDF's text, read in the workers side by side; and those over the budget."""
+    positions = [i for i, f in enumerate(files) if essence(f.media_type) == "application/pdf"]
+    results = await asyncio.gather(
+        *(workers.run(pdf_text, files[i].content) for i in positions), return_exceptions=True
+    )
+    texts: dict[int, str | None] = {}
+    over: dict[int, str] = {}
+    for position, result in zip(positions, results, strict=True):
+        if isinstance(result, OverBudget):
+            over[position] = result.message
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            texts[position] = result
+    return texts, over
+
+
+def _budget_hit(name: str, why: str) -> Hit:
+    return Hit(BUDGET_RULE, "Đ9.2", ReasonCode.ATTACHMENT_TOO_COMPLEX.value, "hold",
+               "attachment", f"{name}: its text {why}")  # fmt: skip
 
 
 def _malware_hit(scan: malware.Scan) -> Hit:

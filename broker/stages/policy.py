@@ -19,6 +19,7 @@ from broker.policy.rules import Decision, Parties, Policy
 from broker.policy.screening import screen_document
 from broker.stages import Refusal
 from broker.stages.address import Addressed
+from kernel.budget import Workers
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from schemas import edxml
@@ -55,6 +56,7 @@ async def screen(
     trust: TrustStore,
     scanner: malware.Clamd | None,
     directory: Directory,
+    workers: Workers | None = None,
 ) -> Screened | Refusal:
     body = addressed.authenticated.verified.body
     if not isinstance(body, EnvelopeBody):
@@ -68,7 +70,7 @@ async def screen(
     attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
     screening = await screen_document(
         packet, attached, policy, sender=body.sender, parties=_parties(addressed, directory),
-        trust=trust, scanner=scanner, at=addressed.authenticated.received_at,
+        trust=trust, scanner=scanner, at=addressed.authenticated.received_at, workers=workers,
     )  # fmt: skip
     decision = screening.decision
     if decision.action == "hold" and released:

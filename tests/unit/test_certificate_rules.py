@@ -28,7 +28,14 @@ from schemas import codec
 from schemas import envelope as e
 from signing import envelope, keys, pdf
 from signing.certificates import TrustStore, load_certificates, load_crl
-from signing.testpki import ORGANIZATION, PRIVATE_EXTENSION, Issued, Profile, TestPki
+from signing.testpki import (
+    ORGANIZATION,
+    PRIVATE_EXTENSION,
+    Issued,
+    Profile,
+    TestPki,
+    key_usage,
+)
 from tests.paths import FIXTURES
 
 SENDER, RECIPIENT = "000.00.00.H62", "000.02.00.H62"
@@ -39,17 +46,7 @@ CREATED_AT = AT - datetime.timedelta(days=2)
 DOCUMENT = (FIXTURES / "edxml" / "document.edxml").read_bytes()
 _DAY = datetime.timedelta(days=1)
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
-KEY_CERT_SIGN_ONLY = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=False,
-    encipher_only=False,
-    decipher_only=False,
-)
+KEY_CERT_SIGN_ONLY = key_usage("key_cert_sign")
 
 CrlState = Literal["current", "stale", "missing"]
 

@@ -1,0 +1,69 @@
+"""Work whose cost an attacker chooses runs in worker processes, under a budget the pool
+enforces rather than one trusted to the library doing the work.
+
+A PDF of a few KiB can make text extraction run for minutes (pages sharing one stream) or
+recurse until the interpreter gives up (a thousand nested arrays). On the event loop that
+would stop the router. Here each job goes to a pebble process pool: a job past its wall time
+has its worker killed and replaced; each worker's address space is capped (RLIMIT_AS), so an
+allocation past the budget fails inside the worker, never in the service. A job over budget
+raises `OverBudget`, which the policy turns into a hold for review
+(`attachment_too_complex`): the document is neither refused nor crashed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import resource
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pebble import ProcessExpired, ProcessPool
+
+from kernel.errors import OverBudget
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Budget:
+    seconds: float = 5.0
+    memory_mb: int = 512
+    workers: int = 2
+
+
+def _cap_memory(memory_mb: int) -> None:
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class Workers:
+    """A pool of worker processes; `run` awaits one job under the budget."""
+
+    def __init__(self, budget: Budget = Budget()) -> None:
+        self.budget = budget
+        self._pool = ProcessPool(
+            max_workers=budget.workers,
+            initializer=_cap_memory,
+            initargs=(budget.memory_mb,),
+            # Not fork: the service's threads (Kafka clients, the event loop) must not be
+            # copied mid-flight into a worker.
+            context=multiprocessing.get_context("forkserver"),
+        )
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        future = self._pool.schedule(function, args=args, timeout=self.budget.seconds)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError:
+            raise OverBudget(f"took longer than {self.budget.seconds:g} s") from None
+        except (MemoryError, ProcessExpired):
+            raise OverBudget(f"needed more than {self.budget.memory_mb} MiB") from None
+        except RecursionError:
+            raise OverBudget("nests deeper than the interpreter can follow") from None
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join()

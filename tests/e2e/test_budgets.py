@@ -1,0 +1,82 @@
+"""Hostile content is read off the event loop, under a budget: a PDF whose text takes
+longer than the budget holds its document for review (attachment_too_complex), and other
+senders' documents flow while it is being read."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from connectors import packing
+from kernel.settings import Settings
+from lienthong.devstack.stack import Endpoints
+from tests.documents import DOCUMENT, document
+from tests.e2e.conftest import COMMUNE_A, DEPARTMENT, PROVINCE, Exchange, exchange_with
+from tests.hostile import slow_pdf
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def _verdict(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
+    return await exchange.fetch(
+        "SELECT verdict FROM messages WHERE message_id = $1 AND verdict <> 'routing'", message_id
+    )
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    return bool(consumer.assignment())
+
+
+async def _registered(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
+    return await exchange.fetch("SELECT 1 FROM incoming_register WHERE message_id = $1", message_id)
+
+
+async def test_a_pdf_over_the_budget_holds_its_document_for_review(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> None:
+    async with exchange_with(settings, services, tmp_path, job_seconds=1) as exchange:
+        pdf = packing.attachment_of("bao-cao.pdf", "application/pdf", slow_pdf())
+        body, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A], [pdf])
+        verdict = await exchange.until(
+            functools.partial(_verdict, exchange, body.message_id), what="the verdict"
+        )
+        assert verdict == [{"verdict": "held"}]
+        decisions = await exchange.fetch(
+            "SELECT reason_code, action FROM policy_decisions WHERE message_id = $1",
+            body.message_id,
+        )
+        assert {"reason_code": "attachment_too_complex", "action": "hold"} in decisions
+        assert await _registered(exchange, body.message_id) == []
+
+
+async def test_other_senders_flow_while_a_costly_pdf_is_read(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> None:
+    """The text takes seconds to read, within a generous budget: the router reads it in a
+    worker process, so a document from another sender is delivered meanwhile."""
+    async with exchange_with(settings, services, tmp_path, job_seconds=120) as exchange:
+        # Both in the router's next batch: it is paused until both are on the submit topic.
+        consumer = exchange.router.consumer
+        await exchange.until(lambda: _assigned(consumer), what="the router's partitions")
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        pdf = packing.attachment_of("bao-cao.pdf", "application/pdf", slow_pdf())
+        costly, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A], [pdf])
+        honest, _ = await exchange.connector.send(
+            DEPARTMENT, document(DEPARTMENT, [COMMUNE_A]), [COMMUNE_A]
+        )
+        consumer.resume(*partitions)
+        await exchange.until(
+            functools.partial(_registered, exchange, honest.message_id),
+            what="the other sender's document",
+        )
+        assert await _verdict(exchange, costly.message_id) == [], "read before the other"
+        await exchange.until(
+            functools.partial(_registered, exchange, costly.message_id),
+            what="the costly document, once read",
+            timeout=120,
+        )
