@@ -342,7 +342,7 @@ async def record_rejected(
             incoming.value,
             refusal.stage,
             refusal.reason.value,
-            refusal.message,
+            _text(refusal.message),
             facts.sender if facts else _optional_text(claimed[0] or _key_text(incoming)),
             facts.message_id if facts else _optional_text(claimed[1]),
         )

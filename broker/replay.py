@@ -19,6 +19,7 @@ from kernel.database import Connection
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
 from kernel.topics import Topics
+from schemas import codec
 
 _COLUMNS = (
     'id, received_at, topic, partition, "offset", stage, reason_code, reason, sender,'
@@ -90,7 +91,7 @@ async def run(
         if row is None:
             done.append({"id": dead_letter_id, "replayed": False, "reason": "no such dead letter"})
             continue
-        headers = [(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])]
+        headers = codec.stored_headers(row["headers"])
         # Asked for before it is published, so the router judges the replay at the moment
         # it first received these bytes (broker.ledger.seen), whichever comes first.
         await conn.execute(

@@ -73,7 +73,7 @@ async def release(
     router must find it released when it reads the record, or it would hold it again."""
     async with conn.transaction():
         row = await _decide(conn, message_id, "released", actor, why)
-    headers = [(k, bytes.fromhex(v)) for k, v in json.loads(row["headers"])]
+    headers = codec.stored_headers(row["headers"])
     try:
         with kafka.mapped_errors("releasing to the submit topic failed"):
             await producer.send_and_wait(

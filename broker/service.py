@@ -174,7 +174,7 @@ class Router(Service):
         try:
             return await self.handle(incoming)
         except Exception as exc:  # whatever a crafted record provokes
-            if consuming.transient(exc):
+            if consuming.transient(exc) or consuming.fatal(exc):
                 raise
             return await self._internal_error(incoming, exc)
 
@@ -437,9 +437,9 @@ class Router(Service):
         if len(value) > self.settings.max_message_bytes - DEAD_LETTER_MARGIN:
             # Too big for the dead-letter topic: the ledger's dead_letters row keeps it whole.
             letter = dataclasses.replace(
-                letter, original=b"", headers=(),
-                reason=f"{letter.reason} [original and headers ({len(incoming.value)} bytes) "
-                "too large for this topic: kept whole in the ledger's dead_letters table]",
+                letter, original=b"", headers=(), key=None,
+                reason=f"{letter.reason} [original, key and headers too large for this topic: "
+                "kept whole in the ledger's dead_letters table]",
             )  # fmt: skip
             fingerprint, value = encode(self.registry, letter)
         with kafka.mapped_errors("writing a dead letter failed"):

@@ -328,7 +328,7 @@ class Connector(Service):
         try:
             return await self.receive(unit, record)
         except Exception as exc:  # whatever a crafted record provokes
-            if consuming.transient(exc):
+            if consuming.transient(exc) or consuming.fatal(exc):
                 raise
             if isinstance(exc, LienthongError):
                 return await self._quarantine(unit, record, None, exc)

@@ -18,11 +18,12 @@ import dataclasses
 import multiprocessing
 import resource
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from kernel.errors import OverBudget
+from kernel.errors import OverBudget, WorkersUnavailable
 
 T = TypeVar("T")
 
@@ -44,7 +45,11 @@ class Workers:
 
     def __init__(self, budget: Budget = Budget()) -> None:
         self.budget = budget
-        self._pool = ProcessPool(
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
+        budget = self.budget
+        return ProcessPool(
             max_workers=budget.workers,
             initializer=_cap_memory,
             initargs=(budget.memory_mb,),
@@ -54,8 +59,8 @@ class Workers:
         )
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        future = self._pool.schedule(function, args=args, timeout=self.budget.seconds)
         try:
+            future = self._pool.schedule(function, args=args, timeout=self.budget.seconds)
             return await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
             raise OverBudget(f"took longer than {self.budget.seconds:g} s") from None
@@ -63,6 +68,12 @@ class Workers:
             raise OverBudget(f"needed more than {self.budget.memory_mb} MiB") from None
         except RecursionError:
             raise OverBudget("nests deeper than the interpreter can follow") from None
+        except (BrokenProcessPool, RuntimeError) as exc:
+            # The pool's fault, not the record's (RecursionError, a RuntimeError, is caught
+            # above): a new pool, and the batch is retried.
+            self.close()
+            self._pool = self._new_pool()
+            raise WorkersUnavailable(f"the worker pool broke ({exc}); started anew") from exc
 
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError
 
 from kernel import kafka
-from kernel.errors import LienthongError
+from kernel.errors import AccessDenied, ConfigurationError, LienthongError
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 log = structlog.get_logger(__name__)
@@ -30,12 +30,26 @@ _TRANSIENT_DATABASE = (
 )
 
 
+# SQLSTATE classes of a database restarting, failing over or overloaded, not of a record:
+# connection (08), transaction rollback (40: deadlock, serialization), resources (53),
+# operator intervention (57: shutdown, cancel), read-only transaction, lock not available.
+_TRANSIENT_SQLSTATES = ("08", "40", "53", "57", "25006", "55P03")
+
+
 def transient(exc: BaseException) -> bool:
     """Whether a failure is the infrastructure's (rewind and retry the batch), as opposed to
     one record's (set that record aside and go on)."""
     if isinstance(exc, LienthongError):
         return exc.retriable
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "").startswith(_TRANSIENT_SQLSTATES)
     return isinstance(exc, _TRANSIENT_DATABASE)
+
+
+def fatal(exc: BaseException) -> bool:
+    """A failure that is the operator's to fix (credentials, rights, settings): the service
+    stops and says so rather than blaming record after record for it."""
+    return isinstance(exc, AccessDenied | ConfigurationError)
 
 
 async def consume(
@@ -60,8 +74,8 @@ async def consume(
             with kafka.mapped_errors(f"{name}: committing offsets failed"):
                 await consumer.commit()
             backoff = 0.5
-        except (LienthongError, *_TRANSIENT_DATABASE) as exc:
-            if isinstance(exc, LienthongError) and not exc.retriable:
+        except (LienthongError, asyncpg.PostgresError, *_TRANSIENT_DATABASE) as exc:
+            if not transient(exc):
                 raise
             _rewind(consumer, batch)
             log.warning("retrying after a transient failure", service=name, error=str(exc),

@@ -14,6 +14,7 @@
      │    ├── KafkaUnavailable       (retriable) aiokafka errors are mapped here
      │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
      │    ├── ScannerUnavailable     (retriable) clamd did not answer
+     │    ├── WorkersUnavailable     (retriable) the pool of kernel.budget broke
      │    └── MigrationFailed
      ├── AccessDenied                a party is not authenticated, or not allowed that
      └── Rejected                    bad input; the reason code says which rule it broke
@@ -105,6 +106,11 @@ class DatabaseUnavailable(ServiceError):
 
 class ScannerUnavailable(ServiceError):
     reason = ReasonCode.SCANNER_UNAVAILABLE
+    retriable = True
+
+
+class WorkersUnavailable(ServiceError):
+    reason = ReasonCode.SERVICE_FAILED
     retriable = True
 
 

@@ -172,3 +172,11 @@ def fingerprint_from(headers: Headers | None) -> bytes:
     raise EnvelopeError(
         ReasonCode.ENVELOPE_MALFORMED, f"the record has no valid {FINGERPRINT_HEADER} header"
     )
+
+
+def stored_headers(stored: str) -> Headers:
+    """Headers as the ledger keeps them (JSON pairs, values hex or null), ready to produce."""
+    return [
+        (key, bytes.fromhex(value) if value is not None else None)  # type: ignore[misc]
+        for key, value in json.loads(stored)
+    ]

@@ -61,7 +61,7 @@ def texts_of(
         media_type = essence(file.media_type)
         extracted: str | None = None
         if media_type == "application/pdf":
-            extracted = pdf_text(file.content) if pdf_texts is None else pdf_texts.get(position)
+            extracted = _inline_text(file.content) if pdf_texts is None else pdf_texts.get(position)
         if media_type in TEXT_TYPES:
             fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
         elif extracted is not None:
@@ -71,12 +71,22 @@ def texts_of(
     return Texts(fields, not_read)
 
 
+def _inline_text(content: bytes) -> str | None:
+    """`pdf_text` where no worker runs it (`policy check`): too deep reads as no text."""
+    try:
+        return pdf_text(content)
+    except RecursionError:
+        return None
+
+
 def pdf_text(content: bytes) -> str | None:
-    """The text layer of a PDF (bounded), or None when there is none to read."""
+    """The text layer of a PDF (bounded), or None when there is none to read. A PDF nested
+    too deep to follow raises RecursionError: in a worker (kernel.budget) that holds the
+    document for review rather than letting it pass with its text unread."""
     try:
         reader = pypdf.PdfReader(io.BytesIO(content))
         pages = [page.extract_text() or "" for page in reader.pages[:MAX_PAGES]]
-    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError):
+    except (PdfReadError, ValueError, KeyError, TypeError):
         return None
     text = "\n".join(pages)[:MAX_TEXT]
     return text if text.strip() else None

@@ -84,18 +84,29 @@ async def _read_pdfs(
 ) -> tuple[dict[int, str | None], dict[int, str]]:
     """Each PDF's text, read in the workers side by side; and those over the budget."""
     positions = [i for i, f in enumerate(files) if essence(f.media_type) == "application/pdf"]
-    results = await asyncio.gather(
-        *(workers.run(pdf_text, files[i].content) for i in positions), return_exceptions=True
-    )
+    jobs = {i: asyncio.ensure_future(workers.run(pdf_text, files[i].content)) for i in positions}
+    # One document's PDFs together get twice one job's time: many slow PDFs in one document
+    # must not hold the workers (and the batch) for their sum.
+    deadline = 2 * workers.budget.seconds
+    if jobs:
+        await asyncio.wait(jobs.values(), timeout=deadline)
     texts: dict[int, str | None] = {}
     over: dict[int, str] = {}
-    for position, result in zip(positions, results, strict=True):
-        if isinstance(result, OverBudget):
-            over[position] = result.message
-        elif isinstance(result, BaseException):
-            raise result
+    failure: BaseException | None = None
+    for position, job in jobs.items():
+        if not job.done():
+            job.cancel()  # pebble kills the worker that runs it
+            over[position] = f"was not read within the document's {deadline:g} s"
+            continue
+        error = job.exception()
+        if isinstance(error, OverBudget):
+            over[position] = error.message
+        elif error is not None:
+            failure = failure or error
         else:
-            texts[position] = result
+            texts[position] = job.result()
+    if failure is not None:
+        raise failure
     return texts, over
 
 
