@@ -30,6 +30,8 @@ from kernel.topics import Topics
 from lienthong import dbroles
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
+from signing.endorsement import endorse
+from signing.identity import Identity
 from signing.testpki import TestPki, write_pki
 
 T = TypeVar("T")
@@ -61,6 +63,15 @@ class Exchange:
             return [dict(row) for row in await conn.fetch(query, *args)]
         finally:
             await conn.close()
+
+    def router_endorsement(self, value: bytes, message_id: str, unit: str) -> tuple[str, bytes]:
+        """The header the router would put on delivering `value` to `unit`: what a router
+        defect, or its key misused, would let through past every check of the router's."""
+        router = Identity.load(self.pki_dir / "router", self.settings.router_id)
+        return endorse(
+            router, self.connector.registry, value, message_id=message_id, delivered_to=unit,
+            requested=unit,
+        )  # fmt: skip
 
     async def refusals(self, message_id: str, *, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Wait for the 02 statuses the sender of `message_id` has heard, and return them."""

@@ -16,8 +16,6 @@ from connectors import api, packing
 from lienthong.samples import minimal_pdf
 from schemas import edxml
 from schemas.envelope import status_id
-from signing.endorsement import endorse
-from signing.identity import Identity
 from tests.e2e.apiclient import bearer
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
@@ -200,17 +198,7 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
     if bypass_router:
         # As if a router had let it through: endorsed with the router's key, written by the
         # admin; the receiver checks the attachments again all the same.
-        router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
-        headers.append(
-            endorse(
-                router,
-                exchange.connector.registry,
-                value,
-                message_id=body.message_id,
-                delivered_to=COMMUNE_A,
-                requested=COMMUNE_A,
-            )
-        )
+        headers.append(exchange.router_endorsement(value, body.message_id, COMMUNE_A))
         admin = AIOKafkaProducer(**exchange.endpoints.kafka.aiokafka())
         await admin.start()
         try:

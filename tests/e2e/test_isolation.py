@@ -16,8 +16,6 @@ from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
 from schemas import codec
 from schemas.envelope import DeadLetter, from_record
-from signing.endorsement import endorse
-from signing.identity import Identity
 from tests.documents import DOCUMENT
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange, exchange_with
 
@@ -109,14 +107,10 @@ async def test_a_record_that_breaks_the_connector_is_quarantined_and_the_unit_go
     schema header the connector's decoding trips on: quarantined as internal_error."""
     signed = packing.build_body(DOCUMENT, sender=PROVINCE, recipients=[COMMUNE_A])
     _, value = exchange.connector.identities[PROVINCE].seal(exchange.connector.registry, signed)
-    router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
     headers = [
         (codec.FINGERPRINT_HEADER, None),
-        endorse(
-            router, exchange.connector.registry, value, message_id=signed.message_id,
-            delivered_to=COMMUNE_A, requested=COMMUNE_A,
-        ),
-    ]  # fmt: skip
+        exchange.router_endorsement(value, signed.message_id, COMMUNE_A),
+    ]
     await exchange.router.producer.send_and_wait(
         exchange.topics.unit(COMMUNE_A), value, key=signed.message_id.encode(), headers=headers
     )

@@ -194,14 +194,7 @@ async def test_a_status_about_a_document_the_unit_never_sent_is_kept_aside(
         what="the router's verdict on the status",
     )  # fmt: skip
     assert verdict == [{"reason_code": "status_unknown_message"}]
-    router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
-    endorsed = [
-        *headers,
-        endorse(
-            router, exchange.connector.registry, value, message_id=status.message_id,
-            delivered_to=PROVINCE, requested=PROVINCE,
-        ),
-    ]  # fmt: skip
+    endorsed = [*headers, exchange.router_endorsement(value, status.message_id, PROVINCE)]
     await _as_admin(
         exchange, exchange.topics.unit(PROVINCE), value, endorsed, status.message_id.encode()
     )

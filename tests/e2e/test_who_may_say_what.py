@@ -34,7 +34,6 @@ from schemas.envelope import (
     open_body,
     status_id,
 )
-from signing.endorsement import endorse
 from signing.identity import Identity
 from tests.documents import DOCUMENT, document
 from tests.e2e.conftest import (
@@ -517,14 +516,7 @@ async def test_the_receiving_connector_rechecks_the_binding(exchange: Exchange) 
     registered when its edXML contradicts its envelope."""
     body = _crafted(DEPARTMENT, [COMMUNE_A], DOCUMENT)
     headers, value = _identity(exchange, DEPARTMENT).seal(exchange.connector.registry, body)
-    router = Identity.load(exchange.pki_dir / "router", exchange.settings.router_id)
-    headers = [
-        *headers,
-        endorse(
-            router, exchange.connector.registry, value, message_id=body.message_id,
-            delivered_to=COMMUNE_A, requested=COMMUNE_A,
-        ),
-    ]  # fmt: skip
+    headers = [*headers, exchange.router_endorsement(value, body.message_id, COMMUNE_A)]
     producer = exchange.router.producer
     await producer.send_and_wait(
         exchange.topics.unit(COMMUNE_A), value, key=body.message_id.encode(), headers=headers
