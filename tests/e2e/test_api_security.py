@@ -216,6 +216,7 @@ async def test_a_unit_s_credential_cannot_act_for_another_unit(exchange: Exchang
             ("POST", f"/units/{PROVINCE}/documents", {**LETTER, "to": [COMMUNE_B]}),
             ("GET", f"/units/{PROVINCE}/documents/some-id", None),
             ("POST", f"/units/{PROVINCE}/documents/some-id/revoke", {"reason": "nhầm"}),
+            ("POST", f"/units/{PROVINCE}/documents/some-id/recall", {"reason": "nhầm"}),
             ("GET", f"/units/{PROVINCE}/inbox", None),
             ("GET", f"/units/{PROVINCE}/inbox/some-id", None),
             ("POST", f"/units/{PROVINCE}/inbox/some-id/status", {"code": "03"}),
@@ -354,6 +355,7 @@ async def test_bodies_must_be_json(shared: Served, content_type: str | None, raw
 DOCUMENTS = f"/units/{PROVINCE}/documents"
 STATUS = f"/units/{COMMUNE_A}/inbox/nope/status"
 REVOKE = f"{DOCUMENTS}/nope/revoke"
+RECALL = f"{DOCUMENTS}/nope/recall"
 ATTACHMENT = {"name": "a.txt", "media_type": "text/plain", "content": "YQ=="}
 MALFORMED = 400, "request_malformed"
 FIELDS_WRONG = 422, "edxml_invalid_value"
@@ -465,6 +467,13 @@ def _fields(**changes: Any) -> dict[str, Any]:
         (REVOKE, {"reason": ""}, FIELDS_WRONG),
         (f"{DOCUMENTS}/a%00b/update", {"reason": "x", "fields": {"subject": "y"}},
          (404, "not_found")),
+        # A recall request (13).
+        (RECALL, b"{", MALFORMED),
+        (RECALL, {"reason": 1}, MALFORMED),
+        (RECALL, {"reason": "nhầm", "fields": {}}, MALFORMED),
+        (RECALL, {"reason": "nhầm\u0000"}, MALFORMED),
+        (RECALL, {"reason": ""}, FIELDS_WRONG),
+        (RECALL, {"reason": "nhầm"}, (404, "unit_unknown")),
     ],
 )  # fmt: skip
 async def test_malformed_bodies_get_4xx_with_a_reason_code(
