@@ -5,15 +5,17 @@ One SCRAM principal per unit (`<prefix>unit.<OrganId>`) and per router
 share a cluster apart, and the admin principal is the cluster's super user, outside any
 prefix.
 
-- An open unit WRITEs the submit topic and READs its own unit topic with its own consumer
-  group, nothing else. It cannot read another unit's topic, write to one, or join another
-  unit's group; what it sends reaches others only through the router.
+- An open unit WRITEs the submit topic and its urgent lane and READs its own unit topic
+  with its own consumer group, nothing else. It cannot read another unit's topic, write
+  to one, or join another unit's group; what it sends reaches others only through the
+  router.
 - A closed (merged) or not-yet-open unit keeps READ on its own topic and group, so its
   connector can drain what was delivered before the merger and the receipts about what it
   sent; it loses WRITE on submit (the router would refuse its documents anyway). A unit
   removed from the directory keeps nothing: its ACLs and its credentials are deleted.
-- A router READs submit with the router group and WRITEs every unit topic (a prefixed
-  ACL, so a unit added later needs no new grant) and the dead-letter topic.
+- A router READs submit and the urgent lane with the router groups and WRITEs every unit
+  topic (a prefixed ACL, so a unit added later needs no new grant) and the dead-letter
+  topic.
 
 READ and WRITE imply DESCRIBE in Kafka's authorizer, and WRITE on a topic is enough for an
 idempotent producer (KIP-679), so no other operation is granted.
@@ -60,6 +62,7 @@ def unit_grants(topics: Topics, organ_id: str, *, open_now: bool) -> set[Grant]:
     }
     if open_now:
         grants.add(Grant(user, "topic", topics.submit, "literal", "write"))
+        grants.add(Grant(user, "topic", topics.submit_urgent, "literal", "write"))
     return grants
 
 
@@ -68,6 +71,8 @@ def router_grants(topics: Topics, user: str) -> set[Grant]:
     return {
         Grant(principal, "topic", topics.submit, "literal", "read"),
         Grant(principal, "group", topics.router_group, "literal", "read"),
+        Grant(principal, "topic", topics.submit_urgent, "literal", "read"),
+        Grant(principal, "group", topics.router_urgent_group, "literal", "read"),
         Grant(principal, "topic", topics.unit(""), "prefixed", "write"),
         Grant(principal, "topic", topics.deadletter, "literal", "write"),
     }

@@ -77,276 +77,298 @@ class Seen:
 
 
 async def seen(conn: Connection, message_id: str | None, envelope: bytes) -> Seen:
-    """The ledger's verdict on `message_id` (an id nobody has proven yet: its verdict counts
-    only once the signature holds), and when the router first received these exact bytes,
-    if that moment is the one to judge them at: a message whose routing a crash cut short,
-    one an operator released from review, a dead letter an operator replayed. Anything else
-    is judged now, so nobody banks an early receive time by sending the same bytes twice."""
-    if not _storable(message_id):
-        return Seen()
-    digest = hashlib.sha256(envelope).digest()
-    row = await conn.fetchrow(
-        "SELECT m.verdict, m.sender, h.state = 'released' AS released,"
-        " least(CASE WHEN m.envelope_sha256 = $2 AND (m.verdict = 'routing'"
-        " OR h.state = 'released') THEN m.first_received_at END,"
-        " (SELECT min(d.received_at) FROM dead_letters d WHERE d.envelope_sha256 = $2"
-        " AND d.replay_requested_at IS NOT NULL)) AS first_received_at"
-        " FROM (SELECT $1::text AS message_id) q"
-        " LEFT JOIN messages m USING (message_id) LEFT JOIN held h USING (message_id)",
-        message_id,
-        digest,
-    )
-    if row is None:
-        return Seen()
-    return Seen(
-        verdict=row["verdict"],
-        sender=row["sender"],
-        released=bool(row["released"]),
-        first_received_at=row["first_received_at"],
-    )
+    """`seen_many` of one record."""
+    return (await seen_many(conn, [(message_id, envelope)]))[0]
 
 
-async def original(conn: Connection, message_id: str) -> Original | None:
-    """The message a status is about, with each delivery's state and timeline codes."""
-    if not _storable(message_id):
-        return None
-    message = await conn.fetchrow(
-        "SELECT message_id, sender, kind, document_id, verdict FROM messages WHERE message_id = $1",
-        message_id,
-    )
-    if message is None:
-        return None
+async def seen_many(conn: Connection, claims: Sequence[tuple[str | None, bytes]]) -> list[Seen]:
+    """For each (message id, envelope bytes): the ledger's verdict on that id (an id nobody
+    has proven yet: its verdict counts only once the signature holds), and when the router
+    first received these exact bytes, if that moment is the one to judge them at: a message
+    whose routing a crash cut short, one an operator released from review, a dead letter
+    an operator replayed. Anything else is judged now, so nobody banks an early receive time
+    by sending the same bytes twice. One query for the whole batch."""
+    ids = [m if _storable(m) else None for m, _ in claims]
+    digests = [hashlib.sha256(envelope).digest() for _, envelope in claims]
     rows = await conn.fetch(
-        "SELECT d.recipient, d.delivered_to, d.state,"
+        "SELECT q.n, m.verdict, m.sender, h.state = 'released' AS released,"
+        " least(CASE WHEN m.envelope_sha256 = q.digest AND (m.verdict = 'routing'"
+        " OR h.state = 'released') THEN m.first_received_at END,"
+        " (SELECT min(d.received_at) FROM dead_letters d WHERE d.envelope_sha256 = q.digest"
+        " AND d.replay_requested_at IS NOT NULL)) AS first_received_at"
+        " FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS q(message_id, digest, n)"
+        " LEFT JOIN messages m USING (message_id) LEFT JOIN held h USING (message_id)"
+        " WHERE q.message_id IS NOT NULL",
+        ids,
+        digests,
+    )
+    found = {
+        row["n"]: Seen(
+            verdict=row["verdict"],
+            sender=row["sender"],
+            released=bool(row["released"]),
+            first_received_at=row["first_received_at"],
+        )
+        for row in rows
+    }
+    return [found.get(n, Seen()) for n in range(1, len(claims) + 1)]
+
+
+async def originals(conn: Connection, message_ids: Sequence[str]) -> dict[str, Original]:
+    """The messages statuses are about, with each delivery's state and timeline codes."""
+    wanted = sorted({m for m in message_ids if _storable(m)})
+    if not wanted:
+        return {}
+    messages = await conn.fetch(
+        "SELECT message_id, sender, kind, document_id, verdict FROM messages"
+        " WHERE message_id = ANY($1::text[])",
+        wanted,
+    )
+    rows = await conn.fetch(
+        "SELECT d.message_id, d.recipient, d.delivered_to, d.state,"
         " coalesce(array_agg(e.state) FILTER (WHERE e.state IS NOT NULL), '{}') AS codes"
         " FROM deliveries d LEFT JOIN delivery_events e"
         " ON e.message_id = d.message_id AND e.recipient = d.recipient"
         " AND e.reason_code IS DISTINCT FROM 'status_backwards'"
-        " WHERE d.message_id = $1 GROUP BY d.recipient, d.delivered_to, d.state",
-        message_id,
+        " WHERE d.message_id = ANY($1::text[])"
+        " GROUP BY d.message_id, d.recipient, d.delivered_to, d.state",
+        wanted,
     )
-    return Original(
-        message_id=message["message_id"],
-        sender=message["sender"],
-        kind=message["kind"],
-        document_id=message["document_id"],
-        verdict=message["verdict"],
-        deliveries=tuple(
+    deliveries: dict[str, list[Delivery]] = {}
+    for r in rows:
+        deliveries.setdefault(r["message_id"], []).append(
             Delivery(r["recipient"], r["delivered_to"], r["state"], frozenset(r["codes"]))
-            for r in rows
-        ),
+        )
+    return {
+        m["message_id"]: Original(
+            message_id=m["message_id"],
+            sender=m["sender"],
+            kind=m["kind"],
+            document_id=m["document_id"],
+            verdict=m["verdict"],
+            deliveries=tuple(deliveries.get(m["message_id"], ())),
+        )
+        for m in messages
+    }
+
+
+async def sent_documents(
+    conn: Connection, asks: Sequence[tuple[str, str | None, str]]
+) -> list[bool]:
+    """For each (sender, document id, besides): whether `sender` had a document with this id
+    routed, other than message `besides` (what a follow-up refers to)."""
+    rows = await conn.fetch(
+        "SELECT q.n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY"
+        " AS q(sender, document_id, besides, n)"
+        " WHERE EXISTS (SELECT 1 FROM messages m WHERE m.sender = q.sender"
+        " AND m.document_id = q.document_id AND m.message_id <> q.besides"
+        " AND m.kind <> 'status' AND m.verdict IN ('routing', 'routed'))",
+        [_text(s) for s, _, _ in asks],
+        [d if d and _storable(d) else None for _, d, _ in asks],
+        [_text(b) for _, _, b in asks],
     )
+    found = {row["n"] for row in rows}
+    return [n in found for n in range(1, len(asks) + 1)]
 
 
-async def sent_document(
-    conn: Connection, sender: str, document_id: str | None, *, besides: str
-) -> bool:
-    """Whether `sender` had a document with this id routed (what a follow-up refers to)."""
-    if not document_id or not _storable(document_id):
-        return False
-    found = await conn.fetchval(
-        "SELECT 1 FROM messages WHERE sender = $1 AND document_id = $2 AND message_id <> $3"
-        " AND kind <> 'status' AND verdict IN ('routing', 'routed') LIMIT 1",
-        sender,
-        document_id,
-        besides,
-    )
-    return found is not None
+@dataclasses.dataclass(slots=True)
+class Writes:
+    """What a batch records, gathered from its outcomes and written by `write` in one
+    transaction, one set-based statement per table. Every row is idempotent (unique keys
+    with ON CONFLICT), so a batch written again after a crash counts nothing twice."""
 
+    messages: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    deliveries: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    refused_deliveries: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    events: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    moves: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    scans: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    decisions: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    held: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    dead_letters: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
 
-async def _message(
-    conn: Connection, facts: MessageFacts, verdict: str, refusal: Refusal | None
-) -> None:
-    # Only the same sender's later judgement of its own message moves a verdict on.
-    await conn.execute(
-        "INSERT INTO messages (message_id, kind, sender, document_id, size, created_at,"
-        " verdict, reason_code, reason, responds_to, source, envelope_sha256,"
-        " first_received_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
-        " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
-        " received_at = now(), source = EXCLUDED.source"
-        " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict"
-        " AND messages.sender = EXCLUDED.sender",
-        facts.message_id,
-        facts.kind,
-        facts.sender,
-        facts.document_id,
-        facts.size,
-        facts.created_at,
-        verdict,
-        refusal.reason.value if refusal else None,
-        refusal.message if refusal else None,
-        facts.responds_to,
-        facts.source,
-        facts.envelope_sha256,
-        facts.received_at,
-    )
+    def extend(self, other: Writes) -> None:
+        for field in dataclasses.fields(self):
+            getattr(self, field.name).extend(getattr(other, field.name))
 
+    def message(self, facts: MessageFacts, verdict: str, refusal: Refusal | None) -> None:
+        self.messages.append((
+            facts.message_id, facts.kind, facts.sender, facts.document_id, facts.size,
+            facts.created_at, verdict, refusal.reason.value if refusal else None,
+            _text(refusal.message) if refusal else None, facts.responds_to, facts.source,
+            facts.envelope_sha256, facts.received_at,
+        ))  # fmt: skip
 
-async def _event(
-    conn: Connection,
-    message_id: str,
-    recipient: str,
-    state: str,
-    *,
-    reason_code: str | None = None,
-    detail: str | None = None,
-    status_message_id: str | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO delivery_events (message_id, recipient, state, reason_code, detail,"
-        " status_message_id) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (message_id, recipient, state) DO NOTHING",
-        message_id,
-        recipient,
-        state,
-        reason_code,
-        detail,
-        status_message_id,
-    )
+    def event(
+        self,
+        message_id: str,
+        recipient: str,
+        state: str,
+        *,
+        reason_code: str | None = None,
+        detail: str | None = None,
+        status_message_id: str | None = None,
+    ) -> None:
+        self.events.append((
+            message_id, recipient, state, reason_code,
+            _text(detail) if detail is not None else None, status_message_id,
+        ))  # fmt: skip
 
-
-async def record_routing(
-    conn: Connection,
-    facts: MessageFacts,
-    routes: Sequence[Route],
-    refused: Sequence[tuple[str, Refusal]],
-    *,
-    paper_copy_required: bool = False,
-) -> None:
-    """The decision, written before any copy is produced (see `mark_routed`)."""
-    async with conn.transaction():
-        await _message(conn, facts, ROUTING, None)
+    def routing(
+        self,
+        facts: MessageFacts,
+        routes: Sequence[Route],
+        refused: Sequence[tuple[str, Refusal]],
+        *,
+        paper_copy_required: bool = False,
+    ) -> None:
+        """The decision, written before any copy is produced (see `mark_routed`)."""
+        self.message(facts, ROUTING, None)
         for route in routes:
-            await conn.execute(
-                "INSERT INTO deliveries (message_id, recipient, delivered_to, state,"
-                " paper_copy_required) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (message_id, recipient) DO UPDATE"
-                " SET delivered_to = EXCLUDED.delivered_to, state = EXCLUDED.state,"
-                " reason_code = NULL, updated_at = now() WHERE deliveries.state = 'rejected'",
-                facts.message_id,
-                route.requested,
-                route.delivered_to,
-                ROUTED,
-                paper_copy_required,
+            self.deliveries.append(
+                (facts.message_id, route.requested, route.delivered_to, ROUTED, paper_copy_required)
             )
             if route.hops:
-                await _event(
-                    conn, facts.message_id, route.requested, REDIRECTED,
-                    reason_code="unit_redirected",
+                self.event(
+                    facts.message_id, route.requested, REDIRECTED, reason_code="unit_redirected",
                     detail=" -> ".join([*route.hops, route.delivered_to]),
                 )  # fmt: skip
-            await _event(conn, facts.message_id, route.requested, ROUTED)
+            self.event(facts.message_id, route.requested, ROUTED)
         for recipient, refusal in refused:
-            await conn.execute(
-                "INSERT INTO deliveries (message_id, recipient, state, reason_code)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, recipient) DO NOTHING",
-                facts.message_id,
-                recipient,
-                REJECTED,
-                refusal.reason.value,
+            self.refused_deliveries.append(
+                (facts.message_id, recipient, REJECTED, refusal.reason.value)
             )
-            await _event(
-                conn, facts.message_id, recipient, "02",
+            self.event(
+                facts.message_id, recipient, "02",
                 reason_code=refusal.reason.value, detail=refusal.message,
             )  # fmt: skip
 
-
-async def record_screening(
-    conn: Connection, message_id: str, decision: Decision, scans: Sequence[Scan]
-) -> None:
-    """Every rule that matched, whatever was decided, and each attachment's malware scan:
-    the ledger keeps the why."""
-    if not (scans or decision.hits):
-        return
-    await conn.executemany(
-        "INSERT INTO malware_scans (message_id, attachment, sha256, verdict, detail, scanner)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(message_id, s.name, s.sha256, s.verdict, s.detail, s.scanner) for s in scans],
-    )
-    await conn.executemany(
-        "INSERT INTO policy_decisions (message_id, rule_id, article, reason_code, action, field,"
-        " matched) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        [
-            (message_id, h.rule, h.article, h.reason_code, h.action, h.field, h.matched)
+    def screening(self, message_id: str, decision: Decision, scans: Sequence[Scan]) -> None:
+        """Every rule that matched, whatever was decided, and each attachment's malware scan:
+        the ledger keeps the why."""
+        self.scans.extend(
+            (message_id, s.name, s.sha256, s.verdict, s.detail, s.scanner) for s in scans
+        )
+        self.decisions.extend(
+            (message_id, h.rule, h.article, h.reason_code, h.action, h.field, _text(h.matched))
             for h in decision.hits
-        ],
-    )
-
-
-async def record_held(
-    conn: Connection,
-    facts: MessageFacts,
-    incoming: Incoming,
-    decision: Decision,
-    scans: Sequence[Scan],
-) -> None:
-    """Keep the envelope whole until an operator releases or rejects it."""
-    async with conn.transaction():
-        await _message(conn, facts, HELD, None)
-        await record_screening(conn, facts.message_id, decision, scans)
-        await conn.execute(
-            "INSERT INTO held (message_id, sender, key, headers, original)"
-            " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (message_id) DO NOTHING",
-            facts.message_id,
-            facts.sender,
-            incoming.key,
-            _headers_json(incoming),
-            incoming.value,
         )
 
+    def hold(
+        self, facts: MessageFacts, incoming: Incoming, decision: Decision, scans: Sequence[Scan]
+    ) -> None:
+        """Keep the envelope whole until an operator releases or rejects it."""
+        self.message(facts, HELD, None)
+        self.screening(facts.message_id, decision, scans)
+        self.held.append(
+            (facts.message_id, facts.sender, incoming.key, _headers_json(incoming), incoming.value)
+        )
 
-async def mark_routed(conn: Connection, message_id: str) -> None:
-    """Every copy is on its unit topic: a repeat of this message is now a duplicate."""
-    await conn.execute(
-        "UPDATE messages SET verdict = 'routed' WHERE message_id = $1 AND verdict = 'routing'",
-        message_id,
-    )
+    def status(
+        self, facts: MessageFacts, status: StatusBody, delivery: Delivery, *, moves: bool
+    ) -> None:
+        """A status reply: its row (`routing` until `mark_routed`), a step on that delivery's
+        timeline and, when it `moves` the delivery forward (the entitle stage decided), the
+        new state."""
+        self.message(facts, ROUTING, None)
+        self.event(
+            status.responds_to, delivery.recipient, status.status_code,
+            reason_code=status.reason_code, detail=status.description,
+            status_message_id=status.message_id,
+        )  # fmt: skip
+        if moves:
+            self.moves.append((
+                status.responds_to, delivery.recipient, status.status_code,
+                status.reason_code, delivery.state,
+            ))  # fmt: skip
 
-
-async def record_rejected(
-    conn: Connection,
-    facts: MessageFacts | None,
-    refusal: Refusal,
-    incoming: Incoming,
-    *,
-    claimed: tuple[str | None, str | None] = (None, None),
-    timeline: tuple[str, str, str] | None = None,
-) -> int:
-    """A whole envelope refused: its dead letter, and its message row when its signature
-    held (`facts`). An unauthenticated one gets no message row, whatever id it names (it
-    must not touch a real message's verdict); its `claimed` (sender, message id) are kept
-    on the dead letter only, for the operator. `timeline` (message, recipient, code) keeps
-    a refused status on the delivery it tried to move."""
-    async with conn.transaction():
+    def rejected(
+        self,
+        facts: MessageFacts | None,
+        refusal: Refusal,
+        incoming: Incoming,
+        *,
+        claimed: tuple[str | None, str | None] = (None, None),
+        timeline: tuple[str, str, str] | None = None,
+    ) -> None:
+        """A whole envelope refused: its dead letter, and its message row when its signature
+        held (`facts`). An unauthenticated one gets no message row, whatever id it names (it
+        must not touch a real message's verdict); its `claimed` (sender, message id) are
+        kept on the dead letter only, for the operator. `timeline` (message, recipient,
+        code) keeps a refused status on the delivery it tried to move."""
         if facts is not None:
-            await _message(conn, facts, REJECTED, refusal)
+            self.message(facts, REJECTED, refusal)
         if timeline is not None:
             about, recipient, code = timeline
-            await _event(
-                conn, about, recipient, code, reason_code=refusal.reason.value,
+            self.event(
+                about, recipient, code, reason_code=refusal.reason.value,
                 detail=refusal.message, status_message_id=facts.message_id if facts else None,
             )  # fmt: skip
-        dead_letter_id: int = await conn.fetchval(
-            'INSERT INTO dead_letters (topic, partition, "offset", key, headers, original, stage,'
-            " reason_code, reason, sender, message_id, envelope_sha256)"
-            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, sha256($6))"
-            ' ON CONFLICT (topic, partition, "offset") DO UPDATE SET stage = EXCLUDED.stage'
-            " RETURNING id",
-            incoming.topic,
-            incoming.partition,
-            incoming.offset,
-            incoming.key,
-            _headers_json(incoming),
-            incoming.value,
-            refusal.stage,
-            refusal.reason.value,
+        self.dead_letters.append((
+            incoming.topic, incoming.partition, incoming.offset, incoming.key,
+            _headers_json(incoming), incoming.value, refusal.stage, refusal.reason.value,
             _text(refusal.message),
             facts.sender if facts else _optional_text(claimed[0] or _key_text(incoming)),
             facts.message_id if facts else _optional_text(claimed[1]),
-        )
-    return dead_letter_id
+        ))  # fmt: skip
+
+
+# Only the same sender's later judgement of its own message moves a verdict on.
+_MESSAGES = (
+    "INSERT INTO messages (message_id, kind, sender, document_id, size, created_at,"
+    " verdict, reason_code, reason, responds_to, source, envelope_sha256, first_received_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
+    " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
+    " received_at = now(), source = EXCLUDED.source"
+    " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict"
+    " AND messages.sender = EXCLUDED.sender"
+)
+_STATEMENTS = {
+    "messages": _MESSAGES,
+    "deliveries": "INSERT INTO deliveries (message_id, recipient, delivered_to, state,"
+    " paper_copy_required) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (message_id, recipient) DO UPDATE"
+    " SET delivered_to = EXCLUDED.delivered_to, state = EXCLUDED.state,"
+    " reason_code = NULL, updated_at = now() WHERE deliveries.state = 'rejected'",
+    "refused_deliveries": "INSERT INTO deliveries (message_id, recipient, state, reason_code)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, recipient) DO NOTHING",
+    "events": "INSERT INTO delivery_events (message_id, recipient, state, reason_code, detail,"
+    " status_message_id) VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (message_id, recipient, state) DO NOTHING",
+    # Decided against the state the entitle stage saw: a concurrent change makes it a no-op.
+    "moves": "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
+    " WHERE message_id = $1 AND recipient = $2 AND state = $5",
+    "scans": "INSERT INTO malware_scans (message_id, attachment, sha256, verdict, detail,"
+    " scanner) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    "decisions": "INSERT INTO policy_decisions (message_id, rule_id, article, reason_code,"
+    " action, field, matched) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    "held": "INSERT INTO held (message_id, sender, key, headers, original)"
+    " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (message_id) DO NOTHING",
+    "dead_letters": 'INSERT INTO dead_letters (topic, partition, "offset", key, headers,'
+    " original, stage, reason_code, reason, sender, message_id, envelope_sha256)"
+    " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, sha256($6))"
+    ' ON CONFLICT (topic, partition, "offset") DO UPDATE SET stage = EXCLUDED.stage',
+}
+
+
+async def write(conn: Connection, writes: Writes) -> None:
+    """All of a batch's rows in one transaction, a pipelined `executemany` per table, in
+    the order their keys refer to each other (messages, then deliveries, then events)."""
+    async with conn.transaction():
+        for name, statement in _STATEMENTS.items():
+            rows = getattr(writes, name)
+            if rows:
+                await conn.executemany(statement, rows)
+
+
+async def mark_routed(conn: Connection, message_ids: Sequence[str]) -> None:
+    """Every copy is on its unit topic: a repeat of these messages is now a duplicate."""
+    await conn.execute(
+        "UPDATE messages SET verdict = 'routed'"
+        " WHERE message_id = ANY($1::text[]) AND verdict = 'routing'",
+        list(message_ids),
+    )
 
 
 def _headers_json(incoming: Incoming) -> str:
@@ -361,32 +383,6 @@ def _optional_text(value: str | None) -> str | None:
 def _key_text(incoming: Incoming) -> str | None:
     """The record key: the unit the record was published as (what Kafka's ACLs vouch for)."""
     return incoming.key.decode("utf-8", "replace") if incoming.key else None
-
-
-async def record_status(
-    conn: Connection, facts: MessageFacts, status: StatusBody, delivery: Delivery, *, moves: bool
-) -> None:
-    """A status reply: its row (`routing` until `mark_routed`), a step on that delivery's
-    timeline and, when it `moves` the delivery forward (the entitle stage decided), the new
-    state."""
-    async with conn.transaction():
-        await _message(conn, facts, ROUTING, None)
-        await _event(
-            conn, status.responds_to, delivery.recipient, status.status_code,
-            reason_code=status.reason_code, detail=status.description,
-            status_message_id=status.message_id,
-        )  # fmt: skip
-        if moves:
-            # Decided against `delivery.state`: a concurrent change makes this a no-op.
-            await conn.execute(
-                "UPDATE deliveries SET state = $3, reason_code = $4, updated_at = now()"
-                " WHERE message_id = $1 AND recipient = $2 AND state = $5",
-                status.responds_to,
-                delivery.recipient,
-                status.status_code,
-                status.reason_code,
-                delivery.state,
-            )
 
 
 async def show(conn: Connection, message_id: str) -> dict[str, Any] | None:

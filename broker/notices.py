@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from aiokafka import AIOKafkaProducer
-
-from kernel import kafka
+from broker.producing import Record
 from kernel.reasons import ReasonCode
 from kernel.topics import Topics
 from schemas import codec
@@ -24,8 +22,7 @@ REDIRECT_CODE = "00"
 """Not a QCVN status: the router's notice that a recipient was redirected (see reason_code)."""
 
 
-async def send_notice(
-    producer: AIOKafkaProducer,
+def notice(
     topics: Topics,
     registry: codec.Registry,
     router: Identity,
@@ -37,7 +34,7 @@ async def send_notice(
     reason: ReasonCode,
     detail: str,
     document_id: str | None = None,
-) -> str:
+) -> Record:
     status = StatusBody(
         message_id=notice_id(about, about_recipient, code),
         responds_to=about,
@@ -60,8 +57,4 @@ async def send_notice(
             requested=to_unit,
         )
     )
-    with kafka.mapped_errors("sending a notice failed"):
-        await producer.send_and_wait(
-            topics.unit(to_unit), value, key=status.message_id.encode(), headers=headers
-        )
-    return status.message_id
+    return Record(topics.unit(to_unit), value, status.message_id.encode(), tuple(headers))

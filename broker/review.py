@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from broker import notices
+from broker import notices, producing
 from kernel import kafka
 from kernel.database import Connection
 from kernel.errors import KafkaUnavailable, Rejected
@@ -109,8 +109,9 @@ async def refuse(
             ReasonCode.POLICY_SENSITIVE.value,
             why,
         )
-        await notices.send_notice(
-            producer, topics, registry, router,
+        refusal = notices.notice(
+            topics, registry, router,
             to_unit=row["sender"], about=message_id, about_recipient="*", code="02",
             reason=ReasonCode.POLICY_SENSITIVE, detail=f"refused on review: {why}",
         )  # fmt: skip
+        await producing.send_all(producer, [refusal])

@@ -11,16 +11,20 @@ import asyncio
 import dataclasses
 import datetime
 import time
-import uuid
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from broker import ledger, notices
+from broker import ledger, notices, producing
+from broker.batch import Item, rounds
 from broker.directory import store
+from broker.outcome import Outcome, Verdict, dead_letter
 from broker.policy import malware, rules
+from broker.producing import Record
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Addressed, address
 from broker.stages.authenticate import Authenticated, Window, authenticate, in_window
@@ -37,15 +41,16 @@ from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import binding, codec, edxml, statuses
-from schemas.envelope import Body, DeadLetter, Header, StatusBody, encode, open_body
+from schemas.envelope import Body, EnvelopeBody, StatusBody, open_body
 from signing.certificates import TrustStore
 from signing.identity import Identity
 
 RELOAD_SECONDS = 15.0
-DEAD_LETTER_MARGIN = 64 * 1024
-"""Room left in the topic's record limit for the dead letter's own fields and batching."""
 LANES = 8
-"""Senders whose records one router handles at the same time (bounded by the DB pool)."""
+"""Records of a round screened at the same time (their heavy work is in worker processes)."""
+WAVE_SECONDS = 1.0
+"""How long a round's decided records wait for the rest before they go out."""
+T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
@@ -70,6 +75,9 @@ class Router(Service):
         self._trust_stamp: tuple[float, int] = (0.0, 0)
         self._policy_stamp: tuple[float, int] = (0.0, 0)
         self._directory_stamp: tuple[object, int] | None = None
+        self._reloaded_in_round = False
+        self._urgent_idle = asyncio.Event()
+        self._urgent_idle.set()
         self.window = Window(
             skew=datetime.timedelta(seconds=settings.max_clock_skew),
             age=datetime.timedelta(seconds=settings.max_envelope_age),
@@ -98,25 +106,32 @@ class Router(Service):
             max_request_size=limit,
             linger_ms=2,
         )
-        self.consumer = AIOKafkaConsumer(
-            self.topics.submit,
+        self.consumer = self._consumer(self.topics.submit, self.group_id, limit)
+        self.urgent = self._consumer(self.topics.submit_urgent, self.topics.router_urgent_group,
+                                     limit)  # fmt: skip
+        await kafka.check_access(self.kafka_config)
+        # Each client is closed by `stop` even when its own start is what failed.
+        self._stack.push_async_callback(self.producer.stop)
+        self._stack.push_async_callback(self.consumer.stop)
+        self._stack.push_async_callback(self.urgent.stop)
+        with kafka.mapped_errors("the router cannot reach Kafka"):
+            await self.producer.start()
+            await self._reload(force=True)
+            await self.consumer.start()
+            await self.urgent.start()
+        await self._check_scanner()
+        log.info("router started", group=self.group_id, submit=self.topics.submit)
+
+    def _consumer(self, topic: str, group: str, limit: int) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
             **self.kafka_config.aiokafka(),
-            group_id=self.group_id,
+            group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=limit,
             fetch_max_bytes=limit * 2,
         )
-        await kafka.check_access(self.kafka_config)
-        # Each client is closed by `stop` even when its own start is what failed.
-        self._stack.push_async_callback(self.producer.stop)
-        self._stack.push_async_callback(self.consumer.stop)
-        with kafka.mapped_errors("the router cannot reach Kafka"):
-            await self.producer.start()
-            await self._reload(force=True)
-            await self.consumer.start()
-        await self._check_scanner()
-        log.info("router started", group=self.group_id, submit=self.topics.submit)
 
     async def _check_scanner(self) -> None:
         """Say at start what scanning will do; a silent clamd would otherwise only show as
@@ -136,73 +151,132 @@ class Router(Service):
 
     async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
         """Route until `stop` is set (or SIGTERM/SIGINT, with `handle_signals`): the batch in
-        hand is finished and committed before returning."""
+        hand is finished and committed before returning. The urgent lane has a consume loop
+        of its own, and the submit loop waits while it has work, so urgent documents
+        overtake a backlog rather than queue behind it."""
         stop = stop_event(stop, handle_signals=handle_signals)
-        await consuming.consume(self.consumer, self._handle_batch, stop, name="router")
+        await asyncio.gather(
+            consuming.consume(self.urgent, self._handle_urgent, stop, name="router urgent"),
+            consuming.consume(self.consumer, self._handle_batch, stop, name="router"),
+        )
 
-    async def _handle_batch(self, batch: consuming.Batch) -> None:
-        """Records of one sender (one key) in order; different senders side by side.
+    async def _handle_urgent(self, batch: consuming.Batch) -> None:
+        if not batch:
+            return
+        self._urgent_idle.clear()
+        try:
+            await self._handle_batch(batch, urgent=True)
+        finally:
+            self._urgent_idle.set()
 
-        A sender's documents and statuses, and any replay of them, keep their order, so a
-        repeat always finds the first already in the ledger.
-        """
-        lanes: dict[bytes | None, list[ConsumerRecord]] = {}
-        for records in batch.values():
-            for record in records:
-                lanes.setdefault(record.key, []).append(record)
-        gate = asyncio.Semaphore(LANES)
-
-        async def lane(records: list[ConsumerRecord]) -> None:
-            async with gate:
-                for record in records:
-                    await self.handle_isolated(_incoming(record))
-
-        outcomes = await asyncio.gather(*(lane(r) for r in lanes.values()), return_exceptions=True)
-        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if failure is not None:
-            raise failure
+    async def _handle_batch(self, batch: consuming.Batch, *, urgent: bool = False) -> None:
+        """Decode every record, cut the batch into rounds of independent records, and take
+        each round through the stages, the ledger and Kafka as a whole (`_round`)."""
+        items = [self._item(_incoming(r)) for records in batch.values() for r in records]
+        for group in rounds(items):
+            if not urgent:
+                await self._urgent_idle.wait()
+            await self._round(group)
+        consumer = self.urgent if urgent else self.consumer
         for partition, records in batch.items():
             metrics.CONSUMER_LAG.labels(self.group_id, partition.topic, partition.partition).set(
-                max(0, (self.consumer.highwater(partition) or 0) - records[-1].offset - 1)
+                max(0, (consumer.highwater(partition) or 0) - records[-1].offset - 1)
             )
-        await self._reload()
+        if not urgent:
+            await self._reload()
 
-    async def handle_isolated(self, incoming: Incoming) -> str:
-        """`handle`, with one record's failure kept to that record: anything but a transient
-        Kafka or PostgreSQL failure (which rewinds the batch) becomes its `internal_error`
-        dead letter, and the batch goes on."""
+    async def _round(self, items: list[Item]) -> list[Outcome]:
+        """Read what the ledger knows (one query), judge every record (pure stages; the
+        policy's heavy work in worker processes), then `_finish` the outcomes. A record
+        that makes any step fail unexpectedly becomes its own `internal_error` outcome;
+        only a transient Kafka or PostgreSQL failure rewinds the batch."""
+        self._reloaded_in_round = False
+        async with self.pool.acquire() as conn:
+            seen = await ledger.seen_many(
+                conn, [(i.claimed.message_id if i.claimed else None, i.incoming.value)
+                       for i in items]
+            )  # fmt: skip
+        admitted: list[Outcome | Admitted] = []
+        for item, known in zip(items, seen, strict=True):
+            admitted.append(await self._isolated(item.incoming, self._admit(item, known)))
+        contexts = await self._contexts([a for a in admitted if isinstance(a, Admitted)])
+        gate = asyncio.Semaphore(LANES)
+
+        async def decide(step: Outcome | Admitted) -> Outcome:
+            if isinstance(step, Outcome):
+                return step
+            async with gate:
+                return await self._isolated(
+                    step.incoming, self._decide(step, contexts.get(step.body.message_id))
+                )
+
+        tasks = [asyncio.ensure_future(decide(a)) for a in admitted]
+        outcomes: list[Outcome] = []
         try:
-            return await self.handle(incoming)
+            while tasks:
+                # What is decided goes out in waves, so a record whose content takes its
+                # whole budget to read holds back no one else; offsets still wait for all.
+                await asyncio.wait(tasks, timeout=WAVE_SECONDS)
+                wave = [t.result() for t in tasks if t.done()]
+                tasks = [t for t in tasks if not t.done()]
+                outcomes += await self._finish(wave)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return outcomes
+
+    async def _finish(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Write the outcomes' rows (one transaction), produce their records (together),
+        mark the routed ones, then log and count them."""
+        outcomes = await self._write(outcomes)
+        await producing.send_all(self.producer, [r for o in outcomes for r in o.records])
+        routed = [o.routed for o in outcomes if o.routed is not None]
+        if routed:
+            async with self.pool.acquire() as conn:
+                await ledger.mark_routed(conn, routed)
+        for outcome in outcomes:
+            outcome.report()
+        return outcomes
+
+    def _item(self, incoming: Incoming) -> Item:
+        try:
+            decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+        except Exception as exc:  # whatever a crafted record provokes: its internal error
+            return Item(incoming, exc, None)
+        claimed = None if isinstance(decoded, Refusal) else self._unverified_body(decoded)
+        return Item(incoming, decoded, claimed)
+
+    async def _isolated(self, incoming: Incoming, step: Awaitable[T]) -> T | Outcome:
+        """One record's step, its failure kept to that record: anything but a transient
+        Kafka or PostgreSQL failure (which rewinds the batch) becomes its `internal_error`."""
+        try:
+            return await step
         except Exception as exc:  # whatever a crafted record provokes
             if consuming.transient(exc) or consuming.fatal(exc):
                 raise
-            return await self._internal_error(incoming, exc)
+            return self._internal_error(incoming, exc)
 
-    async def _internal_error(self, incoming: Incoming, exc: Exception) -> str:
+    def _internal_error(self, incoming: Incoming, exc: Exception) -> Outcome:
         """Dead-lettered with the exception's type and message (never a traceback: dead
         letters can be shown to whoever sent the record), counted and logged in full."""
         name = type(exc).__name__
         refusal = Refusal("internal", ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
-        metrics.INTERNAL_ERRORS.labels("router", name).inc()
         claimed = self._claimed(incoming)
-        log.error(
-            "internal error on a record; dead-lettered", error_type=name,
-            claimed_message_id=claimed.message_id if claimed else None,
-            topic=incoming.topic, partition=incoming.partition, offset=incoming.offset,
-            exc_info=exc,
-        )  # fmt: skip
-        await self._dead_letter(incoming, refusal, None)
-        try:
-            async with self.pool.acquire() as conn:
-                await ledger.record_rejected(
-                    conn, None, refusal, incoming,
-                    claimed=(claimed.sender, claimed.message_id) if claimed else (None, None),
-                )  # fmt: skip
-        except Exception as again:  # the Kafka dead letter holds it whole
-            if consuming.transient(again):
-                raise
-            log.error("the dead letter is on Kafka only", error=str(again)[:500])
-        return f"rejected:{ReasonCode.INTERNAL_ERROR.value}"
+        ids = (claimed.sender, claimed.message_id) if claimed else (None, None)
+        outcome = Outcome(incoming, Verdict.REJECTED, refusal=refusal)
+        outcome.writes.rejected(None, refusal, incoming, claimed=ids)
+        outcome.records.append(dead_letter(self.registry, self.topics, incoming, refusal, None))
+
+        def report() -> None:
+            metrics.INTERNAL_ERRORS.labels("router", name).inc()
+            log.error(
+                "internal error on a record; dead-lettered", error_type=name,
+                claimed_message_id=ids[1], topic=incoming.topic,
+                partition=incoming.partition, offset=incoming.offset, exc_info=exc,
+            )  # fmt: skip
+
+        outcome.report = report
+        return outcome
 
     def _claimed(self, incoming: Incoming) -> Body | None:
         """What a record says it is, read without trusting it, for the operator's log."""
@@ -212,130 +286,199 @@ class Router(Service):
         except Exception:  # only a label for a log line
             return None
 
-    async def handle(self, incoming: Incoming) -> str:
-        """Take one record through the stages; return what became of it."""
-        decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+    async def _admit(self, item: Item, seen: ledger.Seen) -> Outcome | Admitted:
+        """Decode, authenticate, the message id's own checks and the ledger's memory of it."""
+        incoming, decoded = item.incoming, item.decoded
+        if isinstance(decoded, Exception):
+            return self._internal_error(incoming, decoded)
         if isinstance(decoded, Refusal):
-            return await self._reject(incoming, decoded, None)
-        claimed = self._unverified_body(decoded)
-        async with self.pool.acquire() as conn:
-            seen = await ledger.seen(conn, claimed.message_id if claimed else None, incoming.value)
+            return self._rejected(incoming, decoded, None)
         received_at = seen.first_received_at or _now()
         authenticated = self._authenticate(decoded, received_at)
-        if isinstance(authenticated, Refusal) and await self._reload(now=True):
+        if isinstance(authenticated, Refusal) and await self._reload_once():
             authenticated = self._authenticate(decoded, received_at)
         if isinstance(authenticated, Refusal):
-            return await self._reject(incoming, authenticated, None, claimed=claimed)
+            return self._rejected(incoming, authenticated, None, claimed=item.claimed)
         body = authenticated.verified.body
-        bound = log.bind(message_id=body.message_id, sender=body.sender)
         facts = ledger.MessageFacts.of(body, incoming, received_at)
         try:
             binding.check_message_id(body)
         except Rejected as exc:
             # Told to its sender, but no ledger row under an id that is not its own to take.
-            return await self._reject(incoming, Refusal.of("entitle", exc), facts, keep=False)
+            return self._rejected(incoming, Refusal.of("entitle", exc), facts, keep=False)
         timely = in_window(authenticated, self.window)
         if isinstance(timely, Refusal):
-            return await self._reject(incoming, timely, facts)
+            return self._rejected(incoming, timely, facts)
         if seen.sender is not None and seen.sender != body.sender:
             taken = Refusal(
                 "entitle", ReasonCode.MESSAGE_ID_TAKEN,
                 f"{body.message_id} is a message of {seen.sender}",
             )  # fmt: skip
-            return await self._reject(incoming, taken, facts)
+            return self._rejected(incoming, taken, facts)
         if seen.verdict == ledger.ROUTED:
-            metrics.DUPLICATES.inc()
-            bound.info("already routed; not routed again")
-            return "duplicate"
-        context = await self._context(body)
+            bound = log.bind(message_id=body.message_id, sender=body.sender)
+
+            def report() -> None:
+                metrics.DUPLICATES.inc()
+                bound.info("already routed; not routed again")
+
+            return Outcome(incoming, Verdict.DUPLICATE, report=report)
+        return Admitted(authenticated, facts, seen.released)
+
+    async def _contexts(self, admitted: list[Admitted]) -> dict[str, Context]:
+        """What the entitle stage needs from the ledger, for the whole round in two reads:
+        the documents statuses answer, and whether follow-ups refer to routed documents."""
+        statuses_ = [a.body for a in admitted if isinstance(a.body, StatusBody)]
+        asks: list[tuple[str, tuple[str, str | None, str]]] = []
+        for a in admitted:
+            body = a.body
+            if isinstance(body, EnvelopeBody) and body.kind in binding.FOLLOW_UPS:
+                try:
+                    referenced = binding.referenced(edxml.parse(body.edxml))
+                except Rejected:
+                    referenced = None  # the entitle stage refuses it with the parser's reason
+                asks.append((body.message_id, (body.sender, referenced, body.message_id)))
+        if not (statuses_ or asks):
+            return {}
+        async with self.pool.acquire() as conn:
+            originals = await ledger.originals(conn, [s.responds_to for s in statuses_])
+            known = await ledger.sent_documents(conn, [ask for _, ask in asks]) if asks else []
+        contexts = {s.message_id: Context(original=originals.get(s.responds_to)) for s in statuses_}
+        for (message_id, _), sent in zip(asks, known, strict=True):
+            contexts[message_id] = Context(follows_sent_document=sent)
+        return contexts
+
+    async def _decide(self, admitted: Admitted, context: Context | None) -> Outcome:
+        """Entitle, address, screen: the outcome of an authenticated envelope."""
+        authenticated, facts = admitted.authenticated, admitted.facts
+        incoming, body = authenticated.decoded.incoming, admitted.body
+        context = context or Context()
         entitled = entitle(authenticated, context)
         if isinstance(entitled, Refusal):
-            return await self._reject(
+            return self._rejected(
                 incoming, entitled, facts, timeline=_timeline(entitled, body, context)
             )
         addressed = address(authenticated, self.directory)
-        if isinstance(addressed, Refusal) and await self._reload(now=True):
+        if isinstance(addressed, Refusal) and await self._reload_once():
             addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
-            return await self._reject(incoming, addressed, facts)
-        screened = await self.screen(addressed, released=seen.released)
+            return self._rejected(incoming, addressed, facts)
+        screened = await self.screen(addressed, released=admitted.released)
         if isinstance(screened, Refusal):
-            return await self._reject(incoming, screened, facts)
-        for scan in screened.scans:
-            metrics.MALWARE_SCANS.labels(scan.verdict).inc()
+            return self._rejected(incoming, screened, facts)
+        scans = [scan.verdict for scan in screened.scans]
         if screened.refusal is not None:
-            async with self.pool.acquire() as conn:
-                await ledger.record_screening(
-                    conn, body.message_id, screened.decision, screened.scans
-                )
-            return await self._reject(incoming, screened.refusal, facts)
+            outcome = self._rejected(incoming, screened.refusal, facts)
+            outcome.writes.screening(body.message_id, screened.decision, screened.scans)
+            return _counting_scans(outcome, scans)
+        bound = log.bind(message_id=body.message_id, sender=body.sender)
         if screened.decision.action == "hold":
-            async with self.pool.acquire() as conn:
-                await ledger.record_held(conn, facts, incoming, screened.decision, screened.scans)
-            for rule in {h.rule for h in screened.decision.hits if h.action == "hold"}:
-                metrics.HELD.labels(rule).inc()
-            bound.warning("held for review", rules=[h.rule for h in screened.decision.hits])
-            return "held"
+            outcome = Outcome(incoming, Verdict.HELD)
+            outcome.writes.hold(facts, incoming, screened.decision, screened.scans)
+            hits = screened.decision.hits
+
+            def held() -> None:
+                for rule in {h.rule for h in hits if h.action == "hold"}:
+                    metrics.HELD.labels(rule).inc()
+                bound.warning("held for review", rules=[h.rule for h in hits])
+
+            outcome.report = held
+            return _counting_scans(outcome, scans)
+        outcome = Outcome(incoming, Verdict.ROUTED, routed=body.message_id)
+        paper = screened.decision.paper_copy_required
         if isinstance(body, StatusBody):
             assert entitled.delivery is not None  # the entitle stage found it for a status
-            # On the timeline before it is routed, so an answer to it (15 after a 13) that
-            # overtakes this call finds it there.
-            async with self.pool.acquire() as conn:
-                await ledger.record_status(
-                    conn, facts, body, entitled.delivery,
-                    moves=entitled.step is statuses.Step.FORWARD,
-                )  # fmt: skip
-            await route(addressed, self.producer, self.topics, self.identity, self.registry)
-            async with self.pool.acquire() as conn:
-                await ledger.mark_routed(conn, body.message_id)
+            moves = entitled.step is statuses.Step.FORWARD
+            outcome.writes.status(facts, body, entitled.delivery, moves=moves)
         else:
-            # Deliveries first: a receipt may reach the ledger before this call returns.
-            paper = screened.decision.paper_copy_required
-            async with self.pool.acquire() as conn:
-                await ledger.record_routing(
-                    conn, facts, addressed.routes, addressed.refused, paper_copy_required=paper
-                )
-                await ledger.record_screening(
-                    conn, body.message_id, screened.decision, screened.scans
-                )
-            await route(
-                addressed, self.producer, self.topics, self.identity, self.registry,
-                paper_copy_required=paper,
-            )  # fmt: skip
-            await self._tell_sender(addressed)
-            async with self.pool.acquire() as conn:
-                await ledger.mark_routed(conn, body.message_id)
-        kind = facts.kind
-        metrics.ROUTED.labels(kind).inc()
-        metrics.LATENCY.observe(max(0.0, (_now() - body.created_at).total_seconds()))
-        bound.info(
-            "routed",
-            kind=kind,
-            to=[r.delivered_to for r in addressed.routes],
-            refused=[r for r, _ in addressed.refused],
+            outcome.writes.routing(facts, addressed.routes, addressed.refused,
+                                   paper_copy_required=paper)  # fmt: skip
+            outcome.writes.screening(body.message_id, screened.decision, screened.scans)
+        outcome.records += route(
+            addressed, self.topics, self.identity, self.registry, paper_copy_required=paper
         )
-        return "routed"
+        outcome.records += self._to_sender(addressed)
+        created_at = body.created_at
+
+        def routed() -> None:
+            metrics.ROUTED.labels(facts.kind).inc()
+            metrics.LATENCY.observe(max(0.0, (_now() - created_at).total_seconds()))
+            bound.info(
+                "routed", kind=facts.kind, to=[r.delivered_to for r in addressed.routes],
+                refused=[r for r, _ in addressed.refused],
+            )  # fmt: skip
+
+        outcome.report = routed
+        return _counting_scans(outcome, scans)
+
+    async def _write(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """The round's rows in one transaction. Should one outcome's rows fail for a reason
+        of their own, each outcome is written alone and the one that fails becomes its
+        internal error (written alone too, or kept on Kafka only if even that fails)."""
+        writes = ledger.Writes()
+        for outcome in outcomes:
+            writes.extend(outcome.writes)
+        try:
+            async with self.pool.acquire() as conn:
+                await ledger.write(conn, writes)
+            return outcomes
+        except Exception as exc:
+            if consuming.transient(exc) or consuming.fatal(exc):
+                raise
+            log.warning("a round's rows failed together; writing them one by one",
+                        error=f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
+        written = []
+        for outcome in outcomes:
+            try:
+                await self._write_alone(outcome)
+            except Exception as exc:
+                if consuming.transient(exc) or consuming.fatal(exc):
+                    raise
+                outcome = self._internal_error(outcome.incoming, exc)
+                try:
+                    await self._write_alone(outcome)
+                except Exception as again:
+                    if consuming.transient(again) or consuming.fatal(again):
+                        raise
+                    log.error("this dead letter is on Kafka only", error=str(again)[:500])
+            written.append(outcome)
+        return written
+
+    async def _write_alone(self, outcome: Outcome) -> None:
+        async with self.pool.acquire() as conn:
+            await ledger.write(conn, outcome.writes)
+
+    def _to_sender(self, addressed: Addressed) -> list[Record]:
+        """A document's sender is told of each redirected and each refused recipient."""
+        body = addressed.authenticated.verified.body
+        if isinstance(body, StatusBody):
+            return []
+        told = [
+            self._notice(body, target.requested, notices.REDIRECT_CODE,
+                         ReasonCode.UNIT_REDIRECTED, f"{target.requested} -> {target.delivered_to}")
+            for target in addressed.routes
+            if target.hops
+        ]  # fmt: skip
+        told += [
+            self._notice(body, recipient, "02", refusal.reason, refusal.message)
+            for recipient, refusal in addressed.refused
+        ]
+        return told
+
+    def _notice(
+        self, about: Body | ledger.MessageFacts, recipient: str, code: str,
+        reason: ReasonCode, detail: str,
+    ) -> Record:  # fmt: skip
+        return notices.notice(
+            self.topics, self.registry, self.identity,
+            to_unit=about.sender, about=about.message_id, about_recipient=recipient,
+            code=code, reason=reason, detail=detail, document_id=about.document_id,
+        )  # fmt: skip
 
     def _authenticate(
         self, decoded: Decoded, received_at: datetime.datetime
     ) -> Authenticated | Refusal:
         return authenticate(decoded, self.trust, self.registry, received_at=received_at)
-
-    async def _context(self, body: Body) -> Context:
-        """What the entitle stage needs from the ledger, read before it runs."""
-        async with self.pool.acquire() as conn:
-            if isinstance(body, StatusBody):
-                return Context(original=await ledger.original(conn, body.responds_to))
-            if body.kind in binding.FOLLOW_UPS:
-                try:
-                    packet = edxml.parse(body.edxml)
-                except Rejected:
-                    return Context()  # the entitle stage refuses it with the parser's reason
-                known = await ledger.sent_document(
-                    conn, body.sender, binding.referenced(packet), besides=body.message_id
-                )
-                return Context(follows_sent_document=known)
-        return Context()
 
     async def screen(self, addressed: Addressed, *, released: bool) -> Screened | Refusal:
         """The policy stage, a method so the benchmark can measure the router without it."""
@@ -344,28 +487,7 @@ class Router(Service):
             directory=self.directory, workers=self.workers,
         )  # fmt: skip
 
-    async def _tell_sender(self, addressed: Addressed) -> None:
-        body = addressed.authenticated.verified.body
-        if isinstance(body, StatusBody):
-            return
-        for target in addressed.routes:
-            if target.hops:
-                await notices.send_notice(
-                    self.producer, self.topics, self.registry, self.identity,
-                    to_unit=body.sender, about=body.message_id, about_recipient=target.requested,
-                    code=notices.REDIRECT_CODE, reason=ReasonCode.UNIT_REDIRECTED,
-                    detail=f"{target.requested} -> {target.delivered_to}",
-                    document_id=body.document_id,
-                )  # fmt: skip
-        for recipient, refusal in addressed.refused:
-            await notices.send_notice(
-                self.producer, self.topics, self.registry, self.identity,
-                to_unit=body.sender, about=body.message_id, about_recipient=recipient,
-                code="02", reason=refusal.reason, detail=refusal.message,
-                document_id=body.document_id,
-            )  # fmt: skip
-
-    async def _reject(
+    def _rejected(
         self,
         incoming: Incoming,
         refusal: Refusal,
@@ -374,8 +496,9 @@ class Router(Service):
         claimed: Body | None = None,
         timeline: tuple[str, str, str] | None = None,
         keep: bool = True,
-    ) -> str:
-        """Dead-letter and record a refusal; tell the sender only when its signature held.
+    ) -> Outcome:
+        """A refusal: dead-lettered and recorded; the sender told only when its signature
+        held.
 
         `facts` None: the envelope did not authenticate. It names a sender and a message id
         nobody has proven: a 02 signed by the router about it would be a refusal forged
@@ -385,70 +508,31 @@ class Router(Service):
         Without `keep`, a verified sender is told but its message gets no ledger row either
         (its id is not its own to occupy).
         """
-        bound = log.bind(
-            message_id=facts.message_id if facts else None,
-            sender=facts.sender if facts else None,
+        outcome = Outcome(incoming, Verdict.REJECTED, refusal=refusal)
+        message_id = facts.message_id if facts else None
+        outcome.records.append(
+            dead_letter(self.registry, self.topics, incoming, refusal, message_id)
         )
-        metrics.REJECTED.labels(refusal.stage, refusal.reason.value).inc()
-        await self._dead_letter(incoming, refusal, facts.message_id if facts else None)
         if facts is not None and facts.sender in self.directory.units:
-            await notices.send_notice(
-                self.producer, self.topics, self.registry, self.identity,
-                to_unit=facts.sender, about=facts.message_id, about_recipient="*",
-                code="02", reason=refusal.reason, detail=refusal.message,
-                document_id=facts.document_id,
-            )  # fmt: skip
+            outcome.records.append(self._notice(facts, "*", "02", refusal.reason, refusal.message))
         if facts is not None and not keep:
             claimed_ids: tuple[str | None, str | None] = (facts.sender, facts.message_id)
         else:
             claimed_ids = (claimed.sender, claimed.message_id) if claimed else (None, None)
-        async with self.pool.acquire() as conn:
-            await ledger.record_rejected(
-                conn, facts if keep else None, refusal, incoming, claimed=claimed_ids,
-                timeline=timeline,
-            )  # fmt: skip
-        bound.warning(
-            "rejected",
-            claimed_sender=claimed.sender if claimed else None,
-            claimed_message_id=claimed.message_id if claimed else None,
-            stage=refusal.stage,
-            reason_code=refusal.reason.value,
-            reason=refusal.message,
+        outcome.writes.rejected(
+            facts if keep else None, refusal, incoming, claimed=claimed_ids, timeline=timeline
         )
-        return f"rejected:{refusal.reason.value}"
+        bound = log.bind(message_id=message_id, sender=facts.sender if facts else None)
 
-    async def _dead_letter(
-        self, incoming: Incoming, refusal: Refusal, message_id: str | None
-    ) -> None:
-        letter = DeadLetter(
-            dead_letter_id=str(uuid.uuid4()),
-            received_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
-            topic=incoming.topic,
-            partition=incoming.partition,
-            offset=incoming.offset,
-            original=incoming.value,
-            stage=refusal.stage,
-            reason_code=refusal.reason.value,
-            reason=refusal.message,
-            key=incoming.key,
-            headers=tuple(Header(k, v) for k, v in incoming.headers),
-        )
-        fingerprint, value = encode(self.registry, letter)
-        if len(value) > self.settings.max_message_bytes - DEAD_LETTER_MARGIN:
-            # Too big for the dead-letter topic: the ledger's dead_letters row keeps it whole.
-            letter = dataclasses.replace(
-                letter, original=b"", headers=(), key=None,
-                reason=f"{letter.reason} [original, key and headers too large for this topic: "
-                "kept whole in the ledger's dead_letters table]",
+        def report() -> None:
+            metrics.REJECTED.labels(refusal.stage, refusal.reason.value).inc()
+            bound.warning(
+                "rejected", claimed_sender=claimed_ids[0], claimed_message_id=claimed_ids[1],
+                stage=refusal.stage, reason_code=refusal.reason.value, reason=refusal.message,
             )  # fmt: skip
-            fingerprint, value = encode(self.registry, letter)
-        with kafka.mapped_errors("writing a dead letter failed"):
-            await self.producer.send_and_wait(
-                self.topics.deadletter,
-                value,
-                key=(message_id or "").encode() or None,
-                headers=codec.fingerprint_header(fingerprint),
-            )
+
+        outcome.report = report
+        return outcome
 
     async def _track_unit_topics(self) -> None:
         await kafka.track_topics(
@@ -463,6 +547,14 @@ class Router(Service):
             return open_body(self.registry, decoded.envelope)
         except Rejected:
             return None
+
+    async def _reload_once(self) -> bool:
+        """`_reload(now=True)`, at most once a round: a round of forged envelopes costs one
+        look at the trust store and the directory, not one per record."""
+        if self._reloaded_in_round:
+            return False
+        self._reloaded_in_round = True
+        return await self._reload(now=True)
 
     async def _reload(self, *, force: bool = False, now: bool = False) -> bool:
         """Pick up a changed trust store or directory without a restart; True if one changed.
@@ -505,6 +597,36 @@ class Router(Service):
                 await self._track_unit_topics()
                 log.info("directory loaded", units=len(self.directory.units))
         return changed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Admitted:
+    """An envelope whose signature held and whose message id is its sender's to use."""
+
+    authenticated: Authenticated
+    facts: ledger.MessageFacts
+    released: bool
+
+    @property
+    def body(self) -> Body:
+        return self.authenticated.verified.body
+
+    @property
+    def incoming(self) -> Incoming:
+        return self.authenticated.decoded.incoming
+
+
+def _counting_scans(outcome: Outcome, verdicts: Sequence[str]) -> Outcome:
+    """The outcome, with its attachments' malware scans counted when it is reported."""
+    report = outcome.report
+
+    def counted() -> None:
+        for verdict in verdicts:
+            metrics.MALWARE_SCANS.labels(verdict).inc()
+        report()
+
+    outcome.report = counted
+    return outcome
 
 
 def _now() -> datetime.datetime:

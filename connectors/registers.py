@@ -156,6 +156,16 @@ def _storable(value: str) -> bool:
     return "\x00" not in value
 
 
+async def lane_of(conn: Connection, unit: str, message_id: str) -> str | None:
+    """The submit topic `unit` published `message_id` on."""
+    if not _storable(message_id):
+        return None
+    topic: str | None = await conn.fetchval(
+        "SELECT topic FROM outbox WHERE unit = $1 AND message_id = $2", unit, message_id
+    )
+    return topic
+
+
 async def published(conn: Connection, unit: str, message_id: str) -> bool:
     """Whether `unit` published `message_id` (a document or a status: it is in its outbox)."""
     if not _storable(message_id):

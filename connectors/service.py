@@ -17,8 +17,9 @@ one producer and one consumer per unit, each with that unit's credentials.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from connectors import packing, registers
 from connectors.registers import Outgoing
 from kernel import consuming, database, kafka, metrics
+from kernel.database import Connection
 from kernel.errors import ConfigurationError, LienthongError, Rejected
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
@@ -134,8 +136,11 @@ class Connector(Service):
         edxml_bytes: bytes,
         recipients: Sequence[str],
         attachments: Sequence[AttachmentRef] = (),
+        *,
+        lane: str | None = None,
     ) -> tuple[EnvelopeBody, int]:
-        """Number, sign and send a document; return its body and outgoing number."""
+        """Number, sign and send a document; return its body and outgoing number. It takes
+        the urgent lane if marked urgent, unless it must follow another on its `lane`."""
         identity = self._identity(unit)
         body = packing.build_body(
             edxml_bytes, sender=unit, recipients=recipients, attachments=attachments
@@ -147,7 +152,8 @@ class Connector(Service):
                 f"the envelope is {len(value)} bytes; the exchange carries at most "
                 f"{self.settings.max_message_bytes} (no claim-check store yet)",
             )
-        outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+        lane = lane or self.topics.lane(body.kind, body.priority)
+        outgoing = Outgoing(lane, unit.encode(), value, headers)
         async with self.pool.acquire() as conn:
             number = await registers.register_outgoing(conn, body, _subject(edxml_bytes), outgoing)
         await self._publish_soon()
@@ -178,6 +184,7 @@ class Connector(Service):
             raise Rejected(ReasonCode.EDXML_INVALID_VALUE, f"a {kind} needs a reason")
         async with self.pool.acquire() as conn:
             original = await registers.outgoing_entry(conn, unit, message_id)
+            lane = await registers.lane_of(conn, unit, message_id)
         if original is None:
             raise Rejected(ReasonCode.UNIT_UNKNOWN, f"{unit} sent no document {message_id}")
         if business != BusinessDocType.REVOKE and not fields:
@@ -191,7 +198,8 @@ class Connector(Service):
             business_doc_reason=reason.strip(),
         )
         packet = packing.edxml_from_fields(unit, given, original["recipients"])
-        return await self.send(unit, packet, original["recipients"], attachments)
+        # On its original's lane, so it never overtakes the document it follows up.
+        return await self.send(unit, packet, original["recipients"], attachments, lane=lane)
 
     async def post_status(
         self, unit: str, message_id: str, code: str, reason: str | None = None
@@ -313,38 +321,56 @@ class Connector(Service):
 
     async def _consume(self, unit: str, stop: asyncio.Event) -> None:
         async def handle(batch: consuming.Batch) -> None:
-            for records in batch.values():
-                for record in records:
-                    await self.receive_isolated(unit, record)
+            records = [r for rs in batch.values() for r in rs]
+            if records:
+                await self.receive_batch(unit, records)
             await self.publish_pending()
 
         await consuming.consume(self._consumers[unit], handle, stop, name=f"connector {unit}")
 
-    async def receive_isolated(self, unit: str, record: ConsumerRecord) -> str:
-        """`receive`, with one record's failure kept to that record: refused for good (a
-        database rule said no) or failed on (a defect a crafted record provokes), it is
-        quarantined and the unit's topic goes on; a transient Kafka or PostgreSQL failure
-        rewinds the batch."""
+    async def receive_batch(self, unit: str, records: Sequence[ConsumerRecord]) -> list[str]:
+        """Verify every record (signatures and bindings, no database), then act on all of
+        them in one transaction: registrations with their numbers, 01 receipts queued in
+        the outbox, statuses, quarantines. Each record's effects sit in a savepoint of their
+        own, so one a database rule refuses, or a crafted record makes fail, is quarantined
+        and the batch goes on; a transient Kafka or PostgreSQL failure rewinds it whole.
+        What was registered or quarantined is logged and counted after the commit, so a
+        rewound batch is not counted twice."""
+        checked = [self._check_isolated(unit, record) for record in records]
+        after: list[Callable[[], None]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            verdicts = [
+                await self._apply_isolated(conn, unit, record, check, after)
+                for record, check in zip(records, checked, strict=True)
+            ]
+        for report in after:
+            report()
+        return verdicts
+
+    def _check_isolated(self, unit: str, record: ConsumerRecord) -> Checked | Refused:
         try:
-            return await self.receive(unit, record)
+            return self._check(unit, record)
         except Exception as exc:  # whatever a crafted record provokes
             if consuming.transient(exc) or consuming.fatal(exc):
                 raise
             if isinstance(exc, LienthongError):
-                return await self._quarantine(unit, record, None, exc)
-            name = type(exc).__name__
-            metrics.INTERNAL_ERRORS.labels("connector", name).inc()
-            log.error("internal error on a record; quarantined", unit=unit, error_type=name,
-                      topic=record.topic, partition=record.partition, offset=record.offset,
-                      exc_info=exc)  # fmt: skip
-            failure = Rejected(ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
-            return await self._quarantine(unit, record, None, failure)
+                return Refused(None, exc)
+            return Refused(None, self._internal_error(unit, record, exc))
 
-    async def receive(self, unit: str, record: ConsumerRecord) -> str:
-        """Verify and act on one record of the unit's topic; return what became of it."""
+    def _internal_error(self, unit: str, record: ConsumerRecord, exc: Exception) -> Rejected:
+        name = type(exc).__name__
+        metrics.INTERNAL_ERRORS.labels("connector", name).inc()
+        log.error("internal error on a record; quarantined", unit=unit, error_type=name,
+                  topic=record.topic, partition=record.partition, offset=record.offset,
+                  exc_info=exc)  # fmt: skip
+        return Rejected(ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
+
+    def _check(self, unit: str, record: ConsumerRecord) -> Checked | Refused:
+        """The router's endorsement for this unit, the sender's own signature as of when the
+        router first received it (what the router judged, judged again), and the binding of
+        the edXML to the envelope."""
         headers = list(record.headers or ())
         body: EnvelopeBody | StatusBody | None = None
-        packet: edxml.Packet | None = None
         try:
             endorsed = endorsement.check(
                 headers, record.value or b"", unit=unit, router_id=self.settings.router_id,
@@ -353,110 +379,154 @@ class Connector(Service):
             envelope = decode_signed(
                 self.registry, codec.fingerprint_from(headers), record.value or b""
             )
-            # As of when the router first received it: what the router judged, judged again.
             judged_at = endorsed.received_at or endorsed.created_at
             body = verify(envelope, trust=self.trust, registry=self.registry, at=judged_at).body
             _check_addressed(body, endorsed, unit)
+            packet = None
             if body.sender != self.settings.router_id:
                 packet = edxml.parse(body.edxml) if body.edxml is not None else None
                 binding.check(body, packet)
         except Rejected as exc:
-            return await self._quarantine(unit, record, body, exc)
+            return Refused(body, exc)
+        return Checked(endorsed, body, packet)
+
+    async def _apply_isolated(
+        self,
+        conn: Connection,
+        unit: str,
+        record: ConsumerRecord,
+        checked: Checked | Refused,
+        after: list[Callable[[], None]],
+    ) -> str:
+        mine: list[Callable[[], None]] = []
+        try:
+            async with conn.transaction():  # a savepoint: this record's effects, or none
+                verdict = await self._apply(conn, unit, record, checked, mine)
+        except Exception as exc:  # whatever a crafted record provokes
+            if consuming.transient(exc) or consuming.fatal(exc):
+                raise
+            failure = (
+                exc if isinstance(exc, LienthongError) else self._internal_error(unit, record, exc)
+            )
+            body = checked.body
+            mine = []
+            async with conn.transaction():
+                verdict = await self._quarantine(conn, unit, record, body, failure, mine)
+        after += mine
+        return verdict
+
+    async def _apply(
+        self,
+        conn: Connection,
+        unit: str,
+        record: ConsumerRecord,
+        checked: Checked | Refused,
+        after: list[Callable[[], None]],
+    ) -> str:
+        if isinstance(checked, Refused):
+            return await self._quarantine(conn, unit, record, checked.body, checked.error, after)
+        body, endorsed = checked.body, checked.endorsed
         if isinstance(body, StatusBody):
-            return await self._status_received(unit, record, body, packet)
-        async with self.pool.acquire() as conn:
-            try:
-                packing.check_attachments(body)
-            except Rejected as exc:
-                refusal = self._status(
-                    unit,
-                    body.sender,
-                    body.message_id,
-                    body.document_id,
-                    "02",
-                    exc.reason.explain(exc.message),
-                    exc.reason,
+            return await self._status_received(conn, unit, record, body, checked.packet, after)
+        try:
+            packing.check_attachments(body)
+        except Rejected as exc:
+            refusal = self._status(
+                unit, body.sender, body.message_id, body.document_id, "02",
+                exc.reason.explain(exc.message), exc.reason,
+            )  # fmt: skip
+            headers, value = self._identity(unit).seal(self.registry, refusal)
+            outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+            await registers.queue_status(conn, unit, refusal, outgoing, moves=True)
+            reason = exc.reason.value
+            after.append(
+                lambda: log.warning(
+                    "incoming refused", unit=unit, message_id=body.message_id, reason_code=reason
                 )
-                headers, value = self._identity(unit).seal(self.registry, refusal)
-                outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
-                await registers.queue_status(conn, unit, refusal, outgoing, moves=True)
-                log.warning(
-                    "incoming refused",
-                    unit=unit,
-                    message_id=body.message_id,
-                    reason_code=exc.reason.value,
-                )
-                return f"refused:{exc.reason.value}"
-            receipt = self._status(unit, body.sender, body.message_id, body.document_id, "01", None)
-            receipt_headers, receipt_value = self._identity(unit).seal(self.registry, receipt)
-            receipt_out = Outgoing(
-                self.topics.submit, unit.encode(), receipt_value, receipt_headers
             )
-            number, new = await registers.register_incoming(
-                conn,
-                unit,
-                body,
-                subject=_subject(body.edxml),
-                redirected_from=",".join(endorsed.redirected_from) or None,
-                receipt=(receipt.message_id, receipt_out),
-                received_at=datetime.datetime.now(datetime.UTC),
-                paper_copy_required=endorsed.paper_copy_required,
-            )
-        if new:
-            metrics.REGISTERED.labels(unit).inc()
-        log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
+            return f"refused:{reason}"
+        receipt = self._status(unit, body.sender, body.message_id, body.document_id, "01", None)
+        receipt_headers, receipt_value = self._identity(unit).seal(self.registry, receipt)
+        receipt_out = Outgoing(self.topics.submit, unit.encode(), receipt_value, receipt_headers)
+        number, new = await registers.register_incoming(
+            conn,
+            unit,
+            body,
+            subject=_subject(body.edxml),
+            redirected_from=",".join(endorsed.redirected_from) or None,
+            receipt=(receipt.message_id, receipt_out),
+            received_at=datetime.datetime.now(datetime.UTC),
+            paper_copy_required=endorsed.paper_copy_required,
+        )
+
+        def registered() -> None:
+            if new:
+                metrics.REGISTERED.labels(unit).inc()
+            log.info("registered", unit=unit, message_id=body.message_id, number=number, new=new)
+
+        after.append(registered)
         return "registered" if new else "duplicate"
 
     async def _status_received(
-        self, unit: str, record: ConsumerRecord, body: StatusBody, packet: edxml.Packet | None
+        self,
+        conn: Connection,
+        unit: str,
+        record: ConsumerRecord,
+        body: StatusBody,
+        packet: edxml.Packet | None,
+        after: list[Callable[[], None]],
     ) -> str:
         """A status about a document this unit sent, from a unit it went to (or the router's
         notice), is recorded; a recall request (13) about a document this unit received, from
         its sender, is noted on the register entry. Anything else is kept aside."""
-        async with self.pool.acquire() as conn:
-            if body.status_code == "13":
-                entry = await registers.incoming_entry(conn, unit, body.responds_to)
-                if entry is None or entry["sender"] != body.sender:
-                    return await self._quarantine(unit, record, body, _unknown(body, unit))
-                await registers.recall_requested(conn, unit, body.responds_to, body.created_at)
-                log.info("recall requested", unit=unit, message_id=body.responds_to)
-                return "status:13"
-            sent = await registers.outgoing_entry(conn, unit, body.responds_to)
-            try:
-                if sent is None and not (
-                    body.sender == self.settings.router_id
-                    and await registers.published(conn, unit, body.responds_to)
-                ):
-                    raise _unknown(body, unit)
-                if sent is not None and body.sender != self.settings.router_id:
-                    binding.check_response(
-                        body, packet, document_id=sent["document_id"], author=unit
-                    )
-            except Rejected as exc:
-                return await self._quarantine(unit, record, body, exc)
-            new = await registers.record_status(conn, unit, body)
-        log.info("status", unit=unit, message_id=body.responds_to, code=body.status_code, new=new)
+        if body.status_code == "13":
+            entry = await registers.incoming_entry(conn, unit, body.responds_to)
+            if entry is None or entry["sender"] != body.sender:
+                return await self._quarantine(conn, unit, record, body, _unknown(body, unit), after)
+            await registers.recall_requested(conn, unit, body.responds_to, body.created_at)
+            after.append(lambda: log.info("recall requested", unit=unit,
+                                          message_id=body.responds_to))  # fmt: skip
+            return "status:13"
+        sent = await registers.outgoing_entry(conn, unit, body.responds_to)
+        try:
+            if sent is None and not (
+                body.sender == self.settings.router_id
+                and await registers.published(conn, unit, body.responds_to)
+            ):
+                raise _unknown(body, unit)
+            if sent is not None and body.sender != self.settings.router_id:
+                binding.check_response(body, packet, document_id=sent["document_id"], author=unit)
+        except Rejected as exc:
+            return await self._quarantine(conn, unit, record, body, exc, after)
+        new = await registers.record_status(conn, unit, body)
+        after.append(lambda: log.info("status", unit=unit, message_id=body.responds_to,
+                                      code=body.status_code, new=new))  # fmt: skip
         return f"status:{body.status_code}"
 
     async def _quarantine(
         self,
+        conn: Connection,
         unit: str,
         record: ConsumerRecord,
         body: EnvelopeBody | StatusBody | None,
         refusal: LienthongError,
+        after: list[Callable[[], None]],
     ) -> str:
         message_id = body.message_id if body is not None else None
-        async with self.pool.acquire() as conn:
-            await registers.quarantine(
-                conn, unit, record, message_id=message_id, reason=refusal.reason,
-                detail=refusal.message,
-            )  # fmt: skip
-        metrics.QUARANTINED.labels(unit, refusal.reason.value).inc()
-        log.warning(
-            "incoming refused and quarantined", unit=unit, message_id=message_id,
-            reason_code=refusal.reason.value, reason=refusal.message,
-            topic=record.topic, partition=record.partition, offset=record.offset,
+        await registers.quarantine(
+            conn, unit, record, message_id=message_id, reason=refusal.reason,
+            detail=refusal.message,
         )  # fmt: skip
+
+        def quarantined() -> None:
+            metrics.QUARANTINED.labels(unit, refusal.reason.value).inc()
+            log.warning(
+                "incoming refused and quarantined", unit=unit, message_id=message_id,
+                reason_code=refusal.reason.value, reason=refusal.message,
+                topic=record.topic, partition=record.partition, offset=record.offset,
+            )  # fmt: skip
+
+        after.append(quarantined)
         return f"refused:{refusal.reason.value}"
 
     def _identity(self, unit: str) -> Identity:
@@ -464,6 +534,23 @@ class Connector(Service):
         if identity is None:
             raise Rejected(ReasonCode.UNIT_UNKNOWN, f"this connector does not host {unit}")
         return identity
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    """A record of the unit's topic whose endorsement, signature and binding held."""
+
+    endorsed: Endorsement
+    body: EnvelopeBody | StatusBody
+    packet: edxml.Packet | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refused:
+    """A record to quarantine, with what it is when its signature got that far."""
+
+    body: EnvelopeBody | StatusBody | None
+    error: LienthongError
 
 
 def _unknown(status: StatusBody, unit: str) -> Rejected:

@@ -17,7 +17,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from kernel.errors import OverBudget, WorkersUnavailable
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
@@ -74,6 +75,34 @@ class Workers:
             self.close()
             self._pool = self._new_pool()
             raise WorkersUnavailable(f"the worker pool broke ({exc}); started anew") from exc
+
+    async def run_all(
+        self, work: Mapping[K, tuple[Callable[..., T], tuple[Any, ...]]]
+    ) -> dict[K, T | str]:
+        """Each job's answer, or why it is over budget. The jobs of one call together get
+        twice one job's time: many slow files in one document must not hold the workers
+        (and the batch) for their sum."""
+        running = {key: asyncio.ensure_future(self.run(f, *a)) for key, (f, a) in work.items()}
+        deadline = 2 * self.budget.seconds
+        if running:
+            await asyncio.wait(running.values(), timeout=deadline)
+        answers: dict[K, T | str] = {}
+        failure: BaseException | None = None
+        for key, job in running.items():
+            if not job.done():
+                job.cancel()  # pebble kills the worker that runs it
+                answers[key] = f"was not done within the document's {deadline:g} s"
+                continue
+            error = job.exception()
+            if isinstance(error, OverBudget):
+                answers[key] = error.message
+            elif error is not None:
+                failure = failure or error
+            else:
+                answers[key] = job.result()
+        if failure is not None:
+            raise failure
+        return answers
 
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]

@@ -31,6 +31,17 @@ class Topics:
         return f"{self.prefix}submit"
 
     @property
+    def submit_urgent(self) -> str:
+        """The urgent lane: documents marked khẩn, thượng khẩn or hỏa tốc, which the router
+        takes before any backlog on `submit`."""
+        return f"{self.prefix}submit.urgent"
+
+    def lane(self, kind: str, priority: int) -> str:
+        """Where a unit publishes: a new document marked urgent (priority 1-4) takes the
+        urgent lane; statuses and follow-ups keep the sender's order on `submit`."""
+        return self.submit_urgent if kind == "document" and priority >= 1 else self.submit
+
+    @property
     def deadletter(self) -> str:
         return f"{self.prefix}deadletter"
 
@@ -41,6 +52,11 @@ class Topics:
     def router_group(self) -> str:
         """The consumer group the routers of this deployment share."""
         return f"{self.prefix}router"
+
+    @property
+    def router_urgent_group(self) -> str:
+        """The group the routers share for the urgent lane, rebalanced on its own."""
+        return f"{self.prefix}router.urgent"
 
     def connector_group(self, organ_id: str) -> str:
         return f"{self.prefix}connector.{organ_id}"
@@ -56,6 +72,7 @@ class Topics:
         config = {"max.message.bytes": str(self.max_message_bytes)}
         return [
             TopicSpec(self.submit, submit_partitions, configs=config),
+            TopicSpec(self.submit_urgent, submit_partitions, configs=config),
             TopicSpec(self.deadletter, 1, configs=config),
             *(TopicSpec(self.unit(u), 1, configs=config) for u in units),
         ]

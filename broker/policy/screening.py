@@ -8,22 +8,20 @@ the document's type.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 from collections.abc import Sequence
 
-from broker.policy import malware, signatures
-from broker.policy.check import File, essence, pdf_text, texts_of
+from broker.policy import jobs, malware, signatures
+from broker.policy.check import File, essence, texts_of
 from broker.policy.rules import Decision, Hit, Parties, Policy, decide
 from kernel.budget import Workers
-from kernel.errors import OverBudget
+from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from signing.certificates import TrustStore
 
 MALWARE_RULE = "A9.2-malware"
-BUDGET_RULE = "budget-attachment-too-complex"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,14 +65,14 @@ async def screen_document(
     pdf_texts: dict[int, str | None] | None = None
     if workers is not None:
         pdf_texts, over = await _read_pdfs(files, workers)
-        hits += [_budget_hit(files[i].name, reason) for i, reason in over.items()]
+        hits += [jobs.budget_hit(files[i].name, f"reading it {why}") for i, why in over.items()]
     texts = texts_of(packet, files, pdf_texts)
     hits += policy.evaluate(texts.fields, parties).hits
     if trust is not None and isinstance(packet, edxml.DocumentPacket):
         type_name = packet.document_type.type_name if packet.document_type else None
         hits += await signatures.check(
             policy.pdf_signatures, type_name, files, trust=trust, sender=sender, parties=parties,
-            at=at,
+            at=at, workers=workers,
         )  # fmt: skip
     return Screening(decide(hits), scans, tuple(texts.not_read))
 
@@ -82,37 +80,23 @@ async def screen_document(
 async def _read_pdfs(
     files: Sequence[File], workers: Workers
 ) -> tuple[dict[int, str | None], dict[int, str]]:
-    """Each PDF's text, read in the workers side by side; and those over the budget."""
+    """Each PDF's structure and text, read in the workers side by side; and those over the
+    budget. A PDF whose structure is refused refuses the document (PolicyError)."""
     positions = [i for i, f in enumerate(files) if essence(f.media_type) == "application/pdf"]
-    jobs = {i: asyncio.ensure_future(workers.run(pdf_text, files[i].content)) for i in positions}
-    # One document's PDFs together get twice one job's time: many slow PDFs in one document
-    # must not hold the workers (and the batch) for their sum.
-    deadline = 2 * workers.budget.seconds
-    if jobs:
-        await asyncio.wait(jobs.values(), timeout=deadline)
+    reads = await workers.run_all(
+        {i: (jobs.read_pdf, (files[i].name, files[i].content)) for i in positions}
+    )
     texts: dict[int, str | None] = {}
     over: dict[int, str] = {}
-    failure: BaseException | None = None
-    for position, job in jobs.items():
-        if not job.done():
-            job.cancel()  # pebble kills the worker that runs it
-            over[position] = f"was not read within the document's {deadline:g} s"
-            continue
-        error = job.exception()
-        if isinstance(error, OverBudget):
-            over[position] = error.message
-        elif error is not None:
-            failure = failure or error
+    for position, read in reads.items():
+        if isinstance(read, str):
+            over[position] = read
+        elif read.problem is not None:
+            reason, message = read.problem
+            raise PolicyError(ReasonCode(reason), message)
         else:
-            texts[position] = job.result()
-    if failure is not None:
-        raise failure
+            texts[position] = read.text
     return texts, over
-
-
-def _budget_hit(name: str, why: str) -> Hit:
-    return Hit(BUDGET_RULE, "Đ9.2", ReasonCode.ATTACHMENT_TOO_COMPLEX.value, "hold",
-               "attachment", f"{name}: its text {why}")  # fmt: skip
 
 
 def _malware_hit(scan: malware.Scan) -> Hit:

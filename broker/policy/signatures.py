@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
+from broker.policy import jobs
 from broker.policy.check import File, essence
 from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
-from kernel.errors import TrustError
+from kernel.budget import Workers
 from kernel.reasons import ReasonCode
-from signing import pdf
 from signing.certificates import TrustStore
 
 FIELD = "pdf_signature"
@@ -38,28 +38,40 @@ async def check(
     sender: str | None,
     parties: Parties | None = None,
     at: datetime.datetime | None = None,
+    workers: Workers | None = None,
 ) -> list[Hit]:
     """`at` is the moment the signers' certificates are judged at (None: now); the router
-    gives the time it received the envelope."""
+    gives the time it received the envelope. With `workers`, signatures are validated in
+    them under their budget; one over it holds the document."""
     applying = [r for r in rules if r.applies_to(type_name, parties)]
-    if not applying:
+    pdfs = pdfs_of(files)
+    if not (applying and pdfs):
         return []
+    if workers is None:
+        answers: dict[int, jobs.Signatures | str] = {
+            n: await jobs.signatures_of(f.content, trust, sender, at) for n, f in enumerate(pdfs)
+        }
+    else:
+        bundle = jobs.Trust.of(trust)
+        answers = await workers.run_all(
+            {n: (jobs.validate_pdf, (f.content, bundle, sender, at)) for n, f in enumerate(pdfs)}
+        )
     hits: list[Hit] = []
-    for file in pdfs_of(files):
-        try:
-            verdicts = await pdf.validate_pdf(file.content, trust=trust, sender=sender, at=at)
-            kinds = {v.kind for v in verdicts}
-            failure: TrustError | None = None
-        except TrustError as exc:
-            kinds, failure = set(), exc
+    for n, file in enumerate(pdfs):
+        answer = answers[n]
+        if isinstance(answer, str):
+            hits.append(jobs.budget_hit(file.name, f"validating its signatures {answer}"))
+            continue
+        kinds = {v.kind for v in answer.verdicts}
         for rule in applying:
-            if failure is None:
+            if answer.failure is None:
                 hits.extend(
                     _hit(rule, ReasonCode.PDF_SIGNATURE_MISSING, f"{file.name}: {_NEEDS[kind]}")
                     for kind in sorted(rule.require - kinds - {ANY_SIGNATURE})
                 )
-            elif failure.reason != ReasonCode.PDF_UNSIGNED or rule.require:
-                hits.append(_hit(rule, failure.reason, f"{file.name}: {failure.message}"))
+            elif answer.failure[0] != ReasonCode.PDF_UNSIGNED or rule.require:
+                reason, message = answer.failure
+                hits.append(_hit(rule, ReasonCode(reason), f"{file.name}: {message}"))
     return hits
 
 

@@ -61,17 +61,20 @@ async def screen(
     body = addressed.authenticated.verified.body
     if not isinstance(body, EnvelopeBody):
         return Screened(addressed, Decision("pass", ()))
+    # With workers, each PDF's structure is read there, under the budget, with its text.
+    pdfs_here = workers is None
     try:
-        attachments.check(body.attachments)
+        attachments.check(body.attachments, pdfs=pdfs_here)
         packet = edxml.parse(body.edxml)
-        attachments.check_embedded(packet.attachments)
+        attachments.check_embedded(packet.attachments, pdfs=pdfs_here)
+        attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
+        screening = await screen_document(
+            packet, attached, policy, sender=body.sender, parties=_parties(addressed, directory),
+            trust=trust, scanner=scanner, at=addressed.authenticated.received_at,
+            workers=workers,
+        )  # fmt: skip
     except Rejected as exc:
         return Refusal.of(STAGE, exc)
-    attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
-    screening = await screen_document(
-        packet, attached, policy, sender=body.sender, parties=_parties(addressed, directory),
-        trust=trust, scanner=scanner, at=addressed.authenticated.received_at, workers=workers,
-    )  # fmt: skip
     decision = screening.decision
     if decision.action == "hold" and released:
         decision = dataclasses.replace(decision, action="flag")

@@ -1,4 +1,4 @@
-"""Stage 6: one produce per recipient, of the sender's envelope exactly as it was signed.
+"""Stage 6: one record per recipient, of the sender's envelope exactly as it was signed.
 
 The router never re-signs or re-encodes a document: the receiver verifies the sender's own
 signature. What the router adds travels in headers, and its signed endorsement
@@ -9,12 +9,8 @@ of any size) never reaches a receiver.
 
 from __future__ import annotations
 
-import asyncio
-
-from aiokafka import AIOKafkaProducer
-
+from broker.producing import Record
 from broker.stages.address import Addressed
-from kernel import kafka
 from kernel.topics import Topics
 from schemas.codec import (
     FINGERPRINT_HEADER,
@@ -27,39 +23,34 @@ from signing.endorsement import endorse
 from signing.identity import Identity
 
 
-async def route(
+def route(
     addressed: Addressed,
-    producer: AIOKafkaProducer,
     topics: Topics,
     router: Identity,
     registry: Registry,
     *,
     paper_copy_required: bool = False,
-) -> None:
+) -> list[Record]:
+    """The copies to produce, endorsed; `broker.producing` sends them."""
     incoming = addressed.authenticated.decoded.incoming
     body = addressed.authenticated.verified.body
     passed = [(k, v) for k, v in incoming.headers if k == FINGERPRINT_HEADER][:1]
-    pending = []
-    with kafka.mapped_errors("routing to a unit topic failed"):
-        for target in addressed.routes:
-            headers = [
-                *passed,
-                (REQUESTED_HEADER, target.requested.encode()),
-                *([(HOPS_HEADER, ",".join(target.hops).encode())] if target.hops else []),
-                *([(PAPER_HEADER, b"1")] if paper_copy_required else []),
-                endorse(
-                    router, registry, incoming.value, message_id=body.message_id,
-                    delivered_to=target.delivered_to, requested=target.requested,
-                    redirected_from=tuple(target.hops), paper_copy_required=paper_copy_required,
-                    received_at=addressed.authenticated.received_at,
-                ),
-            ]  # fmt: skip
-            pending.append(
-                await producer.send(
-                    topics.unit(target.delivered_to),
-                    incoming.value,
-                    key=body.message_id.encode(),
-                    headers=headers,
-                )
-            )
-        await asyncio.gather(*pending)
+    records = []
+    for target in addressed.routes:
+        headers = [
+            *passed,
+            (REQUESTED_HEADER, target.requested.encode()),
+            *([(HOPS_HEADER, ",".join(target.hops).encode())] if target.hops else []),
+            *([(PAPER_HEADER, b"1")] if paper_copy_required else []),
+            endorse(
+                router, registry, incoming.value, message_id=body.message_id,
+                delivered_to=target.delivered_to, requested=target.requested,
+                redirected_from=tuple(target.hops), paper_copy_required=paper_copy_required,
+                received_at=addressed.authenticated.received_at,
+            ),
+        ]  # fmt: skip
+        records.append(
+            Record(topics.unit(target.delivered_to), incoming.value,
+                   key=body.message_id.encode(), headers=tuple(headers))
+        )  # fmt: skip
+    return records

@@ -10,6 +10,9 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import functools
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from broker import provisioning
 from broker.directory import Directory, loader, store
@@ -84,6 +88,60 @@ class Exchange:
 
         return await self.until(probe, timeout=timeout, what=f"a 02 about {message_id}")
 
+    async def cli(self, *args: str) -> tuple[int, str, str]:
+        """`lienthong ARGS` run as an operator would, against this exchange."""
+        env = {
+            **os.environ,
+            "LIENTHONG_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
+            "LIENTHONG_KAFKA_CLIENTS": str(self.settings.kafka_clients_dir),
+            "LIENTHONG_CONNECTOR_NAME": self.settings.connector_name or "",
+            "LIENTHONG_DATABASE_SCHEMA": self.settings.database_schema,
+            "LIENTHONG_TOPIC_PREFIX": self.settings.topic_prefix,
+            "LIENTHONG_PKI_DIR": str(self.pki_dir),
+            "LIENTHONG_LOG_LEVEL": "WARNING",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lienthong", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    async def records(self, topic: str) -> list[ConsumerRecord]:
+        """Every record on `topic` now, read to its end offsets as the admin."""
+        consumer = AIOKafkaConsumer(**self.endpoints.kafka.aiokafka(), enable_auto_commit=False)
+        await consumer.start()
+        found: list[ConsumerRecord] = []
+        try:
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                for batch in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                    found += batch
+        finally:
+            await consumer.stop()
+        return found
+
+    @contextlib.asynccontextmanager
+    async def router_held_back(self, *, urgent: bool = True) -> AsyncIterator[None]:
+        """The router takes nothing from the submit topic (and, with `urgent`, its urgent
+        lane) until the block ends, then all that arrived meanwhile, in one batch."""
+        consumers = [self.router.consumer, *([self.router.urgent] if urgent else [])]
+        for consumer in consumers:
+            await self.until(functools.partial(_assigned, consumer), what="its partitions")
+        for consumer in consumers:
+            consumer.pause(*consumer.assignment())
+        try:
+            yield
+        finally:
+            for consumer in consumers:
+                consumer.resume(*consumer.assignment())
+
     async def until(
         self, probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = ""
     ) -> T:
@@ -96,6 +154,10 @@ class Exchange:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
             await asyncio.sleep(0.1)
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    return bool(consumer.assignment())
 
 
 def exchange_settings(base: Settings, tmp: Path, schema: str, prefix: str) -> Settings:

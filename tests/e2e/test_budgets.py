@@ -5,11 +5,11 @@ senders' documents flow while it is being read."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from connectors import packing
 from kernel.settings import Settings
@@ -25,10 +25,6 @@ async def _verdict(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
     return await exchange.fetch(
         "SELECT verdict FROM messages WHERE message_id = $1 AND verdict <> 'routing'", message_id
     )
-
-
-async def _assigned(consumer: AIOKafkaConsumer) -> bool:
-    return bool(consumer.assignment())
 
 
 async def _registered(exchange: Exchange, message_id: str) -> list[dict[str, Any]]:
@@ -59,22 +55,21 @@ async def test_other_senders_flow_while_a_costly_pdf_is_read(
     """The text takes seconds to read, within a generous budget: the router reads it in a
     worker process, so a document from another sender is delivered meanwhile."""
     async with exchange_with(settings, services, tmp_path, job_seconds=120) as exchange:
-        # Both in the router's next batch: it is paused until both are on the submit topic.
-        consumer = exchange.router.consumer
-        await exchange.until(lambda: _assigned(consumer), what="the router's partitions")
-        partitions = consumer.assignment()
-        consumer.pause(*partitions)
-        pdf = packing.attachment_of("bao-cao.pdf", "application/pdf", slow_pdf())
-        costly, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A], [pdf])
-        honest, _ = await exchange.connector.send(
-            DEPARTMENT, document(DEPARTMENT, [COMMUNE_A]), [COMMUNE_A]
-        )
-        consumer.resume(*partitions)
+        async with exchange.router_held_back():  # both in the router's next batch
+            pdf = packing.attachment_of("bao-cao.pdf", "application/pdf", slow_pdf())
+            costly, _ = await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A], [pdf])
+            honest, _ = await exchange.connector.send(
+                DEPARTMENT, document(DEPARTMENT, [COMMUNE_A]), [COMMUNE_A]
+            )
         await exchange.until(
             functools.partial(_registered, exchange, honest.message_id),
             what="the other sender's document",
         )
         assert await _verdict(exchange, costly.message_id) == [], "read before the other"
+        # Still being read, and the router answers for itself (its group has a member).
+        code, out, err = await exchange.cli("router", "health")
+        assert (code, json.loads(out)["healthy"]) == (0, True), err
+        assert await _verdict(exchange, costly.message_id) == [], "health asked mid-read"
         await exchange.until(
             functools.partial(_registered, exchange, costly.message_id),
             what="the costly document, once read",

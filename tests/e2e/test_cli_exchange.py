@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +18,7 @@ DOCUMENT = FIXTURES / "edxml" / "document.edxml"
 
 
 async def cli(exchange: Exchange, *args: str) -> tuple[int, str, str]:
-    env = {
-        **os.environ,
-        "LIENTHONG_KAFKA_BOOTSTRAP": exchange.endpoints.kafka_bootstrap,
-        "LIENTHONG_KAFKA_CLIENTS": str(exchange.settings.kafka_clients_dir),
-        "LIENTHONG_CONNECTOR_NAME": exchange.settings.connector_name or "",
-        "LIENTHONG_DATABASE_SCHEMA": exchange.settings.database_schema,
-        "LIENTHONG_TOPIC_PREFIX": exchange.settings.topic_prefix,
-        "LIENTHONG_PKI_DIR": str(exchange.pki_dir),
-        "LIENTHONG_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lienthong", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await exchange.cli(*args)
 
 
 async def _json(exchange: Exchange, *args: str) -> Any:
@@ -127,7 +108,7 @@ async def test_router_health_and_topics_sync(exchange: Exchange) -> None:
     assert health["healthy"]
     synced = await _json(exchange, "topics", "sync", "--batch", "7")
     assert synced["created"] == 0  # the fixture made them all already
-    assert synced["topics"] == 24 + 2
+    assert synced["topics"] == 24 + 3  # submit, its urgent lane, dead letters
 
 
 async def test_revoke_update_and_the_registers_from_the_command_line(

@@ -26,6 +26,7 @@ def test_an_open_unit_writes_submit_and_reads_its_own_topic_and_group() -> None:
     user = "User:lienthong.unit.000.00.00.H62"
     assert grants.unit_grants(TOPICS, OPEN.organ_id, open_now=True) == {
         Grant(user, "topic", "lienthong.submit", "literal", "write"),
+        Grant(user, "topic", "lienthong.submit.urgent", "literal", "write"),
         Grant(user, "topic", "lienthong.unit.000.00.00.H62", "literal", "read"),
         Grant(user, "group", "lienthong.connector.000.00.00.H62", "literal", "read"),
     }
@@ -45,10 +46,9 @@ def test_no_unit_grant_reaches_another_units_resources() -> None:
         organ_id = grants.unit_of(TOPICS, grant.principal.removeprefix("User:"))
         assert organ_id is not None
         assert grant.pattern == "literal"
-        assert grant.name in (
-            TOPICS.submit, TOPICS.unit(organ_id), TOPICS.connector_group(organ_id)
-        )  # fmt: skip
-        assert grant.operation == "read" or grant.name == TOPICS.submit
+        lanes = (TOPICS.submit, TOPICS.submit_urgent)
+        assert grant.name in (*lanes, TOPICS.unit(organ_id), TOPICS.connector_group(organ_id))
+        assert grant.operation == "read" or grant.name in lanes
 
 
 def test_a_router_reads_submit_and_writes_every_unit_topic_by_prefix() -> None:
@@ -56,6 +56,8 @@ def test_a_router_reads_submit_and_writes_every_unit_topic_by_prefix() -> None:
     assert grants.router_grants(TOPICS, user) == {
         Grant(f"User:{user}", "topic", "lienthong.submit", "literal", "read"),
         Grant(f"User:{user}", "group", "lienthong.router", "literal", "read"),
+        Grant(f"User:{user}", "topic", "lienthong.submit.urgent", "literal", "read"),
+        Grant(f"User:{user}", "group", "lienthong.router.urgent", "literal", "read"),
         Grant(f"User:{user}", "topic", "lienthong.unit.", "prefixed", "write"),
         Grant(f"User:{user}", "topic", "lienthong.deadletter", "literal", "write"),
     }

@@ -1,0 +1,94 @@
+"""The policy's work on attacker-chosen PDFs, as jobs for the worker processes
+(`kernel.budget`): top-level functions of picklable arguments that answer with values,
+never with our exceptions, so nothing depends on an error surviving a pickle."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import functools
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from broker.policy import attachments
+from broker.policy.check import pdf_text
+from broker.policy.rules import Hit
+from kernel.errors import PolicyError, TrustError
+from kernel.reasons import ReasonCode
+from signing import pdf
+from signing.certificates import TrustStore
+
+BUDGET_RULE = "budget-attachment-too-complex"
+
+
+def budget_hit(name: str, why: str) -> Hit:
+    """A job over budget holds its document for review: neither refused nor passed unread."""
+    return Hit(BUDGET_RULE, "Đ9.2", ReasonCode.ATTACHMENT_TOO_COMPLEX.value, "hold",
+               "attachment", f"{name}: {why}")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PdfRead:
+    problem: tuple[str, str] | None
+    """(reason code, message) the PDF is refused for, or None."""
+    text: str | None
+
+
+def read_pdf(name: str, content: bytes) -> PdfRead:
+    """Its structure first (unencrypted, readable, a sane object count), then its text."""
+    try:
+        attachments.check_pdf(name, content)
+    except PolicyError as exc:
+        return PdfRead((exc.reason.value, exc.message), None)
+    return PdfRead(None, pdf_text(content))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Trust:
+    """A trust store as DER bytes: what crosses into a worker (certificates do not pickle)."""
+
+    certificates: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+    require_revocation: bool
+
+    @classmethod
+    def of(cls, store: TrustStore) -> Trust:
+        return cls(
+            tuple(c.public_bytes(Encoding.DER) for c in [*store.roots, *store.intermediates]),
+            tuple(c.public_bytes(Encoding.DER) for c in store.crls),
+            store.require_revocation,
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def _store(trust: Trust) -> TrustStore:
+    """Built once per worker and trust store, not once per job."""
+    return TrustStore(
+        [x509.load_der_x509_certificate(c) for c in trust.certificates],
+        [x509.load_der_x509_crl(c) for c in trust.crls],
+        require_revocation=trust.require_revocation,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Signatures:
+    verdicts: tuple[pdf.PdfVerdict, ...] = ()
+    failure: tuple[str, str] | None = None
+    """(reason code, message) of a signature that does not hold, or of none at all."""
+
+
+def validate_pdf(
+    content: bytes, trust: Trust, sender: str | None, at: datetime.datetime | None
+) -> Signatures:
+    return asyncio.run(signatures_of(content, _store(trust), sender, at))
+
+
+async def signatures_of(
+    content: bytes, trust: TrustStore, sender: str | None, at: datetime.datetime | None
+) -> Signatures:
+    try:
+        return Signatures(await pdf.validate_pdf(content, trust=trust, sender=sender, at=at))
+    except TrustError as exc:
+        return Signatures(failure=(exc.reason.value, exc.message))
