@@ -11,19 +11,20 @@ import asyncio
 import dataclasses
 import datetime
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from broker import ledger, notices, producing
+from broker import jobs, ledger, notices, producing
 from broker.batch import Item, rounds
 from broker.directory import store
 from broker.outcome import Outcome, Verdict, dead_letter
 from broker.policy import malware, rules
+from broker.policy.rules import Decision
 from broker.producing import Record
 from broker.stages import Incoming, Refusal
 from broker.stages.address import Addressed, address
@@ -41,6 +42,7 @@ from kernel.service import Service, stop_event
 from kernel.settings import Settings
 from kernel.topics import Topics
 from schemas import binding, codec, edxml, statuses
+from schemas.edxml import Packet
 from schemas.envelope import Body, EnvelopeBody, StatusBody, open_body
 from signing.certificates import TrustStore
 from signing.identity import Identity
@@ -48,6 +50,11 @@ from signing.identity import Identity
 RELOAD_SECONDS = 15.0
 LANES = 8
 """Records of a round screened at the same time (their heavy work is in worker processes)."""
+PARSE_INLINE_BYTES = 256 * 1024
+"""An edXML up to this size is parsed on the event loop (about a millisecond); a larger
+one in the worker pool, under the budget."""
+Parsed = Packet | Rejected | str
+"""A body's edXML: the packet, why it is none, or why it was not parsed within budget."""
 WAVE_SECONDS = 1.0
 """How long a round's decided records wait for the rest before they go out."""
 T = TypeVar("T")
@@ -199,15 +206,19 @@ class Router(Service):
         admitted: list[Outcome | Admitted] = []
         for item, known in zip(items, seen, strict=True):
             admitted.append(await self._isolated(item.incoming, self._admit(item, known)))
-        contexts = await self._contexts([a for a in admitted if isinstance(a, Admitted)])
+        passed = [a for a in admitted if isinstance(a, Admitted)]
+        packets = await self._parse(passed)
+        contexts = await self._contexts(passed, packets)
         gate = asyncio.Semaphore(LANES)
 
         async def decide(step: Outcome | Admitted) -> Outcome:
             if isinstance(step, Outcome):
                 return step
+            message_id = step.body.message_id
             async with gate:
                 return await self._isolated(
-                    step.incoming, self._decide(step, contexts.get(step.body.message_id))
+                    step.incoming,
+                    self._decide(step, contexts.get(message_id), packets.get(message_id)),
                 )
 
         tasks = [asyncio.ensure_future(decide(a)) for a in admitted]
@@ -325,7 +336,33 @@ class Router(Service):
             return Outcome(incoming, Verdict.DUPLICATE, report=report)
         return Admitted(authenticated, facts, seen.released)
 
-    async def _contexts(self, admitted: list[Admitted]) -> dict[str, Context]:
+    async def _parse(self, admitted: list[Admitted]) -> dict[str, Parsed]:
+        """Each body's edXML, parsed once for every stage: on the event loop up to
+        PARSE_INLINE_BYTES (a bounded cost), in the workers under the budget above it."""
+        parsed: dict[str, Parsed] = {}
+        large: dict[str, tuple[Callable[..., object], tuple[bytes]]] = {}
+        for a in admitted:
+            data = a.body.edxml
+            if data is None:
+                continue
+            if len(data) > PARSE_INLINE_BYTES:
+                large[a.body.message_id] = (jobs.parse_edxml, (data,))
+                continue
+            try:
+                parsed[a.body.message_id] = edxml.parse(data)
+            except Rejected as exc:
+                parsed[a.body.message_id] = exc
+        for message_id, answer in (await self.workers.run_all(large)).items():
+            if isinstance(answer, tuple):
+                reason, message = answer
+                parsed[message_id] = Rejected(ReasonCode(reason), message)
+            else:
+                parsed[message_id] = cast(edxml.Packet | str, answer)
+        return parsed
+
+    async def _contexts(
+        self, admitted: list[Admitted], packets: dict[str, Parsed]
+    ) -> dict[str, Context]:
         """What the entitle stage needs from the ledger, for the whole round in two reads:
         the documents statuses answer, and whether follow-ups refer to routed documents."""
         statuses_ = [a.body for a in admitted if isinstance(a.body, StatusBody)]
@@ -333,10 +370,9 @@ class Router(Service):
         for a in admitted:
             body = a.body
             if isinstance(body, EnvelopeBody) and body.kind in binding.FOLLOW_UPS:
-                try:
-                    referenced = binding.referenced(edxml.parse(body.edxml))
-                except Rejected:
-                    referenced = None  # the entitle stage refuses it with the parser's reason
+                packet = packets.get(body.message_id)
+                # Unparsed, the entitle stage refuses it with the parser's reason.
+                referenced = binding.referenced(packet) if isinstance(packet, Packet) else None
                 asks.append((body.message_id, (body.sender, referenced, body.message_id)))
         if not (statuses_ or asks):
             return {}
@@ -348,12 +384,19 @@ class Router(Service):
             contexts[message_id] = Context(follows_sent_document=sent)
         return contexts
 
-    async def _decide(self, admitted: Admitted, context: Context | None) -> Outcome:
+    async def _decide(
+        self, admitted: Admitted, context: Context | None, parsed: Parsed | None
+    ) -> Outcome:
         """Entitle, address, screen: the outcome of an authenticated envelope."""
         authenticated, facts = admitted.authenticated, admitted.facts
         incoming, body = authenticated.decoded.incoming, admitted.body
         context = context or Context()
-        entitled = entitle(authenticated, context)
+        if isinstance(parsed, Rejected):
+            return self._rejected(incoming, Refusal.of("entitle", parsed), facts)
+        if isinstance(parsed, str):
+            hit = jobs.budget_hit("edXML", f"parsing it {parsed}")
+            return self._held(facts, incoming, Decision("hold", (hit,)), ())
+        entitled = entitle(authenticated, context, parsed)
         if isinstance(entitled, Refusal):
             return self._rejected(
                 incoming, entitled, facts, timeline=_timeline(entitled, body, context)
@@ -363,7 +406,7 @@ class Router(Service):
             addressed = address(authenticated, self.directory)
         if isinstance(addressed, Refusal):
             return self._rejected(incoming, addressed, facts)
-        screened = await self.screen(addressed, released=admitted.released)
+        screened = await self.screen(addressed, parsed, released=admitted.released)
         if isinstance(screened, Refusal):
             return self._rejected(incoming, screened, facts)
         scans = [scan.verdict for scan in screened.scans]
@@ -371,19 +414,10 @@ class Router(Service):
             outcome = self._rejected(incoming, screened.refusal, facts)
             outcome.writes.screening(body.message_id, screened.decision, screened.scans)
             return _counting_scans(outcome, scans)
-        bound = log.bind(message_id=body.message_id, sender=body.sender)
         if screened.decision.action == "hold":
-            outcome = Outcome(incoming, Verdict.HELD)
-            outcome.writes.hold(facts, incoming, screened.decision, screened.scans)
-            hits = screened.decision.hits
-
-            def held() -> None:
-                for rule in {h.rule for h in hits if h.action == "hold"}:
-                    metrics.HELD.labels(rule).inc()
-                bound.warning("held for review", rules=[h.rule for h in hits])
-
-            outcome.report = held
-            return _counting_scans(outcome, scans)
+            held = self._held(facts, incoming, screened.decision, screened.scans)
+            return _counting_scans(held, scans)
+        bound = log.bind(message_id=body.message_id, sender=body.sender)
         outcome = Outcome(incoming, Verdict.ROUTED, routed=body.message_id)
         paper = screened.decision.paper_copy_required
         if isinstance(body, StatusBody):
@@ -410,6 +444,26 @@ class Router(Service):
 
         outcome.report = routed
         return _counting_scans(outcome, scans)
+
+    def _held(
+        self,
+        facts: ledger.MessageFacts,
+        incoming: Incoming,
+        decision: Decision,
+        scans: Sequence[malware.Scan],
+    ) -> Outcome:
+        """Kept whole for an operator's review (`lienthong review`)."""
+        outcome = Outcome(incoming, Verdict.HELD)
+        outcome.writes.hold(facts, incoming, decision, scans)
+        bound = log.bind(message_id=facts.message_id, sender=facts.sender)
+
+        def held() -> None:
+            for rule in {h.rule for h in decision.hits if h.action == "hold"}:
+                metrics.HELD.labels(rule).inc()
+            bound.warning("held for review", rules=[h.rule for h in decision.hits])
+
+        outcome.report = held
+        return outcome
 
     async def _write(self, outcomes: list[Outcome]) -> list[Outcome]:
         """The round's rows in one transaction. Should one outcome's rows fail for a reason
@@ -480,11 +534,13 @@ class Router(Service):
     ) -> Authenticated | Refusal:
         return authenticate(decoded, self.trust, self.registry, received_at=received_at)
 
-    async def screen(self, addressed: Addressed, *, released: bool) -> Screened | Refusal:
+    async def screen(
+        self, addressed: Addressed, packet: Packet | None, *, released: bool
+    ) -> Screened | Refusal:
         """The policy stage, a method so the benchmark can measure the router without it."""
         return await screen(
-            addressed, self.policy, released=released, trust=self.trust, scanner=self.scanner,
-            directory=self.directory, workers=self.workers,
+            addressed, packet, self.policy, released=released, trust=self.trust,
+            scanner=self.scanner, directory=self.directory, workers=self.workers,
         )  # fmt: skip
 
     def _rejected(

@@ -144,9 +144,10 @@ class Settings:
     """LIENTHONG_MAX_ENVELOPE_AGE: seconds between an envelope's making and the router's
     receiving it (long enough for an outbox that waited out an outage)."""
     policy_file: Path | None = None
-    job_seconds: int = 5
-    """LIENTHONG_JOB_SECONDS: wall time for one check of hostile content (a PDF's text) in
-    the router's worker processes; over it, the document is held (attachment_too_complex)."""
+    job_seconds: float = 5.0
+    """LIENTHONG_JOB_SECONDS: wall time for one job on hostile content (a large edXML's
+    parse, a PDF's structure and text, its signatures) in the router's worker processes;
+    over it, the document is held (attachment_too_complex). Fractions allowed."""
     job_memory_mb: int = 512
     """LIENTHONG_JOB_MEMORY_MB: the address space each worker process may use."""
     job_workers: int = 2
@@ -270,7 +271,7 @@ class Settings:
                 get("MAX_ENVELOPE_AGE"), "MAX_ENVELOPE_AGE", defaults.max_envelope_age, 60
             ),
             policy_file=_path(get("POLICY")),
-            job_seconds=_int(get("JOB_SECONDS"), "JOB_SECONDS", defaults.job_seconds, 1),
+            job_seconds=_seconds(get("JOB_SECONDS"), "JOB_SECONDS", defaults.job_seconds),
             job_memory_mb=_int(get("JOB_MEMORY_MB"), "JOB_MEMORY_MB", defaults.job_memory_mb, 128),
             job_workers=_int(get("JOB_WORKERS"), "JOB_WORKERS", defaults.job_workers, 1),
             clamd=_clamd(get("CLAMD")),
@@ -330,6 +331,20 @@ def _int(value: str | None, name: str, default: int, minimum: int) -> int:
         raise ConfigurationError(f"{PREFIX}{name} must be a whole number, not {value!r}") from None
     if number < minimum:
         raise ConfigurationError(f"{PREFIX}{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def _seconds(value: str | None, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{PREFIX}{name} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0 < number < 3600:
+        raise ConfigurationError(f"{PREFIX}{name} must be above 0 and below 3600, not {number}")
     return number
 
 

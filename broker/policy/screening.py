@@ -12,7 +12,8 @@ import dataclasses
 import datetime
 from collections.abc import Sequence
 
-from broker.policy import jobs, malware, signatures
+from broker import jobs
+from broker.policy import malware, signatures
 from broker.policy.check import File, essence, texts_of
 from broker.policy.rules import Decision, Hit, Parties, Policy, decide
 from kernel.budget import Workers

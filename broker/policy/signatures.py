@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from broker.policy import jobs
+from broker import jobs
 from broker.policy.check import File, essence
 from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
 from kernel.budget import Workers

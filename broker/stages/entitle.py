@@ -65,10 +65,12 @@ class Entitled:
     step: statuses.Step | None = None
 
 
-def entitle(authenticated: Authenticated, context: Context) -> Entitled | Refusal:
+def entitle(
+    authenticated: Authenticated, context: Context, packet: edxml.Packet | None
+) -> Entitled | Refusal:
+    """`packet`: the body's edXML, parsed once for every stage (None: the body has none)."""
     body = authenticated.verified.body
     try:
-        packet = edxml.parse(body.edxml) if body.edxml is not None else None
         binding.check(body, packet)
         if isinstance(body, StatusBody):
             delivery, step = _authority(body, packet, context.original)

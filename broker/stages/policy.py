@@ -50,6 +50,7 @@ class Screened:
 
 async def screen(
     addressed: Addressed,
+    packet: edxml.Packet | None,
     policy: Policy,
     *,
     released: bool,
@@ -65,7 +66,7 @@ async def screen(
     pdfs_here = workers is None
     try:
         attachments.check(body.attachments, pdfs=pdfs_here)
-        packet = edxml.parse(body.edxml)
+        packet = packet or edxml.parse(body.edxml)
         attachments.check_embedded(packet.attachments, pdfs=pdfs_here)
         attached = [File(a.name, a.media_type, a.content) for a in body.attachments if a.content]
         screening = await screen_document(

@@ -39,6 +39,7 @@ from kernel.topics import Topics
 from lienthong.devstack import stack
 from lienthong.samples import minimal_pdf
 from schemas import codec
+from schemas.edxml import Packet
 from signing import pdf
 from signing.certificates import TrustStore
 from signing.identity import Identity
@@ -54,7 +55,9 @@ CASES = ("without policy stage", "policy, no scanner", "policy + clamd")
 
 
 class RouterWithoutPolicy(Router):
-    async def screen(self, addressed: Addressed, *, released: bool) -> Screened | Refusal:
+    async def screen(
+        self, addressed: Addressed, packet: Packet | None, *, released: bool
+    ) -> Screened | Refusal:
         return Screened(addressed, Decision("pass", ()))
 
 

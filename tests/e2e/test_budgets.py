@@ -4,6 +4,7 @@ senders' documents flow while it is being read."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from broker.service import PARSE_INLINE_BYTES
 from connectors import packing
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
+from schemas import edxml
 from tests.documents import DOCUMENT, document
 from tests.e2e.conftest import COMMUNE_A, DEPARTMENT, PROVINCE, Exchange, exchange_with
 from tests.hostile import slow_pdf
@@ -75,3 +78,42 @@ async def test_other_senders_flow_while_a_costly_pdf_is_read(
             what="the costly document, once read",
             timeout=120,
         )
+
+
+def _large(size: int) -> bytes:
+    """A document whose edXML is larger than the router parses on its event loop."""
+    packet = edxml.parse(document(PROVINCE, [COMMUNE_A]))
+    assert isinstance(packet, edxml.DocumentPacket)
+    words = "Báo cáo tình hình triển khai liên thông văn bản điện tử. " * (size // 50)
+    return edxml.write(dataclasses.replace(packet, content=words))
+
+
+async def test_a_large_edxml_is_parsed_in_the_workers(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> None:
+    async with exchange_with(settings, services, tmp_path) as exchange:
+        data = _large(2 * PARSE_INLINE_BYTES)
+        assert len(data) > PARSE_INLINE_BYTES
+        body, _ = await exchange.connector.send(PROVINCE, data, [COMMUNE_A])
+        await exchange.until(
+            functools.partial(_registered, exchange, body.message_id), what="the registration"
+        )
+
+
+async def test_an_edxml_over_the_budget_holds_its_document(
+    settings: Settings, services: Endpoints, tmp_path: Path
+) -> None:
+    async with exchange_with(settings, services, tmp_path, job_seconds=0.001) as exchange:
+        body, _ = await exchange.connector.send(
+            PROVINCE, _large(4 * PARSE_INLINE_BYTES), [COMMUNE_A]
+        )
+        verdict = await exchange.until(
+            functools.partial(_verdict, exchange, body.message_id), what="the verdict"
+        )
+        assert verdict == [{"verdict": "held"}]
+        decisions = await exchange.fetch(
+            "SELECT reason_code, matched FROM policy_decisions WHERE message_id = $1",
+            body.message_id,
+        )
+        assert [d["reason_code"] for d in decisions] == ["attachment_too_complex"]
+        assert decisions[0]["matched"].startswith("edXML: parsing it")

@@ -64,6 +64,10 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_ROUTER_ID", "Router", "never a unit code"),
         ("LIENTHONG_MAX_CLOCK_SKEW", "-1", "must be at least 0"),
         ("LIENTHONG_MAX_ENVELOPE_AGE", "10", "must be at least 60"),
+        ("LIENTHONG_JOB_SECONDS", "five", "a number of seconds"),
+        ("LIENTHONG_JOB_SECONDS", "0", "above 0 and below 3600"),
+        ("LIENTHONG_JOB_SECONDS", "nan", "above 0 and below 3600"),
+        ("LIENTHONG_JOB_SECONDS", "inf", "above 0 and below 3600"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -72,6 +76,10 @@ def test_bad_values_are_refused_with_the_variable_named(
     with pytest.raises(ConfigurationError, match=message) as caught:
         Settings.from_env({name: value})
     assert caught.value.reason == "config_invalid"
+
+
+def test_a_job_budget_may_be_a_fraction_of_a_second() -> None:
+    assert Settings.from_env({"LIENTHONG_JOB_SECONDS": "0.25"}).job_seconds == 0.25
 
 
 def test_secrets_are_masked_everywhere_they_could_show() -> None:

@@ -1,6 +1,7 @@
-"""The policy's work on attacker-chosen PDFs, as jobs for the worker processes
-(`kernel.budget`): top-level functions of picklable arguments that answer with values,
-never with our exceptions, so nothing depends on an error surviving a pickle."""
+"""Work whose cost an attacker chooses (a large edXML, a PDF's structure, text and
+signatures), as jobs for the worker processes (`kernel.budget`): top-level functions of
+picklable arguments that answer with values, never with our exceptions, so nothing
+depends on an error surviving a pickle."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from broker.policy import attachments
 from broker.policy.check import pdf_text
 from broker.policy.rules import Hit
-from kernel.errors import PolicyError, TrustError
+from kernel.errors import PolicyError, Rejected, TrustError
 from kernel.reasons import ReasonCode
+from schemas import edxml
 from signing import pdf
 from signing.certificates import TrustStore
 
@@ -27,6 +29,14 @@ def budget_hit(name: str, why: str) -> Hit:
     """A job over budget holds its document for review: neither refused nor passed unread."""
     return Hit(BUDGET_RULE, "Đ9.2", ReasonCode.ATTACHMENT_TOO_COMPLEX.value, "hold",
                "attachment", f"{name}: {why}")  # fmt: skip
+
+
+def parse_edxml(data: bytes) -> edxml.Packet | tuple[str, str]:
+    """The packet, or (reason code, message) of why it is not one."""
+    try:
+        return edxml.parse(data)
+    except Rejected as exc:
+        return (exc.reason.value, exc.message)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
