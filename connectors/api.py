@@ -12,8 +12,13 @@ The perimeter, in the order a request meets it:
 3. Everything but /health and /openapi.json, paths that do not exist included, needs
    `Authorization: Bearer <token>` (`connectors.credentials`): 401 `credentials_missing` or
    `credentials_invalid`; a credential acts only for its own units, 403 `unit_forbidden`.
+   Under /vxp the national axis protocol is served instead (`connectors.vxp`): existing
+   agency systems sign each request with their shared secret (HMAC) and cannot send a
+   bearer token, so that signature replaces step 3, and its answers take the protocol's
+   JSON shape; steps 1 and 2 apply to it all the same.
 4. Bodies are `application/json` (415 `media_type_unsupported`): a form or `text/plain`
    post, the only kinds a foreign page can send without a CORS preflight, is refused.
+   (/vxp takes raw edXML: its signature headers already need a preflight nobody grants.)
 5. A body that is not a JSON object, a field of the wrong JSON type or an undefined property
    is 400 `request_malformed`; a required value that is missing or empty, or breaks a rule
    of the exchange, is 422 with that rule's reason code.
@@ -39,7 +44,7 @@ import structlog
 import yaml
 from aiohttp import hdrs, web
 
-from connectors import credentials, packing, registers
+from connectors import credentials, packing, registers, vxp
 from connectors.service import Connector
 from kernel import database
 from kernel.errors import AccessDenied, LienthongError, Rejected
@@ -116,7 +121,10 @@ def _error(reason: ReasonCode, message: str, status: int) -> web.Response:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One JSON error shape for every refusal, aiohttp's own included; a bug is a logged 500."""
+    """One JSON error shape for every refusal, aiohttp's own included; a bug is a logged 500.
+    The axis protocol's requests get that protocol's shape instead."""
+    if vxp.serves(request):
+        return await vxp.answering(request, handler)
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -166,7 +174,9 @@ async def _perimeter(request: web.Request, handler: Handler) -> web.StreamRespon
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is not None and origin.lower() not in settings.connector_origins:
         raise AccessDenied(ReasonCode.ORIGIN_FORBIDDEN, f"requests from {origin!r} are refused")
-    if request.path not in PUBLIC:
+    if vxp.serves(request):
+        await vxp.authenticate(request, request.app[CONNECTOR])  # its HMAC, not a bearer token
+    elif request.path not in PUBLIC:
         token = credentials.bearer(request.headers.get(hdrs.AUTHORIZATION))
         with database.mapped_errors("checking the API credentials"):
             async with request.app[CONNECTOR].pool.acquire() as conn:
@@ -414,6 +424,7 @@ def application(connector: Connector) -> web.Application:
     app.router.add_post("/units/{unit}/inbox/{message_id}/status", post_status)
     app.router.add_get("/health", health)
     app.router.add_get("/openapi.json", openapi)
+    vxp.mount(app, connector)
     return app
 
 

@@ -122,6 +122,14 @@ class ReasonCode(enum.StrEnum):
     DATABASE_PERMISSION_DENIED = "database_permission_denied"
     INTERNAL_ERROR = "internal_error"
 
+    # The national axis protocol (/vxp): agency systems signing requests with a shared secret.
+    SYSTEM_UNKNOWN = "system_unknown"
+    SYSTEM_ID_INVALID = "system_id_invalid"
+    SYSTEM_ID_TAKEN = "system_id_taken"
+    REQUEST_SIGNATURE_INVALID = "request_signature_invalid"
+    PARAMETER_UNSIGNED = "parameter_unsigned"
+    BODY_HASH_MISMATCH = "body_hash_mismatch"
+
     @property
     def sentence_en(self) -> str:
         return _SENTENCES[self][0]
@@ -516,5 +524,29 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.DATABASE_PERMISSION_DENIED: (
         "The database role may not do that.",
         "Vai trò cơ sở dữ liệu không được phép thực hiện thao tác đó.",
+    ),
+    ReasonCode.SYSTEM_UNKNOWN: (
+        "The calling system is unknown or its credentials were revoked.",
+        "Hệ thống gọi không được đăng ký hoặc thông tin xác thực đã bị thu hồi.",
+    ),
+    ReasonCode.SYSTEM_ID_INVALID: (
+        "The system id is not of the accepted form.",
+        "Mã hệ thống không đúng định dạng.",
+    ),
+    ReasonCode.SYSTEM_ID_TAKEN: (
+        "The system id already belongs to another system.",
+        "Mã hệ thống đã được cấp cho hệ thống khác.",
+    ),
+    ReasonCode.REQUEST_SIGNATURE_INVALID: (
+        "The request's signature (XroadVnpt-hash-header) does not match its signed headers.",
+        "Chữ ký của yêu cầu (XroadVnpt-hash-header) không khớp với các tham số đã ký.",
+    ),
+    ReasonCode.PARAMETER_UNSIGNED: (
+        "A request parameter is not covered by the request's signature.",
+        "Tham số của yêu cầu không nằm trong phần đã ký.",
+    ),
+    ReasonCode.BODY_HASH_MISMATCH: (
+        "The request body does not match its declared hash (hash-file).",
+        "Nội dung yêu cầu không khớp với mã băm đã khai (hash-file).",
     ),
 }

@@ -28,6 +28,7 @@ from lienthong.commands import (
     pdf,
     pki,
     policy,
+    vxp,
 )
 
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         kafka,
         operations,
         policy,
+        vxp,
     ):
         module.register(commands)
     return parser

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from broker import replay
 from broker.directory import Unit, store
 from connectors import packing
-from kernel import database
+from kernel import database, kafka
 from schemas.codec import fingerprint_header
 from signing.identity import Identity
 from signing.testpki import TestPki
@@ -144,13 +144,8 @@ async def test_replay_after_a_directory_fix_delivers_once(exchange: Exchange) ->
                 [*directory.units.values(), Unit(NEW_COMMUNE, "Xã Mới", "commune", parent=PROVINCE)]
             ),
         )
-        from kernel import kafka
-        from kernel.topics import Topics
-
-        await kafka.ensure_topics(
-            exchange.endpoints.kafka,
-            Topics(exchange.topics.prefix).specs([NEW_COMMUNE])[2:],
-        )
+        unit_topic = [s for s in exchange.topics.specs([NEW_COMMUNE]) if NEW_COMMUNE in s.name]
+        await kafka.ensure_topics(exchange.endpoints.kafka, unit_topic)
         for _ in range(2):
             done = await replay.run(
                 conn, exchange.connector.producer(PROVINCE), exchange.topics, [letters[0]["id"]],

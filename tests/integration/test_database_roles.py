@@ -44,7 +44,7 @@ NONE: frozenset[str] = frozenset()
 SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "schema_migrations": (NONE, NONE, False),
     "audit": (WRITE, NONE, False),
-    "units": (READ, NONE, False),
+    "units": (READ, READ, False),
     "messages": (KEEP, NONE, False),
     "deliveries": (KEEP, NONE, False),
     "delivery_events": (WRITE, NONE, False),
@@ -61,6 +61,9 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "api_credentials": (NONE, READ, True),
     "incoming_quarantine": (NONE, WRITE, True),
     "connector_units": (NONE, READ, True),
+    "vxp_systems": (NONE, READ, True),
+    "vxp_acknowledgements": (NONE, KEEP, True),
+    "vxp_sent": (NONE, KEEP, True),
 }
 
 
@@ -284,6 +287,36 @@ async def test_a_connector_can_neither_mint_nor_revive_a_credential(roles: Roles
     assert row is not None
     assert row["revoked_at"] is not None
     assert row["last_used_at"] is not None
+
+
+async def test_axis_systems_and_their_acknowledgements_are_a_deployment_s_own(
+    roles: Roles,
+) -> None:
+    """The /vxp systems as the API credentials: read, never minted, re-keyed or revived by a
+    connector; what a system acknowledged and sent is its units' own rows."""
+    await roles.owner.executemany(
+        "INSERT INTO vxp_systems (id, units, secret_sealed, key_id) VALUES ($1, $2, '', 'k')",
+        [("a", [A_UNITS[0]]), ("ab", [A_UNITS[0], *B_UNITS]), ("b", list(B_UNITS))],
+    )
+    assert {r["id"] for r in await roles.a.fetch("SELECT id FROM vxp_systems")} == {"a"}
+    assert {r["id"] for r in await roles.b.fetch("SELECT id FROM vxp_systems")} == {"b"}
+    for statement in (
+        "INSERT INTO vxp_systems (id, units, secret_sealed, key_id) VALUES ('n', $1, '', 'k')",
+        "UPDATE vxp_systems SET secret_sealed = 'x' WHERE units = $1",
+        "UPDATE vxp_systems SET revoked_at = NULL WHERE units = $1",
+    ):
+        await _denied(roles.a, statement, [A_UNITS[0]])
+    await roles.a.execute("UPDATE vxp_systems SET last_used_at = now() WHERE id = 'a'")
+    for table, columns, values in (
+        ("vxp_acknowledgements", "(unit, message_id, kind, state, system_id)",
+         "($1, 'm', 'edoc', 'done', 'a')"),
+        ("vxp_sent", "(unit, sha256, system_id)", "($1, '\\x00', 'a')"),
+    ):  # fmt: skip
+        insert = f"INSERT INTO {table} {columns} VALUES {values}"
+        await roles.a.execute(insert, A_UNITS[0])
+        await _denied(roles.a, insert, B_UNITS[0])
+        assert await roles.b.fetch(f"SELECT * FROM {table}") == []
+    await roles.a.fetch("SELECT organ_id FROM units")  # getAgenciesList reads the directory
 
 
 async def test_quarantine_takes_a_deployment_s_own_records(roles: Roles) -> None:
