@@ -9,6 +9,8 @@ import asyncio
 import dataclasses
 import datetime
 import functools
+import hashlib
+import weakref
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -55,21 +57,40 @@ def read_pdf(name: str, content: bytes) -> PdfRead:
     return PdfRead(None, pdf_text(content))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Trust:
-    """A trust store as DER bytes: what crosses into a worker (certificates do not pickle)."""
+    """A trust store as DER bytes: what crosses into a worker (certificates do not pickle).
+    Equal by digest, so a worker's cache compares 32 bytes, not every certificate."""
 
     certificates: tuple[bytes, ...]
     crls: tuple[bytes, ...]
     require_revocation: bool
+    digest: bytes
 
-    @classmethod
-    def of(cls, store: TrustStore) -> Trust:
-        return cls(
-            tuple(c.public_bytes(Encoding.DER) for c in [*store.roots, *store.intermediates]),
-            tuple(c.public_bytes(Encoding.DER) for c in store.crls),
-            store.require_revocation,
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trust) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+_BUNDLES: weakref.WeakKeyDictionary[TrustStore, Trust] = weakref.WeakKeyDictionary()
+
+
+def bundle(store: TrustStore) -> Trust:
+    """The store as a `Trust`, made once per loaded store (the router reloads it rarely)."""
+    found = _BUNDLES.get(store)
+    if found is None:
+        certificates = tuple(
+            c.public_bytes(Encoding.DER) for c in [*store.roots, *store.intermediates]
         )
+        crls = tuple(c.public_bytes(Encoding.DER) for c in store.crls)
+        digest = hashlib.sha256(
+            b"".join(hashlib.sha256(part).digest() for part in (*certificates, b"|", *crls))
+            + bytes([store.require_revocation])
+        ).digest()
+        found = _BUNDLES[store] = Trust(certificates, crls, store.require_revocation, digest)
+    return found
 
 
 @functools.lru_cache(maxsize=4)

@@ -313,19 +313,25 @@ class Writes:
         ))  # fmt: skip
 
 
-# Only the same sender's later judgement of its own message moves a verdict on.
+# Only the same sender's later judgement of its own message moves a verdict on; a routing
+# cut short by a crash is taken up again by the same bytes. Anything else conflicting
+# returns no row: the id is another record's (the other lane's, another router's).
 _MESSAGES = (
     "INSERT INTO messages (message_id, kind, sender, document_id, size, created_at,"
     " verdict, reason_code, reason, responds_to, source, envelope_sha256, first_received_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    " $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+    " $12::bytea[], $13::timestamptz[])"
     " ON CONFLICT (message_id) DO UPDATE SET verdict = EXCLUDED.verdict,"
     " reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,"
     " received_at = now(), source = EXCLUDED.source"
-    " WHERE messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict"
-    " AND messages.sender = EXCLUDED.sender"
+    " WHERE messages.sender = EXCLUDED.sender AND ("
+    "(messages.verdict IN ('rejected', 'held') AND EXCLUDED.verdict <> messages.verdict)"
+    " OR (messages.verdict = 'routing' AND EXCLUDED.verdict = 'routing'"
+    " AND messages.envelope_sha256 = EXCLUDED.envelope_sha256))"
+    " RETURNING message_id"
 )
 _STATEMENTS = {
-    "messages": _MESSAGES,
     "deliveries": "INSERT INTO deliveries (message_id, recipient, delivered_to, state,"
     " paper_copy_required) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (message_id, recipient) DO UPDATE"
@@ -352,14 +358,29 @@ _STATEMENTS = {
 }
 
 
-async def write(conn: Connection, writes: Writes) -> None:
-    """All of a batch's rows in one transaction, a pipelined `executemany` per table, in
-    the order their keys refer to each other (messages, then deliveries, then events)."""
+async def write(conn: Connection, batch: Sequence[Writes]) -> list[bool]:
+    """All of a batch's rows in one transaction: the messages in one set-based statement,
+    then a pipelined `executemany` per table, in the order their keys refer to each other.
+    Returns, for each `Writes`, whether it holds its message: False for a routing whose id
+    another record took first (the same id on the other lane, or from another router),
+    whose other rows are then not written; that record is a duplicate."""
     async with conn.transaction():
+        rows = [row for writes in batch for row in writes.messages]
+        taken: set[str] = set()
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            taken = {r["message_id"] for r in await conn.fetch(_MESSAGES, *columns)}
+        holds = [
+            all(row[0] in taken for row in writes.messages if row[6] == ROUTING) for writes in batch
+        ]
+        merged = Writes()
+        for writes, held in zip(batch, holds, strict=True):
+            if held:
+                merged.extend(writes)
         for name, statement in _STATEMENTS.items():
-            rows = getattr(writes, name)
-            if rows:
+            if rows := getattr(merged, name):
                 await conn.executemany(statement, rows)
+    return holds
 
 
 async def mark_routed(conn: Connection, message_ids: Sequence[str]) -> None:

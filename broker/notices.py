@@ -18,6 +18,8 @@ from schemas.envelope import StatusBody, notice_id
 from signing.endorsement import endorse
 from signing.identity import Identity
 
+MAX_DESCRIPTION = 2000
+"""A notice's text is partly the sender's (ids it wrote): bounded, so it always fits."""
 REDIRECT_CODE = "00"
 """Not a QCVN status: the router's notice that a recipient was redirected (see reason_code)."""
 
@@ -44,7 +46,7 @@ def notice(
         created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
         document_id=document_id,
         reason_code=reason.value,
-        description=f"{about_recipient}: {reason.explain(detail)}",
+        description=f"{about_recipient}: {reason.explain(detail)}"[:MAX_DESCRIPTION],
     )
     headers, value = router.seal(registry, status)
     headers.append(

@@ -23,6 +23,9 @@ from schemas.envelope import DeadLetter, Header, encode
 
 DEAD_LETTER_MARGIN = 64 * 1024
 """Room left in the topic's record limit for the dead letter's own fields and batching."""
+MAX_REASON = 2000
+"""Characters of a refusal's text a dead letter or notice carries: a sender chooses some of
+that text (ids it wrote), and it must never make the record too large to produce."""
 _DEAD_LETTERS = uuid.UUID("8a1c6f4e-52a4-4f0e-9d8e-3b1f0d6c2a71")
 
 
@@ -73,7 +76,7 @@ def dead_letter(
         original=incoming.value,
         stage=refusal.stage,
         reason_code=refusal.reason.value,
-        reason=refusal.message,
+        reason=refusal.message[:MAX_REASON],
         key=incoming.key,
         headers=tuple(Header(k, v) for k, v in incoming.headers),
     )

@@ -8,6 +8,7 @@ Several routers in one consumer group share the submit partitions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import time
@@ -35,7 +36,13 @@ from broker.stages.policy import Screened, screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
 from kernel.budget import Budget, Workers
-from kernel.errors import ConfigurationError, Rejected, ScannerUnavailable
+from kernel.errors import (
+    ConfigurationError,
+    LienthongError,
+    OverBudget,
+    Rejected,
+    ScannerUnavailable,
+)
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
@@ -53,8 +60,11 @@ LANES = 8
 PARSE_INLINE_BYTES = 256 * 1024
 """An edXML up to this size is parsed on the event loop (about a millisecond); a larger
 one in the worker pool, under the budget."""
-Parsed = Packet | Rejected | str
-"""A body's edXML: the packet, why it is none, or why it was not parsed within budget."""
+Parsed = Packet | Exception
+"""A body's edXML: the packet, or why it is none (a Rejected, OverBudget among them, or
+the defect it provoked)."""
+URGENT_FIRST_SECONDS = 5.0
+"""How long a round from the submit topic waits for the urgent lane to be idle."""
 WAVE_SECONDS = 1.0
 """How long a round's decided records wait for the rest before they go out."""
 T = TypeVar("T")
@@ -162,10 +172,23 @@ class Router(Service):
         of its own, and the submit loop waits while it has work, so urgent documents
         overtake a backlog rather than queue behind it."""
         stop = stop_event(stop, handle_signals=handle_signals)
-        await asyncio.gather(
-            consuming.consume(self.urgent, self._handle_urgent, stop, name="router urgent"),
-            consuming.consume(self.consumer, self._handle_batch, stop, name="router"),
-        )
+        loops = [
+            asyncio.create_task(
+                consuming.consume(self.urgent, self._handle_urgent, stop, name="router urgent")
+            ),
+            asyncio.create_task(
+                consuming.consume(self.consumer, self._handle_batch, stop, name="router")
+            ),
+        ]
+        try:
+            await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            # One loop failing stops the other before the clients close under it.
+            stop.set()
+            ended = await asyncio.gather(*loops, return_exceptions=True)
+        failure = next((e for e in ended if isinstance(e, BaseException)), None)
+        if failure is not None:
+            raise failure
 
     async def _handle_urgent(self, batch: consuming.Batch) -> None:
         if not batch:
@@ -182,11 +205,14 @@ class Router(Service):
         items = [self._item(_incoming(r)) for records in batch.values() for r in records]
         for group in rounds(items):
             if not urgent:
-                await self._urgent_idle.wait()
+                # Bounded: a flood on the urgent lane slows the submit topic, never stops it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent_idle.wait(), URGENT_FIRST_SECONDS)
             await self._round(group)
         consumer = self.urgent if urgent else self.consumer
+        group_id = self.topics.router_urgent_group if urgent else self.group_id
         for partition, records in batch.items():
-            metrics.CONSUMER_LAG.labels(self.group_id, partition.topic, partition.partition).set(
+            metrics.CONSUMER_LAG.labels(group_id, partition.topic, partition.partition).set(
                 max(0, (consumer.highwater(partition) or 0) - records[-1].offset - 1)
             )
         if not urgent:
@@ -239,19 +265,48 @@ class Router(Service):
     async def _finish(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Write the outcomes' rows (one transaction), produce their records (together),
         mark the routed ones, then log and count them."""
-        outcomes = await self._write(outcomes)
-        await producing.send_all(self.producer, [r for o in outcomes for r in o.records])
+        if not outcomes:
+            return outcomes
+        outcomes = await self._produce(await self._write(outcomes))
         routed = [o.routed for o in outcomes if o.routed is not None]
         if routed:
             async with self.pool.acquire() as conn:
                 await ledger.mark_routed(conn, routed)
         for outcome in outcomes:
-            outcome.report()
+            try:
+                outcome.report()
+            except Exception as exc:  # a log line must not undo a batch
+                log.error("reporting an outcome failed", error=repr(exc)[:300])
         return outcomes
+
+    async def _produce(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Every record of the outcomes, sent together. Should Kafka refuse one for good
+        (not a transient failure), each outcome is sent alone and the one refused becomes
+        its internal error: that record's dead letter, its copies not sent."""
+        try:
+            await producing.send_all(self.producer, [r for o in outcomes for r in o.records])
+            return outcomes
+        except LienthongError as exc:
+            if exc.retriable:
+                raise
+            log.warning("Kafka refused a record of the round; producing them one by one",
+                        error=exc.message)  # fmt: skip
+        produced = []
+        for outcome in outcomes:
+            try:
+                await producing.send_all(self.producer, outcome.records)
+            except LienthongError as exc:
+                if exc.retriable:
+                    raise
+                outcome = self._internal_error(outcome.incoming, exc)
+                await self._write_alone(outcome)
+                await producing.send_all(self.producer, outcome.records)
+            produced.append(outcome)
+        return produced
 
     def _item(self, incoming: Incoming) -> Item:
         try:
-            decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+            decoded = decode(incoming, self.registry, self.topics.max_envelope_bytes)
         except Exception as exc:  # whatever a crafted record provokes: its internal error
             return Item(incoming, exc, None)
         claimed = None if isinstance(decoded, Refusal) else self._unverified_body(decoded)
@@ -292,7 +347,7 @@ class Router(Service):
     def _claimed(self, incoming: Incoming) -> Body | None:
         """What a record says it is, read without trusting it, for the operator's log."""
         try:
-            decoded = decode(incoming, self.registry, self.settings.max_message_bytes)
+            decoded = decode(incoming, self.registry, self.topics.max_envelope_bytes)
             return None if isinstance(decoded, Refusal) else self._unverified_body(decoded)
         except Exception:  # only a label for a log line
             return None
@@ -338,7 +393,8 @@ class Router(Service):
 
     async def _parse(self, admitted: list[Admitted]) -> dict[str, Parsed]:
         """Each body's edXML, parsed once for every stage: on the event loop up to
-        PARSE_INLINE_BYTES (a bounded cost), in the workers under the budget above it."""
+        PARSE_INLINE_BYTES (a bounded cost), in the workers under the budget above it.
+        What a parse raises is kept as that record's answer, never the round's."""
         parsed: dict[str, Parsed] = {}
         large: dict[str, tuple[Callable[..., object], tuple[bytes]]] = {}
         for a in admitted:
@@ -350,14 +406,14 @@ class Router(Service):
                 continue
             try:
                 parsed[a.body.message_id] = edxml.parse(data)
-            except Rejected as exc:
+            except Exception as exc:  # the record's refusal, or its internal error
                 parsed[a.body.message_id] = exc
         for message_id, answer in (await self.workers.run_all(large)).items():
             if isinstance(answer, tuple):
                 reason, message = answer
                 parsed[message_id] = Rejected(ReasonCode(reason), message)
             else:
-                parsed[message_id] = cast(edxml.Packet | str, answer)
+                parsed[message_id] = cast(Parsed, answer)
         return parsed
 
     async def _contexts(
@@ -391,11 +447,13 @@ class Router(Service):
         authenticated, facts = admitted.authenticated, admitted.facts
         incoming, body = authenticated.decoded.incoming, admitted.body
         context = context or Context()
+        if isinstance(parsed, OverBudget):
+            hit = jobs.budget_hit("edXML", f"parsing it {parsed.message}")
+            return self._held(facts, incoming, Decision("hold", (hit,)), ())
         if isinstance(parsed, Rejected):
             return self._rejected(incoming, Refusal.of("entitle", parsed), facts)
-        if isinstance(parsed, str):
-            hit = jobs.budget_hit("edXML", f"parsing it {parsed}")
-            return self._held(facts, incoming, Decision("hold", (hit,)), ())
+        if isinstance(parsed, Exception):
+            raise parsed  # a defect the edXML provoked: its internal error
         entitled = entitle(authenticated, context, parsed)
         if isinstance(entitled, Refusal):
             return self._rejected(
@@ -466,16 +524,15 @@ class Router(Service):
         return outcome
 
     async def _write(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """The round's rows in one transaction. Should one outcome's rows fail for a reason
-        of their own, each outcome is written alone and the one that fails becomes its
-        internal error (written alone too, or kept on Kafka only if even that fails)."""
-        writes = ledger.Writes()
-        for outcome in outcomes:
-            writes.extend(outcome.writes)
+        """The round's rows in one transaction. A routing whose message id another record
+        took first becomes a duplicate (nothing of it written or produced). Should one
+        outcome's rows fail for a reason of their own, each outcome is written alone and the
+        one that fails becomes its internal error (written alone too, or kept on Kafka only
+        if even that fails)."""
         try:
             async with self.pool.acquire() as conn:
-                await ledger.write(conn, writes)
-            return outcomes
+                holds = await ledger.write(conn, [o.writes for o in outcomes])
+            return [o if held else _taken(o) for o, held in zip(outcomes, holds, strict=True)]
         except Exception as exc:
             if consuming.transient(exc) or consuming.fatal(exc):
                 raise
@@ -484,23 +541,25 @@ class Router(Service):
         written = []
         for outcome in outcomes:
             try:
-                await self._write_alone(outcome)
+                held = await self._write_alone(outcome)
+                written.append(outcome if held else _taken(outcome))
+                continue
             except Exception as exc:
                 if consuming.transient(exc) or consuming.fatal(exc):
                     raise
                 outcome = self._internal_error(outcome.incoming, exc)
-                try:
-                    await self._write_alone(outcome)
-                except Exception as again:
-                    if consuming.transient(again) or consuming.fatal(again):
-                        raise
-                    log.error("this dead letter is on Kafka only", error=str(again)[:500])
+            try:
+                await self._write_alone(outcome)
+            except Exception as again:
+                if consuming.transient(again) or consuming.fatal(again):
+                    raise
+                log.error("this dead letter is on Kafka only", error=str(again)[:500])
             written.append(outcome)
         return written
 
-    async def _write_alone(self, outcome: Outcome) -> None:
+    async def _write_alone(self, outcome: Outcome) -> bool:
         async with self.pool.acquire() as conn:
-            await ledger.write(conn, outcome.writes)
+            return (await ledger.write(conn, [outcome.writes]))[0]
 
     def _to_sender(self, addressed: Addressed) -> list[Record]:
         """A document's sender is told of each redirected and each refused recipient."""
@@ -670,6 +729,18 @@ class Admitted:
     @property
     def incoming(self) -> Incoming:
         return self.authenticated.decoded.incoming
+
+
+def _taken(outcome: Outcome) -> Outcome:
+    """A routing that lost its message id to a record written first: nothing of it goes
+    out (the first one's copies carry that id)."""
+    message_id = outcome.routed
+
+    def report() -> None:
+        metrics.DUPLICATES.inc()
+        log.info("message id taken by a record routed first; not routed", message_id=message_id)
+
+    return Outcome(outcome.incoming, Verdict.DUPLICATE, report=report)
 
 
 def _counting_scans(outcome: Outcome, verdicts: Sequence[str]) -> Outcome:

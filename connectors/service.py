@@ -146,11 +146,11 @@ class Connector(Service):
             edxml_bytes, sender=unit, recipients=recipients, attachments=attachments
         )
         headers, value = identity.seal(self.registry, body)
-        if len(value) > self.settings.max_message_bytes:
+        if len(value) > self.topics.max_envelope_bytes:
             raise Rejected(
                 ReasonCode.ENVELOPE_TOO_LARGE,
                 f"the envelope is {len(value)} bytes; the exchange carries at most "
-                f"{self.settings.max_message_bytes} (no claim-check store yet)",
+                f"{self.topics.max_envelope_bytes} (no claim-check store yet)",
             )
         lane = lane or self.topics.lane(body.kind, body.priority)
         outgoing = Outgoing(lane, unit.encode(), value, headers)
@@ -248,6 +248,8 @@ class Connector(Service):
         identity = self._identity(unit)
         async with self.pool.acquire() as conn:
             sent = await registers.outgoing_entry(conn, unit, message_id)
+            # On the document's lane, so the request never overtakes what it recalls.
+            lane = await registers.lane_of(conn, unit, message_id) or self.topics.submit
             if sent is None:
                 raise Rejected(ReasonCode.UNIT_UNKNOWN, f"{unit} sent no document {message_id}")
             requests = [
@@ -257,7 +259,7 @@ class Connector(Service):
             async with conn.transaction():
                 for request in requests:
                     headers, value = identity.seal(self.registry, request)
-                    outgoing = Outgoing(self.topics.submit, unit.encode(), value, headers)
+                    outgoing = Outgoing(lane, unit.encode(), value, headers)
                     await registers.queue_status(conn, unit, request, outgoing, moves=False)
         await self._publish_soon()
         return requests

@@ -19,14 +19,30 @@ import multiprocessing
 import resource
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
-from kernel.errors import OverBudget, WorkersUnavailable
+from kernel.errors import JobFailed, OverBudget, WorkersUnavailable
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
+
+
+class _Failed(Exception):
+    """What a job raised, as text: picklable whatever the original was."""
+
+
+def _contained(function: Callable[..., T], *args: Any) -> T:
+    """Runs in the worker. Running out of stack or memory is the budget's to report; any
+    other exception comes back as its type and message, never as an object that might not
+    unpickle (which would break the pool rather than fail the job)."""
+    try:
+        return function(*args)
+    except (RecursionError, MemoryError):
+        raise
+    except BaseException as exc:
+        raise _Failed(f"{type(exc).__name__}: {str(exc)[:500]}") from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,49 +76,71 @@ class Workers:
         )
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
+        return await self._answer(self._schedule(function, args))
+
+    def _schedule(self, function: Callable[..., T], args: tuple[Any, ...]) -> ProcessFuture[T]:
         try:
-            future = self._pool.schedule(function, args=args, timeout=self.budget.seconds)
-            return await asyncio.wrap_future(future)
+            return self._pool.schedule(
+                _contained, args=(function, *args), timeout=self.budget.seconds
+            )
+        except RuntimeError as exc:  # pebble: the pool is no longer running
+            raise self._rebuilt(exc) from exc
+
+    async def _answer(self, future: ProcessFuture[T]) -> T:
+        try:
+            return cast(T, await asyncio.wrap_future(future))
         except concurrent.futures.TimeoutError:
             raise OverBudget(f"took longer than {self.budget.seconds:g} s") from None
         except (MemoryError, ProcessExpired):
             raise OverBudget(f"needed more than {self.budget.memory_mb} MiB") from None
         except RecursionError:
             raise OverBudget("nests deeper than the interpreter can follow") from None
-        except (BrokenProcessPool, RuntimeError) as exc:
-            # The pool's fault, not the record's (RecursionError, a RuntimeError, is caught
-            # above): a new pool, and the batch is retried.
-            self.close()
-            self._pool = self._new_pool()
-            raise WorkersUnavailable(f"the worker pool broke ({exc}); started anew") from exc
+        except _Failed as exc:
+            raise JobFailed(str(exc)) from None
+        except BrokenProcessPool as exc:
+            raise self._rebuilt(exc) from exc
+
+    def _rebuilt(self, exc: BaseException) -> WorkersUnavailable:
+        """The pool's fault, not the record's: a new pool, and the batch is retried."""
+        self.close()
+        self._pool = self._new_pool()
+        return WorkersUnavailable(f"the worker pool broke ({exc!r}); started anew")
 
     async def run_all(
         self, work: Mapping[K, tuple[Callable[..., T], tuple[Any, ...]]]
-    ) -> dict[K, T | str]:
-        """Each job's answer, or why it is over budget. The jobs of one call together get
-        twice one job's time: many slow files in one document must not hold the workers
-        (and the batch) for their sum."""
-        running = {key: asyncio.ensure_future(self.run(f, *a)) for key, (f, a) in work.items()}
+    ) -> dict[K, T | OverBudget | JobFailed]:
+        """Each job's answer, or why it has none (over budget, or failed). The jobs of one
+        call together get twice one job's time from when the first of them starts (not
+        while they wait for a worker): many slow files in one document must not hold the
+        workers, and the batch, for their sum."""
+        futures = {key: self._schedule(f, args) for key, (f, args) in work.items()}
+        running: dict[K, asyncio.Future[T]] = {
+            key: asyncio.ensure_future(self._answer(f)) for key, f in futures.items()
+        }
         deadline = 2 * self.budget.seconds
-        if running:
-            await asyncio.wait(running.values(), timeout=deadline)
-        answers: dict[K, T | str] = {}
-        failure: BaseException | None = None
-        for key, job in running.items():
-            if not job.done():
-                job.cancel()  # pebble kills the worker that runs it
-                answers[key] = f"was not done within the document's {deadline:g} s"
-                continue
-            error = job.exception()
-            if isinstance(error, OverBudget):
-                answers[key] = error.message
-            elif error is not None:
-                failure = failure or error
-            else:
-                answers[key] = job.result()
-        if failure is not None:
-            raise failure
-        return answers
+        try:
+            # A pebble future tells no one when it starts; a short poll is the only way.
+            while running and not any(f.running() or f.done() for f in futures.values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if running:
+                await asyncio.wait(running.values(), timeout=deadline)
+            answers: dict[K, T | OverBudget | JobFailed] = {}
+            for key, job in running.items():
+                if not job.done():
+                    answers[key] = OverBudget(f"was not done within the document's {deadline:g} s")
+                    continue
+                error = job.exception()
+                if isinstance(error, OverBudget | JobFailed):
+                    answers[key] = error
+                elif error is not None:
+                    raise error  # the pool's (WorkersUnavailable): the batch is retried
+                else:
+                    answers[key] = job.result()
+            return answers
+        finally:
+            for key, job in running.items():
+                job.cancel()
+                futures[key].cancel()  # type: ignore[no-untyped-call]  # kills its worker
 
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@
      │    ├── DatabaseUnavailable    (retriable) asyncpg/OS errors are mapped here
      │    ├── ScannerUnavailable     (retriable) clamd did not answer
      │    ├── WorkersUnavailable     (retriable) the pool of kernel.budget broke
+     │    ├── JobFailed              a job in that pool raised: the record's failure
      │    └── MigrationFailed
      ├── AccessDenied                a party is not authenticated, or not allowed that
      └── Rejected                    bad input; the reason code says which rule it broke
@@ -112,6 +113,13 @@ class ScannerUnavailable(ServiceError):
 class WorkersUnavailable(ServiceError):
     reason = ReasonCode.SERVICE_FAILED
     retriable = True
+
+
+class JobFailed(ServiceError):
+    """Whatever a job raised in a worker, by type and message (exceptions do not all
+    survive a pickle): a defect the record provoked, its internal error."""
+
+    reason = ReasonCode.INTERNAL_ERROR
 
 
 class MigrationFailed(ServiceError):

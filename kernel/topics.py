@@ -13,6 +13,8 @@ from kernel.errors import ConfigurationError
 from kernel.kafka import TopicSpec
 from kernel.settings import TOPIC_PREFIX
 
+ENVELOPE_HEADROOM = 64 * 1024
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Topics:
@@ -27,6 +29,12 @@ class Topics:
             )
 
     @property
+    def max_envelope_bytes(self) -> int:
+        """The largest envelope the exchange carries: a topic's record limit less room for
+        what the router adds on its way to a unit (endorsement headers with its chain)."""
+        return self.max_message_bytes - ENVELOPE_HEADROOM
+
+    @property
     def submit(self) -> str:
         return f"{self.prefix}submit"
 
@@ -37,8 +45,9 @@ class Topics:
         return f"{self.prefix}submit.urgent"
 
     def lane(self, kind: str, priority: int) -> str:
-        """Where a unit publishes: a new document marked urgent (priority 1-4) takes the
-        urgent lane; statuses and follow-ups keep the sender's order on `submit`."""
+        """Where a unit publishes a new message: a document marked urgent (priority 1-4)
+        takes the urgent lane, anything else `submit`. What refers to an earlier message
+        of the sender's own (a follow-up, a recall) goes on that message's lane instead."""
         return self.submit_urgent if kind == "document" and priority >= 1 else self.submit
 
     @property

@@ -17,7 +17,7 @@ from broker.policy import malware, signatures
 from broker.policy.check import File, essence, texts_of
 from broker.policy.rules import Decision, Hit, Parties, Policy, decide
 from kernel.budget import Workers
-from kernel.errors import PolicyError
+from kernel.errors import JobFailed, OverBudget, PolicyError
 from kernel.reasons import ReasonCode
 from schemas import edxml
 from signing.certificates import TrustStore
@@ -90,8 +90,10 @@ async def _read_pdfs(
     texts: dict[int, str | None] = {}
     over: dict[int, str] = {}
     for position, read in reads.items():
-        if isinstance(read, str):
-            over[position] = read
+        if isinstance(read, JobFailed):
+            raise read  # a defect the PDF provoked: the record's internal error
+        if isinstance(read, OverBudget):
+            over[position] = read.message
         elif read.problem is not None:
             reason, message = read.problem
             raise PolicyError(ReasonCode(reason), message)

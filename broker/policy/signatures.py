@@ -15,6 +15,7 @@ from broker import jobs
 from broker.policy.check import File, essence
 from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
 from kernel.budget import Workers
+from kernel.errors import JobFailed, OverBudget
 from kernel.reasons import ReasonCode
 from signing.certificates import TrustStore
 
@@ -48,19 +49,21 @@ async def check(
     if not (applying and pdfs):
         return []
     if workers is None:
-        answers: dict[int, jobs.Signatures | str] = {
+        answers: dict[int, jobs.Signatures | OverBudget | JobFailed] = {
             n: await jobs.signatures_of(f.content, trust, sender, at) for n, f in enumerate(pdfs)
         }
     else:
-        bundle = jobs.Trust.of(trust)
+        bundle = jobs.bundle(trust)
         answers = await workers.run_all(
             {n: (jobs.validate_pdf, (f.content, bundle, sender, at)) for n, f in enumerate(pdfs)}
         )
     hits: list[Hit] = []
     for n, file in enumerate(pdfs):
         answer = answers[n]
-        if isinstance(answer, str):
-            hits.append(jobs.budget_hit(file.name, f"validating its signatures {answer}"))
+        if isinstance(answer, JobFailed):
+            raise answer  # a defect the PDF provoked: the record's internal error
+        if isinstance(answer, OverBudget):
+            hits.append(jobs.budget_hit(file.name, f"validating its signatures {answer.message}"))
             continue
         kinds = {v.kind for v in answer.verdicts}
         for rule in applying:

@@ -270,8 +270,14 @@ def _c14n(element: etree._Element) -> bytes:
     re-uses that prefix for the edXML namespace.
     """
     holder = etree.Element(f"{{{m.NAMESPACE}}}holder", nsmap={"edXML": m.NAMESPACE})
-    holder.append(etree.fromstring(etree.tostring(element, method="c14n", exclusive=True)))
-    return etree.tostring(holder[0], method="c14n", exclusive=True)
+    try:
+        canonical = etree.tostring(element, method="c14n", exclusive=True)
+        holder.append(etree.fromstring(canonical, _parser()))
+        return etree.tostring(holder[0], method="c14n", exclusive=True)
+    except etree.LxmlError as exc:  # what the first parse let through, the second refused
+        raise EdxmlError(
+            ReasonCode.EDXML_MALFORMED, f"<{_local(element)}> cannot be canonicalised: {exc}"
+        ) from None
 
 
 def _extensions(parent: etree._Element, known: set[str]) -> tuple[bytes, ...]:

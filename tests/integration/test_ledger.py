@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from broker import ledger
+from broker.stages.address import Route
 
 pytestmark = pytest.mark.postgres
 FIRST = datetime.datetime(2026, 11, 20, 8, 30, tzinfo=datetime.UTC)
@@ -63,3 +64,30 @@ async def test_a_message_remembers_its_first_reception_and_its_sender(
     # Once routed (or refused), the same bytes again are judged now.
     await db.execute("UPDATE messages SET verdict = 'rejected' WHERE message_id = 'm-3'")
     assert (await ledger.seen(db, "m-3", ENVELOPE)).first_received_at is None
+
+
+def _routing(envelope: bytes, *, sender: str = "000.00.00.H62") -> ledger.Writes:
+    facts = ledger.MessageFacts(
+        message_id="m-4", kind="document", sender=sender, document_id=None, size=1,
+        created_at=FIRST, responds_to=None, source="submit/0@1",
+        envelope_sha256=hashlib.sha256(envelope).digest(), received_at=FIRST,
+    )  # fmt: skip
+    writes = ledger.Writes()
+    writes.routing(facts, [Route(requested="000.02.00.H62", delivered_to="000.02.00.H62")], [])
+    return writes
+
+
+async def test_a_message_id_is_routed_by_the_record_that_claims_it_first(
+    db: asyncpg.Connection,
+) -> None:
+    """The same id on both lanes, or from two routers: the envelope written first holds it;
+    another envelope under that id is a duplicate, the same envelope again (a routing a
+    crash cut short) takes it up."""
+    assert await ledger.write(db, [_routing(ENVELOPE)]) == [True]
+    assert await ledger.write(db, [_routing(OTHER)]) == [False]
+    assert await ledger.write(db, [_routing(ENVELOPE)]) == [True]
+    assert await ledger.write(db, [_routing(ENVELOPE, sender="000.00.01.H62")]) == [False]
+    rows = await db.fetch("SELECT recipient FROM deliveries WHERE message_id = 'm-4'")
+    assert [r["recipient"] for r in rows] == ["000.02.00.H62"]
+    await ledger.mark_routed(db, ["m-4"])
+    assert await ledger.write(db, [_routing(ENVELOPE)]) == [False], "routed: a duplicate now"

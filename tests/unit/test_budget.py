@@ -3,13 +3,18 @@ the memory cap the allocation fails in the worker, and the pool goes on with the
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import Iterator
 
+import pypdf
 import pytest
+from pypdf.generic import NameObject
 
+from broker import jobs
 from broker.policy.check import pdf_text
 from kernel.budget import Budget, Workers
-from kernel.errors import OverBudget
+from kernel.errors import JobFailed, OverBudget
 from kernel.reasons import ReasonCode
 from lienthong.samples import minimal_pdf
 from tests.hostile import slow_pdf
@@ -42,3 +47,59 @@ async def test_each_budget_is_enforced_and_the_pool_goes_on(workers: Workers) ->
         assert caught.value.message.startswith(why)
     assert await workers.run(allocate, 16) == 16 * 1024 * 1024
     assert await workers.run(pdf_text, minimal_pdf("Cong van 125")) is not None
+
+
+class Unpicklable(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+
+
+def refuse(kind: str) -> None:
+    if kind == "unpicklable":
+        raise Unpicklable("pdf_malformed", "two arguments, which a pickle cannot restore")
+    raise NotImplementedError("/LZWDecode is not supported")  # a RuntimeError
+
+
+async def test_what_a_job_raises_is_its_own_failure_not_the_pools(workers: Workers) -> None:
+    """Neither a RuntimeError from a library nor an exception that does not survive a pickle
+    may pass for a broken pool (which the router retries without end)."""
+    for kind, name in (("runtime", "NotImplementedError"), ("unpicklable", "Unpicklable")):
+        with pytest.raises(JobFailed) as caught:
+            await workers.run(refuse, kind)
+        assert caught.value.message.startswith(f"{name}: ")
+        assert not caught.value.retriable
+    assert await workers.run(allocate, 1) == 1024 * 1024
+
+
+def _unknown_filter_pdf() -> bytes:
+    """A page whose content stream names a filter no reader knows."""
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(minimal_pdf("x"))))
+    contents = writer.pages[0][NameObject("/Contents")].get_object()
+    assert isinstance(contents, pypdf.generic.StreamObject)
+    contents[NameObject("/Filter")] = NameObject("/Foo")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+async def test_a_pdf_in_a_filter_nobody_reads_is_unread_not_a_failure(workers: Workers) -> None:
+    read = await workers.run(jobs.read_pdf, "cong-van.pdf", _unknown_filter_pdf())
+    assert read == jobs.PdfRead(problem=None, text=None)
+
+
+async def test_the_document_deadline_starts_when_its_jobs_do() -> None:
+    """Jobs queued behind other documents' slow ones are not over budget for the wait:
+    three slow documents hold the one worker for 6 s, past the next one's 4 s deadline."""
+    pool = Workers(Budget(seconds=2, memory_mb=384, workers=1))
+    try:
+        slow = [
+            asyncio.ensure_future(pool.run_all({"slow": (pdf_text, (slow_pdf(),))}))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.2)
+        quick = await pool.run_all({"quick": (allocate, (1,))})
+        assert quick == {"quick": 1024 * 1024}
+        for document in slow:
+            assert isinstance((await document)["slow"], OverBudget)
+    finally:
+        pool.close()

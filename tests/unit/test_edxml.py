@@ -109,6 +109,15 @@ def test_own_document_fixture_reads_every_field() -> None:
     assert edxml.parse(edxml.write(packet)) == packet
 
 
+def test_a_text_node_over_libxml2s_10_mb_cap_in_an_unknown_element_is_kept() -> None:
+    """The first parse lifts the cap (attachments are larger); so must the re-parse that
+    canonicalises an unknown element, else a crafted header stops whoever reads it."""
+    source = (FIXTURES / "edxml" / "document.edxml").read_bytes()
+    big = b"<Extra>" + b"A" * (11 * 1024 * 1024) + b"</Extra>"
+    packet = edxml.parse(source.replace(b"<VendorNote>", big + b"<VendorNote>", 1))
+    assert any(len(e) > 11 * 1024 * 1024 for e in packet.extensions)
+
+
 def test_own_status_fixture() -> None:
     packet = edxml.parse(FIXTURES / "edxml" / "status.edxml")
     assert isinstance(packet, m.StatusPacket)
