@@ -1,9 +1,9 @@
 """Who may do what on Kafka: principals and the ACLs the directory grants them, as values.
 
-One SCRAM principal per unit (`<prefix>unit.<OrganId>`) and per router
-(`<prefix>router.<name>`), named by `kernel.topics`; the prefix keeps deployments that
-share a cluster apart, and the admin principal is the cluster's super user, outside any
-prefix.
+One SCRAM principal per unit (`<prefix>unit.<OrganId>`), per router
+(`<prefix>router.<name>`) and per gateway (`<prefix>gateway.<name>`), named by
+`kernel.topics`; the prefix keeps deployments that share a cluster apart, and the admin
+principal is the cluster's super user, outside any prefix.
 
 - An open unit WRITEs the submit topic and its urgent lane and READs its own unit topic
   with its own consumer group, nothing else. It cannot read another unit's topic, write
@@ -16,6 +16,11 @@ prefix.
 - A router READs submit and the urgent lane with the router groups and WRITEs every unit
   topic (a prefixed ACL, so a unit added later needs no new grant) and the dead-letter
   topic.
+- A remote unit (one with a `gateway` in the directory) has no principal of its own: its
+  topic is READ by its gateway's principal, with the gateway's group, which also WRITEs
+  submit and the urgent lane (what comes back from the remote side, signed with the
+  gateway's certificate, which names only the units behind it). A gateway reads no other
+  topic and joins no other group.
 
 READ and WRITE imply DESCRIBE in Kafka's authorizer, and WRITE on a topic is enough for an
 idempotent producer (KIP-679), so no other operation is granted.
@@ -37,7 +42,7 @@ def owned_by_deployment(topics: Topics, user: str) -> bool:
     if rest == user:
         return False
     kind, _, name = rest.partition(".")
-    return kind in ("unit", "router") and bool(name)
+    return kind in ("unit", "router", "gateway") and bool(name)
 
 
 def unit_of(topics: Topics, user: str) -> str | None:
@@ -46,6 +51,14 @@ def unit_of(topics: Topics, user: str) -> str | None:
     if rest == user or not rest.startswith("unit."):
         return None
     return rest.removeprefix("unit.") or None
+
+
+def gateway_of(topics: Topics, user: str) -> str | None:
+    """The gateway name of a gateway principal of this prefix, or None."""
+    rest = user.removeprefix(topics.prefix)
+    if rest == user or not rest.startswith("gateway."):
+        return None
+    return rest.removeprefix("gateway.") or None
 
 
 def routers_of(topics: Topics, users: Iterable[str]) -> list[str]:
@@ -63,6 +76,18 @@ def unit_grants(topics: Topics, organ_id: str, *, open_now: bool) -> set[Grant]:
     if open_now:
         grants.add(Grant(user, "topic", topics.submit, "literal", "write"))
         grants.add(Grant(user, "topic", topics.submit_urgent, "literal", "write"))
+    return grants
+
+
+def gateway_grants(topics: Topics, name: str, units: Iterable[str]) -> set[Grant]:
+    """A gateway reads the topics of the units behind it, with its own group, and submits."""
+    user = f"User:{topics.gateway_user(name)}"
+    grants = {
+        Grant(user, "group", topics.gateway_group(name), "literal", "read"),
+        Grant(user, "topic", topics.submit, "literal", "write"),
+        Grant(user, "topic", topics.submit_urgent, "literal", "write"),
+    }
+    grants |= {Grant(user, "topic", topics.unit(u), "literal", "read") for u in units}
     return grants
 
 
@@ -84,7 +109,10 @@ def desired(
     """Every ACL this deployment's principals should hold, and no other."""
     grants: set[Grant] = set()
     for organ_id, unit in directory.units.items():
-        grants |= unit_grants(topics, organ_id, open_now=unit.open_on(today))
+        if unit.gateway is None:
+            grants |= unit_grants(topics, organ_id, open_now=unit.open_on(today))
+    for gateway in directory.gateways:
+        grants |= gateway_grants(topics, gateway, directory.behind(gateway))
     for user in routers:
         grants |= router_grants(topics, user)
     return grants

@@ -85,8 +85,29 @@ async def unit_client(
             ReasonCode.UNIT_UNKNOWN,
             f"{organ_id} is not in the directory; only its units get Kafka credentials",
         )
+    if unit.gateway is not None:
+        raise DirectoryError(
+            ReasonCode.UNIT_REMOTE,
+            f"{organ_id} is reached through gateway {unit.gateway}: its topic is read as "
+            f"the gateway (`lienthong kafka client-config --gateway {unit.gateway}`)",
+        )
     extra = grants.unit_grants(topics, organ_id, open_now=unit.open_on(today))
     return await ensure_client(settings, admin, topics.unit_user(organ_id), extra=extra)
+
+
+async def gateway_client(
+    settings: Settings, admin: ClientConfig, topics: Topics, directory: Directory, name: str
+) -> ClientConfig:
+    """A gateway's client config, reading the topics of the units behind it now (`topics
+    sync` keeps that list as the directory changes)."""
+    units = directory.behind(name)
+    if not units:
+        raise DirectoryError(
+            ReasonCode.UNIT_UNKNOWN, f"no unit of the directory is reached through gateway {name}"
+        )
+    user = topics.gateway_user(name)
+    extra = grants.gateway_grants(topics, name, units)
+    return await ensure_client(settings, admin, user, extra=extra)
 
 
 async def router_client(
@@ -113,7 +134,7 @@ async def sync(
     admin: ClientConfig, topics: Topics, directory: Directory, *, today: datetime.date
 ) -> Synced:
     """Make this deployment's ACLs exactly what the directory grants; delete the credentials
-    of units that left it."""
+    of units that left it (or became remote) and of gateways it no longer names."""
     with SecurityAdmin(admin) as cluster:
         users = await cluster.users()
         routers = grants.routers_of(topics, users)
@@ -125,10 +146,16 @@ async def sync(
         }
         await cluster.create(want - have)
         await cluster.delete(have - want)
-        gone = sorted(
-            u
-            for u in users
-            if (unit := grants.unit_of(topics, u)) is not None and unit not in directory.units
-        )
+        gone = sorted(u for u in users if _left(topics, directory, u))
         await cluster.delete_users(gone)
     return Synced(tuple(sorted(want - have)), tuple(sorted(have - want)), tuple(gone))
+
+
+def _left(topics: Topics, directory: Directory, user: str) -> bool:
+    """A unit or gateway principal of this prefix that the directory no longer has."""
+    organ_id = grants.unit_of(topics, user)
+    if organ_id is not None:
+        unit = directory.units.get(organ_id)
+        return unit is None or unit.gateway is not None
+    gateway = grants.gateway_of(topics, user)
+    return gateway is not None and gateway not in directory.gateways

@@ -383,7 +383,7 @@ class Connector(Service):
             )
             judged_at = endorsed.received_at or endorsed.created_at
             body = verify(envelope, trust=self.trust, registry=self.registry, at=judged_at).body
-            _check_addressed(body, endorsed, unit)
+            check_addressed(body, endorsed, unit)
             packet = None
             if body.sender != self.settings.router_id:
                 packet = edxml.parse(body.edxml) if body.edxml is not None else None
@@ -563,7 +563,7 @@ def _unknown(status: StatusBody, unit: str) -> Rejected:
     )
 
 
-def _check_addressed(body: EnvelopeBody | StatusBody, endorsed: Endorsement, unit: str) -> None:
+def check_addressed(body: EnvelopeBody | StatusBody, endorsed: Endorsement, unit: str) -> None:
     """The router's endorsement must be about this envelope, for one of its recipients, and
     reach this unit either as that recipient or as the successor it was redirected to."""
     if endorsed.message_id != body.message_id:

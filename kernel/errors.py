@@ -16,6 +16,8 @@
      │    ├── ScannerUnavailable     (retriable) clamd did not answer
      │    ├── WorkersUnavailable     (retriable) the pool of kernel.budget broke
      │    ├── JobFailed              a job in that pool raised: the record's failure
+     │    ├── EndpointUnavailable    (retriable) a remote axis endpoint; aiohttp client errors
+     │    │                          are mapped here (connectors.vxp.client)
      │    └── MigrationFailed
      ├── AccessDenied                a party is not authenticated, or not allowed that
      └── Rejected                    bad input; the reason code says which rule it broke
@@ -29,7 +31,8 @@
           └── PolicyError            a policy file
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
-(kernel.kafka, kernel.database), so callers catch ours and read `reason` and `retriable`.
+(kernel.kafka, kernel.database, connectors.vxp.client), so callers catch ours and read
+`reason` and `retriable`.
 """
 
 from __future__ import annotations
@@ -120,6 +123,14 @@ class JobFailed(ServiceError):
     survive a pickle): a defect the record provoked, its internal error."""
 
     reason = ReasonCode.INTERNAL_ERROR
+
+
+class EndpointUnavailable(ServiceError):
+    """A remote axis endpoint (VDXP, an LGSP, a peer's /vxp) did not answer, or answered
+    that it could not serve: the bridge waits and tries again."""
+
+    reason = ReasonCode.ENDPOINT_UNAVAILABLE
+    retriable = True
 
 
 class MigrationFailed(ServiceError):

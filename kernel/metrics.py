@@ -94,3 +94,24 @@ MALWARE_SCANS = Counter(
     ["verdict"],
     registry=REGISTRY,
 )
+GATEWAY_FORWARDED = Counter(
+    "lienthong_gateway_forwarded_total",
+    "Documents and statuses a gateway (bridge or peer link) carried, by gateway, direction "
+    "(out: to the remote side; in: into this exchange) and kind (edoc, status).",
+    ["gateway", "direction", "kind"],
+    registry=REGISTRY,
+)
+GATEWAY_REFUSED = Counter(
+    "lienthong_gateway_refused_total",
+    "What a gateway would not carry, or the remote side refused, by gateway, direction and "
+    "reason code (recorded with its reason; never retried).",
+    ["gateway", "direction", "reason_code"],
+    registry=REGISTRY,
+)
+GATEWAY_XMLDSIG = Counter(
+    "lienthong_gateway_xmldsig_total",
+    "edXML XML-DSig signatures of documents taken from a remote endpoint, by gateway and "
+    "verdict (absent, valid, invalid, untrusted, unsupported).",
+    ["gateway", "verdict"],
+    registry=REGISTRY,
+)

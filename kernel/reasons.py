@@ -130,6 +130,12 @@ class ReasonCode(enum.StrEnum):
     PARAMETER_UNSIGNED = "parameter_unsigned"
     BODY_HASH_MISMATCH = "body_hash_mismatch"
 
+    # Gateways: units reached through a bridge to an axis endpoint, or a federated peer.
+    UNIT_REMOTE = "unit_remote"
+    ENDPOINT_UNAVAILABLE = "endpoint_unavailable"
+    ENDPOINT_REFUSED = "endpoint_refused"
+    XMLDSIG_INVALID = "xmldsig_invalid"
+
     @property
     def sentence_en(self) -> str:
         return _SENTENCES[self][0]
@@ -548,5 +554,21 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.BODY_HASH_MISMATCH: (
         "The request body does not match its declared hash (hash-file).",
         "Nội dung yêu cầu không khớp với mã băm đã khai (hash-file).",
+    ),
+    ReasonCode.UNIT_REMOTE: (
+        "The unit is reached through a gateway; it is not hosted in this deployment.",
+        "Đơn vị được kết nối qua cổng liên thông, không thuộc hệ thống này.",
+    ),
+    ReasonCode.ENDPOINT_UNAVAILABLE: (
+        "The remote axis endpoint did not answer.",
+        "Điểm kết nối trục liên thông bên ngoài không phản hồi.",
+    ),
+    ReasonCode.ENDPOINT_REFUSED: (
+        "The remote axis endpoint refused the request.",
+        "Điểm kết nối trục liên thông bên ngoài từ chối yêu cầu.",
+    ),
+    ReasonCode.XMLDSIG_INVALID: (
+        "The edXML's XML signature does not verify.",
+        "Chữ ký số XML của gói tin edXML không hợp lệ.",
     ),
 }

@@ -76,7 +76,7 @@ def mask_dsn(text: str) -> str:
     for url in _URL.finditer(text):
         start = url.start() + url.group().index("://") + 3
         at = text.rfind("@", start, url.end())
-        colon = text.find(":", start, at)
+        colon = text.find(":", start, at) if at != -1 else -1  # no '@': no userinfo
         if colon != -1:
             spans.append((colon + 1, at))
         for parameter in _QUERY_PARAMETER.finditer(text, start, url.end()):

@@ -77,6 +77,14 @@ class Topics:
     def router_user(self, name: str) -> str:
         return f"{self.prefix}router.{name}"
 
+    def gateway_user(self, name: str) -> str:
+        """The Kafka principal of a gateway's process: it reads the topics of the units
+        reached through that gateway and submits what comes back from them."""
+        return f"{self.prefix}gateway.{name}"
+
+    def gateway_group(self, name: str) -> str:
+        return f"{self.prefix}gateway.{name}"
+
     def specs(self, units: list[str], *, submit_partitions: int = 6) -> list[TopicSpec]:
         config = {"max.message.bytes": str(self.max_message_bytes)}
         return [

@@ -26,6 +26,7 @@ from lienthong.commands import (
     kafka,
     operations,
     pdf,
+    peer,
     pki,
     policy,
     vxp,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         operations,
         policy,
         vxp,
+        peer,
     ):
         module.register(commands)
     return parser

@@ -26,9 +26,11 @@ OWNER = "lienthong_owner"
 ROUTER = "lienthong_router"
 REPORTING = "lienthong_reporting"
 CONNECTOR = "lienthong_connector"
+GATEWAY = "lienthong_gateway"
 LOGIN_ROLES = (OWNER, ROUTER, REPORTING)
 ROLES_SQL = Path(__file__).resolve().parents[1] / "deploy" / "postgres" / "roles.sql"
 _DEPLOYMENT = re.compile(r"^[a-z0-9_]{1,40}$")
+_GATEWAY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LOCK_KEY = 0x6C69656F  # one advisory lock for making roles, beside the migrations' one
 _CREDENTIAL_PARAMETERS = {"user", "password", "sslpassword"}
 
@@ -40,6 +42,15 @@ def connector_role(name: str) -> str:
             f"a connector deployment's name is 1-40 of a-z, 0-9 and '_', not {name!r}"
         )
     return f"{CONNECTOR}_{name}"
+
+
+def gateway_role(name: str) -> str:
+    """The login role of gateway `name` (a name the directory gives remote units)."""
+    if not _GATEWAY.match(name):
+        raise ConfigurationError(
+            f"a gateway's name is a-z, then 0-39 of a-z, 0-9 and '_', not {name!r}"
+        )
+    return f"{GATEWAY}_{name}"
 
 
 def dsn_file(directory: Path, role: str) -> Path:
@@ -135,6 +146,36 @@ async def create_connector_role(
         dsn = await _set_login(admin, role, base, directory)
     await host_units(owner, role, units)
     return dsn
+
+
+async def create_gateway_role(
+    admin: Connection, name: str, *, base: str, directory: Path
+) -> Secret:
+    """Make (or give a password to) gateway `name`'s login role, a member of
+    lienthong_gateway: it reads the directory and its own gateway's rows, nothing else."""
+    role = gateway_role(name)
+    async with admin.transaction():
+        await admin.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        if not await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            statement: str = await admin.fetchval(
+                "SELECT format('CREATE ROLE %I LOGIN IN ROLE %I', $1::text, $2::text)",
+                role,
+                GATEWAY,
+            )
+            await admin.execute(statement)
+        return await _set_login(admin, role, base, directory)
+
+
+def gateway_dsn(directory: Path | None, name: str) -> Secret:
+    """Gateway `name`'s DSN (`lienthong db gateway-role NAME` wrote it)."""
+    role = gateway_role(name)
+    found = read_dsn(directory, role) if directory else None
+    if found is None:
+        raise ConfigurationError(
+            f"gateway {name!r} has no database role ({role}) yet",
+            hint=f"create it: lienthong db gateway-role {name}",
+        )
+    return found
 
 
 async def host_units(owner: Connection, role: str, units: Sequence[str]) -> None:

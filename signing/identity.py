@@ -7,6 +7,7 @@ real unit: `key.pem`, `cert.pem` and `chain.pem` (the issuing CAs).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -49,8 +50,43 @@ class Identity:
             )
         return cls(unit, keys.load(folder / "key.pem"), (certificate, *issuers))
 
+    @classmethod
+    def speaking_for(
+        cls,
+        folder: Path,
+        units: Iterable[str] | None = None,
+        binding: Binding = Binding(),  # noqa: B008
+    ) -> dict[str, Identity]:
+        """One key and certificate that names several units, as a gateway's does (a UID
+        `MDDT:<OrganId>` for each unit behind it): an identity for each unit it names among
+        `units` (None: every unit it names), and none for the others."""
+        wanted = None if units is None else list(units)
+        if wanted == []:
+            return {}
+        first = cls.load(folder, _named(folder, binding), binding)
+        named = binding.units_of(first.chain[0])
+        chosen = sorted(named) if wanted is None else [u for u in wanted if u in named]
+        return {unit: dataclasses.replace(first, unit=unit) for unit in chosen}
+
     def seal(self, registry: codec.Registry, body: Body) -> tuple[codec.Headers, bytes]:
         """Sign `body` and encode the envelope: (Kafka headers, record value)."""
         body_schema, payload = encode(registry, body)
         fingerprint, value = encode(registry, sign(body_schema, payload, self.key, self.chain))
         return codec.fingerprint_header(fingerprint), value
+
+
+def _named(folder: Path, binding: Binding) -> str:
+    """Any unit the certificate in `folder` names (to load it through the usual checks)."""
+    if not (folder / "cert.pem").is_file():
+        raise TrustError(
+            ReasonCode.CERTIFICATE_MALFORMED,
+            f"no certificate at {folder}/cert.pem",
+            hint="install the gateway's key and certificate (key.pem, cert.pem, chain.pem)",
+        )
+    certificate = load_certificates((folder / "cert.pem").read_bytes(), source=str(folder))[0]
+    units = sorted(binding.units_of(certificate))
+    if not units:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_WRONG_UNIT, f"the certificate in {folder} names no unit"
+        )
+    return units[0]

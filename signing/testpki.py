@@ -323,10 +323,12 @@ def write_pki(
     *,
     router_id: str,
     kind: KeyKind = "rsa2048",
+    pki: TestPki | None = None,
 ) -> TestPki:
     """The folder layout the services read: `trust/`, `units/<OrganId>/` (with `head/`,
-    a personal certificate for the head of unit) and `router/`."""
-    pki = TestPki(kind=kind)
+    a personal certificate for the head of unit) and `router/`. With `pki`, its CAs issue
+    them (two deployments under one Government root, as provinces are)."""
+    pki = pki or TestPki(kind=kind)
     pki.write_trust(out / "trust")
     for organ_id, name in units:
         pki.unit(organ_id, name).write(out / "units" / organ_id)
@@ -336,3 +338,12 @@ def write_pki(
         )
     pki.unit(router_id, "lienthong router").write(out / "router")
     return pki
+
+
+def write_gateway(pki: TestPki, out: Path, name: str, units: Iterable[str]) -> Issued:
+    """A gateway's key and certificate in `gateways/<name>/`: one organisation certificate
+    naming every unit reached through it (a UID `MDDT:<OrganId>` each), as the deployment's
+    CA would issue for a bridge to the national axis."""
+    issued = pki.issue(f"lienthong gateway {name}", *(f"MDDT:{unit}" for unit in units))
+    issued.write(out / "gateways" / name)
+    return issued

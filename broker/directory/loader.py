@@ -1,6 +1,8 @@
 """Reads a unit directory from YAML (`units:` list) or CSV (one unit a row, with a header).
 
-Both take the fields of `Unit`; dates as YYYY-MM-DD; empty cells are absent values.
+Both take the fields of `Unit`; dates as YYYY-MM-DD; empty cells are absent values. A
+`gateway` names the gateway a remote unit is reached through (`lienthong vxp bridge
+--gateway NAME`, a federated peer); units without one are this exchange's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from broker.directory.model import LEVELS, Directory, Unit
 from kernel.errors import DirectoryError
 from kernel.reasons import ReasonCode
 
-FIELDS = ("organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor")
+FIELDS = (
+    "organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor", "gateway",
+)  # fmt: skip
 
 
 def load(path: Path) -> Directory:
@@ -72,6 +76,7 @@ def _unit(row: Mapping[str, Any], where: str) -> Unit:
         valid_from=_date(values["valid_from"], where),
         valid_to=_date(values["valid_to"], where),
         successor=_optional_str(values["successor"]),
+        gateway=_optional_str(values["gateway"]),
     )
 
 

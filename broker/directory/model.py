@@ -3,6 +3,12 @@
 OrganIds follow Decision 20/2020/QĐ-TTg: `V1V2V3.Z1Z2.Y1Y2.MX1X2`, 13 characters. A unit
 is open from `valid_from` through `valid_to` (inclusive); a closed unit's mail goes to its
 `successor`, following chains of mergers, and each hop is recorded.
+
+A unit with a `gateway` is remote: another exchange hosts it (the national axis, an LGSP,
+another province's lienthong) and it is reached through the named gateway. The router
+routes to its unit topic as to any other; the gateway's process (`lienthong vxp bridge`,
+`lienthong peer`) consumes that topic as the gateway's principal and carries what it
+finds across, and what comes back it submits signed as a unit behind that gateway.
 """
 
 from __future__ import annotations
@@ -19,6 +25,17 @@ from kernel.reasons import ReasonCode
 Level = Literal["central", "province", "district", "commune"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 ORGAN_ID = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z][0-9A-Z]{2}$")
+GATEWAY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+"""A gateway's name: it names a Kafka principal and a database role, so plain and short."""
+
+
+def check_gateway(value: str) -> str:
+    if not GATEWAY.match(value):
+        raise DirectoryError(
+            ReasonCode.DIRECTORY_INVALID,
+            f"{value!r} is not a gateway name (a-z first, then a-z, 0-9 or '_'; at most 40)",
+        )
+    return value
 
 
 def check_organ_id(value: str) -> str:
@@ -39,6 +56,12 @@ class Unit:
     valid_from: datetime.date | None = None
     valid_to: datetime.date | None = None
     successor: str | None = None
+    gateway: str | None = None
+    """None: a unit of this exchange; else the gateway through which it is reached."""
+
+    @property
+    def remote(self) -> bool:
+        return self.gateway is not None
 
     def open_on(self, day: datetime.date) -> bool:
         started = self.valid_from is None or self.valid_from <= day
@@ -82,6 +105,8 @@ class Directory:
                         ReasonCode.DIRECTORY_INVALID,
                         f"{unit.organ_id}: its {role} {other} is not in the directory",
                     )
+            if unit.gateway is not None:
+                check_gateway(unit.gateway)
             if unit.valid_from and unit.valid_to and unit.valid_to < unit.valid_from:
                 raise DirectoryError(
                     ReasonCode.DIRECTORY_INVALID, f"{unit.organ_id}: valid_to is before valid_from"
@@ -102,6 +127,15 @@ class Directory:
                     )
                 seen.add(current.successor)
                 current = self.units[current.successor]
+
+    @property
+    def gateways(self) -> frozenset[str]:
+        """The gateways the directory names."""
+        return frozenset(u.gateway for u in self.units.values() if u.gateway is not None)
+
+    def behind(self, gateway: str) -> list[str]:
+        """The units reached through `gateway`, in code order."""
+        return sorted(o for o, u in self.units.items() if u.gateway == gateway)
 
     def get(self, organ_id: str) -> Unit:
         unit = self.units.get(check_organ_id(organ_id))

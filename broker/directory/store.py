@@ -7,7 +7,9 @@ import dataclasses
 from broker.directory.model import Directory, Unit
 from kernel.database import Connection
 
-_COLUMNS = ("organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor")
+_COLUMNS = (
+    "organ_id", "name", "level", "parent", "valid_from", "valid_to", "successor", "gateway",
+)  # fmt: skip
 
 
 async def save(conn: Connection, directory: Directory) -> int:
@@ -15,11 +17,12 @@ async def save(conn: Connection, directory: Directory) -> int:
     rows = [tuple(getattr(unit, c) for c in _COLUMNS) for unit in directory.units.values()]
     async with conn.transaction():
         await conn.executemany(
-            "INSERT INTO units (organ_id, name, level, parent, valid_from, valid_to, successor)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO units (organ_id, name, level, parent, valid_from, valid_to, successor,"
+            " gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             " ON CONFLICT (organ_id) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
             " parent = EXCLUDED.parent, valid_from = EXCLUDED.valid_from,"
-            " valid_to = EXCLUDED.valid_to, successor = EXCLUDED.successor, updated_at = now()",
+            " valid_to = EXCLUDED.valid_to, successor = EXCLUDED.successor,"
+            " gateway = EXCLUDED.gateway, updated_at = now()",
             rows,
         )
     return len(rows)

@@ -256,12 +256,13 @@ class Axis:
         packet: edxml.DocumentPacket,
         to: Sequence[str],
     ) -> str:
-        """The same bytes from the same unit are one document. A request claims them in the
+        """The same bytes from the same unit to the same recipients are one document (a
+        bridge sends one document to each remote recipient alone). A request claims them in the
         database for a lease and sends; one arriving meanwhile waits for that send's DocId;
         one finding a lapsed claim (its sender crashed) takes over, and adopts the document
         the lapsed send did register (same unit and document id, since its claim) if any.
         No database connection is held while the connector sends."""
-        digest = hashlib.sha256(document).digest()
+        digest = claim_key(document, to)
         deadline = time.monotonic() + LEASE.total_seconds() + 5
         while True:
             async with self.connector.pool.acquire() as conn:
@@ -269,7 +270,7 @@ class Axis:
                 if claim.message_id is not None:
                     return claim.message_id
                 if claim.mine and claim.since is not None and packet.document_id is not None:
-                    found = await store.sent_since(conn, unit, packet.document_id, claim.since)
+                    found = await store.sent_since(conn, unit, packet.document_id, claim.since, to)
                     if found is not None:
                         await store.complete(conn, unit, digest, found)
                         return found
@@ -358,7 +359,7 @@ class Axis:
             if holders:
                 entry = await registers.incoming_entry(conn, holders[0], doc_id)
                 assert entry is not None  # just listed, and entries are never deleted
-                document = _with_attachments(bytes(entry["edxml"]), entry["attachments"])
+                document = with_attachments(bytes(entry["edxml"]), entry["attachments"])
                 return _ok(data=base64.b64encode(document).decode("ascii"))
             heard = await store.heard(conn, units, doc_id)
         if not heard:
@@ -411,6 +412,11 @@ class Axis:
             for u in units
         ]  # fmt: skip
         return _ok(data=data)
+
+
+def claim_key(document: bytes, to: Sequence[str]) -> bytes:
+    """What makes a send the same send: its bytes and its recipients."""
+    return hashlib.sha256(document + b"\x00to:" + ",".join(sorted(to)).encode()).digest()
 
 
 def _addressed(packet: edxml.DocumentPacket) -> list[str]:
@@ -513,7 +519,7 @@ def _status_packet(row: Mapping[str, Any]) -> bytes:
     return edxml.write(packet)
 
 
-def _with_attachments(document: bytes, attachments: Sequence[Mapping[str, Any]]) -> bytes:
+def with_attachments(document: bytes, attachments: Sequence[Mapping[str, Any]]) -> bytes:
     """The edXML as received; files that came beside it (the connector's JSON API carries
     them so) are embedded, as the protocol has nowhere else to put them."""
     if not attachments:

@@ -256,15 +256,21 @@ async def release(conn: Connection, unit: str, sha256: bytes) -> None:
 
 
 async def sent_since(
-    conn: Connection, unit: str, document_id: str, since: datetime.datetime
+    conn: Connection,
+    unit: str,
+    document_id: str,
+    since: datetime.datetime,
+    recipients: Sequence[str],
 ) -> str | None:
-    """A document `unit` registered under this document id since a claim was made: the send
-    a crash cut off before it could be noted."""
+    """A document `unit` registered under this document id to these recipients since a
+    claim was made: the send a crash cut off before it could be noted."""
     found: str | None = await conn.fetchval(
         "SELECT message_id FROM outgoing_register WHERE unit = $1 AND document_id = $2"
-        " AND created_at >= $3::timestamptz - interval '1 second' ORDER BY created_at LIMIT 1",
+        " AND created_at >= $3::timestamptz - interval '1 second'"
+        " AND recipients = $4::text[] ORDER BY created_at LIMIT 1",
         unit,
         document_id,
         since,
+        list(recipients),
     )
     return found

@@ -10,6 +10,7 @@
 --   lienthong_router     the router: reads and writes the ledger, never a register
 --   lienthong_reporting  the Department's console and reconcile: reads everything
 --   lienthong_connector  NOLOGIN group of the connector deployments' login roles
+--   lienthong_gateway    NOLOGIN group of the gateways' login roles (`lienthong vxp bridge`)
 -- then makes lienthong_owner the database's owner and lets only these roles connect.
 -- Grants on the tables and the row-level security policies come with the migrations.
 --
@@ -29,6 +30,12 @@
 --     CREATE ROLE lienthong_connector_NAME LOGIN IN ROLE lienthong_connector;
 --     \password lienthong_connector_NAME
 --     INSERT INTO connector_units (unit, role) VALUES ('ORGANID', 'lienthong_connector_NAME');
+--
+-- Each gateway (a bridge to the national axis or an LGSP; the directory names it) gets a
+-- login role of its own, lienthong_gateway_NAME, a member of lienthong_gateway, which sees
+-- only its gateway's rows:
+--
+--     lienthong db gateway-role NAME --admin-dsn-file FILE
 
 DO $$
 DECLARE
@@ -38,7 +45,8 @@ BEGIN
     FOR wanted IN
         SELECT * FROM (VALUES ('lienthong_owner', 'LOGIN'), ('lienthong_router', 'LOGIN'),
                               ('lienthong_reporting', 'LOGIN'),
-                              ('lienthong_connector', 'NOLOGIN')) AS r (name, login)
+                              ('lienthong_connector', 'NOLOGIN'),
+                              ('lienthong_gateway', 'NOLOGIN')) AS r (name, login)
     LOOP
         SELECT * INTO existing FROM pg_roles WHERE rolname = wanted.name;
         IF NOT FOUND THEN
@@ -54,7 +62,7 @@ BEGIN
     EXECUTE format('ALTER DATABASE %I OWNER TO lienthong_owner', current_database());
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO lienthong_router, lienthong_reporting,'
-                   ' lienthong_connector', current_database());
+                   ' lienthong_connector, lienthong_gateway', current_database());
 END $$;
 
 -- PostgreSQL 15 already denies it; older servers let anyone create tables in public.

@@ -131,6 +131,19 @@ async def _connector_role(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _gateway_role(args: argparse.Namespace, settings: Settings) -> int:
+    admin_dsn = _admin_dsn(args, settings)
+    directory = stack.database_roles_dir(settings)
+    admin = await database.connect(admin_dsn)
+    try:
+        await dbroles.create_gateway_role(admin, args.name, base=admin_dsn, directory=directory)
+    finally:
+        await admin.close()
+    role = dbroles.gateway_role(args.name)
+    print_json({"role": role, "dsn_file": str(dbroles.dsn_file(directory, role))})
+    return EXIT_OK
+
+
 async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     conn = await database.connect(stack.service_dsn(settings, dbroles.OWNER).reveal())
     try:
@@ -183,7 +196,13 @@ def register(commands: Subparsers) -> None:
     connector_role.add_argument("name", metavar="NAME", help="the deployment: a-z, 0-9, _")
     connector_role.add_argument("--unit", dest="units", nargs="+", required=True, metavar="ORGANID")
     connector_role.set_defaults(handler=_connector_role)
-    for parser in (roles, connector_role):
+    gateway_role = db_actions.add_parser(
+        "gateway-role",
+        help="a gateway's login role (lienthong vxp bridge), confined to its own rows",
+    )
+    gateway_role.add_argument("name", metavar="NAME", help="the directory's gateway name")
+    gateway_role.set_defaults(handler=_gateway_role)
+    for parser in (roles, connector_role, gateway_role):
         parser.add_argument(
             "--admin-dsn-file",
             metavar="FILE",

@@ -41,9 +41,14 @@ async def _client_config(args: argparse.Namespace, settings: Settings) -> int:
             directory = await store.fetch(conn)
         finally:
             await conn.close()
-        config = await provisioning.unit_client(
-            settings, admin, topics, directory, args.unit, today=datetime.date.today()
-        )
+        if args.gateway:
+            config = await provisioning.gateway_client(
+                settings, admin, topics, directory, args.gateway
+            )
+        else:
+            config = await provisioning.unit_client(
+                settings, admin, topics, directory, args.unit, today=datetime.date.today()
+            )
     text = render(config, args.format)
     if args.output is None:
         print(text, end="")
@@ -70,6 +75,9 @@ def register(commands: Subparsers) -> None:
     who = config.add_mutually_exclusive_group(required=True)
     who.add_argument("--unit", metavar="ORGANID", help="a unit of the directory")
     who.add_argument("--router", action="store_true", help="a router (see --name)")
+    who.add_argument(
+        "--gateway", metavar="NAME", help="a gateway of the directory (lienthong vxp bridge)"
+    )
     who.add_argument("--admin", action="store_true", help="the cluster's admin principal")
     config.add_argument("--name", help="the router's name (default LIENTHONG_ROUTER_NAME)")
     config.add_argument("-o", "--output", type=Path, metavar="FILE")

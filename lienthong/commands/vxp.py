@@ -1,5 +1,6 @@
 """`lienthong vxp credentials create | list | rotate | revoke`: the agency systems that speak
-the national axis protocol to a connector (/vxp).
+the national axis protocol to a connector (/vxp); `lienthong vxp bridge run`: this
+exchange speaking it to the national axis, an LGSP or another lienthong (`connectors.vxp.bridge`).
 
 The secret is printed once, at creation or rotation, as JSON the system's operator copies
 into its configuration; lienthong keeps it sealed (`connectors.vxp.systems`).
@@ -10,11 +11,20 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
+
+import structlog
 
 from connectors.vxp import systems
+from connectors.vxp.bridge import POLL_SECONDS, Bridge, read_secret
+from connectors.vxp.client import AxisClient
+from kernel import kafka, metrics
+from kernel.errors import ConfigurationError
 from kernel.settings import Settings
+from kernel.topics import Topics
 from lienthong import dbroles
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
+from lienthong.devstack import stack
 
 _SHOWN_ONCE = (
     "The secret is shown this once. The agency system's endpoint is http://HOST:PORT/vxp "
@@ -82,6 +92,35 @@ async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _secret(path: Path) -> str:
+    """The system's secret from a file only its owner reads (never a command line)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError(
+                f"{path} holds a secret but others may read it", hint=f"chmod 600 {path}"
+            )
+        return read_secret(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the secret file {path}: {exc}") from exc
+
+
+async def _bridge_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.metrics:
+        metrics.serve(settings.metrics_port)
+    user = Topics(settings.topic_prefix).gateway_user(args.gateway)
+    client = AxisClient(args.endpoint, args.system_id, _secret(Path(args.secret_file)))
+    async with Bridge(
+        settings, args.gateway, client, kafka_config=kafka.client_config(settings, user),
+        dsn=dbroles.gateway_dsn(stack.database_roles_dir(settings), args.gateway).reveal(),
+        poll_seconds=args.poll_seconds,
+    ) as bridge:  # fmt: skip
+        structlog.get_logger(__name__).info(
+            "bridge running", gateway=args.gateway, endpoint=args.endpoint
+        )
+        await bridge.run(handle_signals=True)
+    return EXIT_OK
+
+
 def register(commands: Subparsers) -> None:
     """Add `lienthong vxp`."""
     parser = commands.add_parser("vxp", help="the national axis protocol served under /vxp")
@@ -104,3 +143,25 @@ def register(commands: Subparsers) -> None:
     revoke = actions.add_parser("revoke", help="refuse this system from now on")
     revoke.add_argument("system_id", metavar="SYSTEM_ID")
     revoke.set_defaults(handler=_revoke)
+
+    bridge = groups.add_parser("bridge", help="this exchange as a client of an axis endpoint")
+    bridge_actions = bridge.add_subparsers(dest="vxp_action", required=True, metavar="ACTION")
+    run = bridge_actions.add_parser(
+        "run", help="carry documents and statuses both ways until SIGTERM"
+    )
+    run.add_argument("--endpoint", required=True, help="the endpoint, like https://HOST/vxp")
+    run.add_argument("--system-id", required=True, help="this exchange's system id there")
+    run.add_argument(
+        "--secret-file", required=True, metavar="FILE",
+        help="a 0600 file with the system's secret (or the JSON `credentials create` printed)",
+    )  # fmt: skip
+    run.add_argument(
+        "--gateway", default="vdxp",
+        help="the directory's name for the gateway the remote units are behind (vdxp)",
+    )  # fmt: skip
+    run.add_argument(
+        "--poll-seconds", type=float, default=POLL_SECONDS,
+        help=f"how often getReceivedEdocList is asked (default {POLL_SECONDS})",
+    )  # fmt: skip
+    run.add_argument("--metrics", action="store_true", help="serve /metrics")
+    run.set_defaults(handler=_bridge_run)

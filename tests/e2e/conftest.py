@@ -215,18 +215,27 @@ async def connector_deployment(
 
 @contextlib.asynccontextmanager
 async def running_exchange(
-    settings: Settings, services: Endpoints, tmp_path: Path
+    settings: Settings,
+    services: Endpoints,
+    tmp_path: Path,
+    *,
+    directory: Directory | None = None,
+    hosted: Sequence[str] = HOSTED,
+    shared_pki: TestPki | None = None,
 ) -> AsyncIterator[Exchange]:
     """Topics, schema, PKI, directory, Kafka principals and database roles of their own, a
-    router and a connector running, each as itself (never as a superuser)."""
+    router and a connector running, each as itself (never as a superuser). By default the
+    sample directory with the four units of HOSTED; `shared_pki` issues this exchange's
+    certificates from another's CAs (two provinces under one Government root)."""
     tag = uuid.uuid4().hex[:10]
     schema, prefix = f"e_{tag}", f"t{tag}."
     local = exchange_settings(settings, tmp_path, schema, prefix)
-    directory = loader.load(SAMPLE_DIRECTORY)
+    directory = directory or loader.load(SAMPLE_DIRECTORY)
     pki = write_pki(
         local.keys_dir,
-        [(u, directory.units[u].name) for u in HOSTED],
+        [(u, directory.units[u].name) for u in hosted],
         router_id=local.router_id,
+        pki=shared_pki,
     )
     admin = services.kafka
     assert services.owner_database_url
@@ -239,15 +248,15 @@ async def running_exchange(
     topics = Topics(prefix, local.max_message_bytes)
     specs = topics.specs(sorted(directory.units), submit_partitions=3)
     await kafka.ensure_topics(admin, specs)
-    router_config, unit_configs = await provision(local, admin, directory, HOSTED)
+    router_config, unit_configs = await provision(local, admin, directory, hosted)
     try:
-        async with connector_deployment(services, schema, HOSTED) as (name, connector_dsn):
+        async with connector_deployment(services, schema, hosted) as (name, connector_dsn):
             local = dataclasses.replace(local, connector_name=name)
             router = Router(
                 local, kafka_config=router_config, dsn=services.router_database_url.reveal(),
                 reload_seconds=0.2,
             )  # fmt: skip
-            connector = Connector(local, HOSTED, kafka_configs=unit_configs, dsn=connector_dsn)
+            connector = Connector(local, hosted, kafka_configs=unit_configs, dsn=connector_dsn)
             async with router, connector:
                 stop = asyncio.Event()
                 tasks = [

@@ -26,6 +26,7 @@ import pytest
 
 from connectors import api
 from connectors.vxp import systems
+from connectors.vxp.server import claim_key
 from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
@@ -355,6 +356,23 @@ async def test_a_retried_send_is_one_document_delivered_once(axis: Axis) -> None
     ) == 1  # fmt: skip
 
 
+async def test_the_same_bytes_to_another_recipient_are_another_send(axis: Axis) -> None:
+    """A bridge sends one document to each remote recipient alone (one record each): the
+    same bytes to another `to` are not a retry of the first."""
+    province = await axis.system(PROVINCE)
+    packet, document_id = document()  # To: COMMUNE_A and COMMUNE_B
+    first = await province.send(PROVINCE, packet, to=[COMMUNE_A])
+    second = await province.send(PROVINCE, packet, to=[COMMUNE_B])
+    again = await province.send(PROVINCE, packet, to=[COMMUNE_B])
+    assert first.ok, first.body
+    assert second.ok, second.body
+    assert first.body["DocId"] != second.body["DocId"] == again.body["DocId"]
+    assert await axis.count(
+        "SELECT count(*) FROM outgoing_register WHERE unit = $1 AND document_id = $2",
+        PROVINCE, document_id,
+    ) == 2  # fmt: skip
+
+
 async def test_a_send_cut_off_by_a_crash_is_adopted_not_repeated(axis: Axis) -> None:
     """A claim whose lease ran out: the document its sender did register is the answer; a
     claim still leased is waited for, then taken over and sent once."""
@@ -366,7 +384,7 @@ async def test_a_send_cut_off_by_a_crash_is_adopted_not_repeated(axis: Axis) -> 
         " VALUES ($1, $2, 'crashed', now() - interval '5 seconds',"
         " now() + $3 * interval '1 second')"
     )
-    await axis.exchange.fetch(claim, PROVINCE, hashlib.sha256(packet).digest(), -1)
+    await axis.exchange.fetch(claim, PROVINCE, claim_key(packet, [COMMUNE_A]), -1)
     sent = await province.send(PROVINCE, packet, to=[COMMUNE_A])
     assert sent.body["DocId"] == registered.message_id, sent.body
     assert await axis.count(
@@ -375,7 +393,7 @@ async def test_a_send_cut_off_by_a_crash_is_adopted_not_repeated(axis: Axis) -> 
     ) == 1  # fmt: skip
 
     fresh, fresh_id = document()
-    await axis.exchange.fetch(claim, PROVINCE, hashlib.sha256(fresh).digest(), 2)
+    await axis.exchange.fetch(claim, PROVINCE, claim_key(fresh, [COMMUNE_A]), 2)
     started = asyncio.get_running_loop().time()
     taken = await province.send(PROVINCE, fresh, to=[COMMUNE_A])
     assert taken.ok, taken.body

@@ -64,7 +64,17 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "vxp_systems": (NONE, READ, True),
     "vxp_acknowledgements": (NONE, KEEP, True),
     "vxp_sent": (NONE, KEEP, True),
+    "gateway_inbound": (NONE, NONE, True),
+    "gateway_outbound": (NONE, NONE, True),
+    "gateway_outbox": (NONE, NONE, True),
 }
+GATEWAY: dict[str, frozenset[str]] = {
+    "units": READ,
+    "gateway_inbound": KEEP,
+    "gateway_outbound": KEEP,
+    "gateway_outbox": KEEP,
+}
+"""The gateway group's privileges (a bridge's role is a member); none on any other table."""
 
 
 @dataclasses.dataclass
@@ -184,12 +194,17 @@ async def test_every_table_is_in_the_privilege_scheme(roles: Roles) -> None:
         for role in row["roles"]
     }
     for table, (router, connector, rls) in SCHEME.items():
+        gateway = GATEWAY.get(table, NONE)
         assert await held(dbroles.ROUTER, table) == router, table
         assert await held(dbroles.CONNECTOR, table) == connector, table
+        assert await held(dbroles.GATEWAY, table) == gateway, table
         assert await held(dbroles.REPORTING, table) == READ, table
         assert tables[table] is rls, f"{table}: row-level security"
         if rls:
-            assert {(table, dbroles.CONNECTOR), (table, dbroles.REPORTING)} <= policies, table
+            confined = {dbroles.REPORTING}
+            confined |= {dbroles.CONNECTOR} if connector else set()
+            confined |= {dbroles.GATEWAY} if gateway else set()
+            assert {(table, role) for role in confined} <= policies, table
 
 
 async def test_a_deployment_reads_and_writes_only_its_own_units(roles: Roles) -> None:
@@ -388,7 +403,7 @@ async def test_reporting_reads_every_register_and_writes_nothing(roles: Roles) -
 
 
 async def test_no_run_time_role_has_power(roles: Roles) -> None:
-    names = [dbroles.OWNER, dbroles.ROUTER, dbroles.REPORTING, dbroles.CONNECTOR]
+    names = [dbroles.OWNER, dbroles.ROUTER, dbroles.REPORTING, dbroles.CONNECTOR, dbroles.GATEWAY]
     rows = await roles.owner.fetch(
         "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,"
         " rolcanlogin, pg_has_role(rolname, $2, 'MEMBER') AS connector FROM pg_roles"
@@ -396,11 +411,11 @@ async def test_no_run_time_role_has_power(roles: Roles) -> None:
         [*names, roles.a_role, roles.b_role],
         dbroles.CONNECTOR,
     )
-    assert len(rows) == 6
+    assert len(rows) == 7
     for row in rows:
         powers = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
         assert not any(row[power] for power in powers), row["rolname"]
-        assert row["rolcanlogin"] is (row["rolname"] != dbroles.CONNECTOR)
+        assert row["rolcanlogin"] is (row["rolname"] not in (dbroles.CONNECTOR, dbroles.GATEWAY))
     deployments = {r["rolname"] for r in rows if r["connector"]} - {dbroles.CONNECTOR}
     assert deployments == {roles.a_role, roles.b_role}
     # The owner owns the schema's tables, so migrations need no superuser.
@@ -509,3 +524,53 @@ async def test_the_stack_migrates_as_the_owner(services: Endpoints) -> None:
         )
     finally:
         await conn.close()
+
+
+async def test_a_gateway_keeps_its_own_rows_and_reads_no_register(
+    roles: Roles, services: Endpoints
+) -> None:
+    """A bridge's role (lienthong vxp bridge) reads the directory and writes what it took,
+    carried and queued for its own gateway; another gateway's rows do not exist for it, and
+    the registers and the ledger are not its to read."""
+    admin = await database.connect(services.database_url.reveal())
+    names = [f"g{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    opened: list[asyncpg.Connection] = []
+    try:
+        for name in names:
+            dsn = await dbroles.create_gateway_role(
+                admin, name, base=services.database_url.reveal(), directory=roles.dsn_dir
+            )
+            opened.append(await database.connect(dsn.reveal(), schema=roles.schema))
+        mine, theirs = opened
+        insert = (
+            "INSERT INTO gateway_inbound (gateway, kind, remote_id, refused_reason)"
+            " VALUES ($1, 'edoc', 'r1', 'unit_forbidden')"
+        )
+        await mine.execute(insert, names[0])
+        await _denied(mine, insert, names[1])
+        assert await theirs.fetch("SELECT * FROM gateway_inbound") == []
+        assert await theirs.execute(
+            "UPDATE gateway_inbound SET acknowledged_at = now()"
+        ) == "UPDATE 0"  # fmt: skip
+        await mine.execute(
+            "INSERT INTO gateway_outbox (gateway, message_id, topic, key, value, headers)"
+            " VALUES ($1, 'm', 't', '', '', '[]')",
+            names[0],
+        )
+        await mine.fetch("SELECT organ_id, gateway FROM units")
+        for statement in (
+            "SELECT * FROM incoming_register",
+            "SELECT * FROM outgoing_status",
+            "SELECT * FROM messages",
+            "SELECT * FROM vxp_systems",
+            "DELETE FROM gateway_inbound",
+            "INSERT INTO units (organ_id, name, level) VALUES ('000.00.00.H99', 'x', 'central')",
+        ):
+            await _denied(mine, statement)
+        assert len(await roles.reporting.fetch("SELECT * FROM gateway_inbound")) == 1
+    finally:
+        for conn in opened:
+            await conn.close()
+        for name in names:
+            await admin.execute(f'DROP ROLE IF EXISTS "{dbroles.gateway_role(name)}"')
+        await admin.close()

@@ -153,3 +153,36 @@ def test_csv_loads_the_same_as_yaml(tmp_path: Path, sample: Directory) -> None:
         lines.append(",".join("" if v is None else str(v) for v in values))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert loader.load(path).units == sample.units
+
+
+def test_remote_units_name_their_gateway(tmp_path: Path) -> None:
+    """A unit another exchange hosts is reached through a named gateway; the file says so."""
+    path = tmp_path / "units.yaml"
+    path.write_text(
+        "units:\n"
+        "  - {organ_id: 000.00.00.H62, name: UBND tỉnh Vĩnh Long, level: province}\n"
+        "  - {organ_id: 000.00.00.G22, name: Văn phòng Chính phủ, level: central,"
+        " gateway: vdxp}\n"
+        "  - {organ_id: 000.00.00.G12, name: Bộ Nội vụ, level: central, gateway: vdxp}\n",
+        encoding="utf-8",
+    )
+    directory = loader.load(path)
+    assert directory.gateways == frozenset({"vdxp"})
+    assert directory.behind("vdxp") == ["000.00.00.G12", "000.00.00.G22"]
+    assert directory.units["000.00.00.G22"].remote
+    assert not directory.units["000.00.00.H62"].remote
+    csv = tmp_path / "units.csv"
+    csv.write_text(
+        "organ_id,name,level,gateway\n000.00.00.G22,Văn phòng Chính phủ,central,vdxp\n"
+        "000.00.00.H62,UBND tỉnh Vĩnh Long,province,\n",
+        encoding="utf-8",
+    )
+    assert loader.load(csv).behind("vdxp") == ["000.00.00.G22"]
+
+
+@pytest.mark.parametrize("name", ["VDXP", "1axis", "a-b", "", "x" * 41, "a b"])
+def test_a_gateway_name_is_a_plain_word(name: str) -> None:
+    """It names a Kafka principal and a database role."""
+    with pytest.raises(DirectoryError) as caught:
+        Directory([Unit("000.00.00.G22", "Văn phòng Chính phủ", "central", gateway=name)])
+    assert caught.value.reason == ReasonCode.DIRECTORY_INVALID

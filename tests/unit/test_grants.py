@@ -82,3 +82,30 @@ def test_principals_are_told_apart_by_prefix() -> None:
     assert grants.routers_of(TOPICS, ["lienthong.router.a", "lienthong.router.", "b"]) == [
         "lienthong.router.a"
     ]
+
+
+REMOTE = Unit("000.00.00.G22", "Văn phòng Chính phủ", "central", gateway="vdxp")
+REMOTE_TOO = Unit("000.00.00.G12", "Bộ Nội vụ", "central", gateway="vdxp")
+
+
+def test_a_gateway_reads_only_its_units_topics_and_submits() -> None:
+    user = "User:lienthong.gateway.vdxp"
+    granted = grants.desired(TOPICS, Directory([OPEN, REMOTE, REMOTE_TOO]), [], today=TODAY)
+    assert {g for g in granted if g.principal == user} == {
+        Grant(user, "topic", "lienthong.unit.000.00.00.G22", "literal", "read"),
+        Grant(user, "topic", "lienthong.unit.000.00.00.G12", "literal", "read"),
+        Grant(user, "group", "lienthong.gateway.vdxp", "literal", "read"),
+        Grant(user, "topic", "lienthong.submit", "literal", "write"),
+        Grant(user, "topic", "lienthong.submit.urgent", "literal", "write"),
+    }
+    # A remote unit has no principal of its own here: its topic is the gateway's to read.
+    assert not any(g.principal == f"User:{TOPICS.unit_user(REMOTE.organ_id)}" for g in granted)
+    assert all(g.pattern == "literal" for g in granted)
+
+
+def test_gateway_principals_are_the_deployment_s_own() -> None:
+    assert grants.owned_by_deployment(TOPICS, "lienthong.gateway.vdxp")
+    assert grants.gateway_of(TOPICS, "lienthong.gateway.vdxp") == "vdxp"
+    assert grants.gateway_of(TOPICS, "lienthong.unit.000.00.00.H62") is None
+    assert grants.gateway_of(TOPICS, "other.gateway.vdxp") is None
+    assert not grants.owned_by_deployment(TOPICS, "lienthong.gateway.")

@@ -132,6 +132,8 @@ def test_secrets_are_masked_everywhere_they_could_show() -> None:
             "cannot connect to postgresql://u:**********@h/d: connection refused",
         ),
         ("no secret here", "no secret here"),
+        # a URL with a port and no userinfo hides nothing (the bridge logs its endpoint)
+        ("endpoint=http://127.0.0.1:8740/vxp ok", "endpoint=http://127.0.0.1:8740/vxp ok"),
     ],
 )
 def test_mask_dsn(dsn: str, masked: str) -> None:

@@ -1,0 +1,353 @@
+"""Federation: two lienthong exchanges (two provinces, or a province and the national level)
+joined by a link (`lienthong peer run`), each seeing the other's units as remote, behind a
+gateway named in its directory.
+
+Neither router changes: each routes documents and statuses for the other's units to those
+units' topics, as for any unit. The link reads those topics on both sides, as the gateway's
+principal of each side (pattern subscription: Kafka shows a principal only the topics it
+may read, which are exactly the topics of the units behind its gateway), checks each record
+as a receiving connector would (the source router's endorsement, the sender's signature and
+chain, the binding of the edXML), and hands the sender's envelope, byte for byte, to the
+other side's submit topic, keyed by its sender. The other router judges it from scratch:
+the signature that arrives is the author's own, end to end (both sides trust the
+Government CA roots that issued the units' certificates), and what comes back (01 ... 06,
+the recipients' own statuses) is signed by the unit that said it.
+
+The one thing a router says in its own name, a refusal (02 notice), means nothing on the
+other side, whose connectors trust only their own router's voice. The link turns it into a
+02 from each refused recipient, signed with a gateway certificate that names the refused
+side's units and that the other side trusts: this exchange's own gateway certificate for
+refusals coming in (`<pki>/gateways/<name>/`, naming the peer's units), and the peer's
+for refusals going out (`--peer-identity DIR`, naming this exchange's units; without it
+those are recorded only). A refusal of a whole document names no recipient; the link finds
+them in what it recorded when the document crossed (`gateway_outbound` one way,
+`gateway_inbound` the other). A redirect notice (00) is recorded only.
+
+Offsets are committed after the other side's brokers acknowledged what was produced (acks
+from every replica); a restart hands the same bytes over again, which the other router
+drops by their message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from broker import grants
+from broker.directory import Directory, store
+from connectors.service import check_addressed
+from kernel import consuming, database, kafka, metrics
+from kernel.database import Connection
+from kernel.errors import ConfigurationError, Rejected
+from kernel.kafka import ClientConfig
+from kernel.reasons import ReasonCode
+from kernel.service import Service, stop_event
+from kernel.settings import Settings
+from kernel.topics import Topics
+from schemas import binding, codec, edxml
+from schemas.envelope import (
+    Endorsement,
+    EnvelopeBody,
+    StatusBody,
+    decode_signed,
+    notice_id,
+    status_id,
+)
+from signing import endorsement
+from signing.certificates import TrustStore
+from signing.envelope import verify
+from signing.identity import Identity
+
+log = structlog.get_logger(__name__)
+Direction = Literal["out", "in"]
+MAX_DESCRIPTION = 2000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Leg:
+    """One direction of the link: where records are read, whose router endorsed them, where
+    they go, and the certificate that speaks for the source side's units over there."""
+
+    direction: Direction
+    source: Topics
+    source_router: str
+    consumer: AIOKafkaConsumer
+    target: Topics
+    producer: AIOKafkaProducer
+    speaks_for: dict[str, Identity]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    unit: str
+    endorsed: Endorsement
+    body: EnvelopeBody | StatusBody
+
+
+class Link(Service):
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: str,
+        *,
+        local_config: ClientConfig,
+        peer_config: ClientConfig,
+        peer_prefix: str,
+        peer_router_id: str,
+        dsn: str,
+        peer_identity: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.gateway = gateway
+        self.local_config = local_config
+        self.peer_config = peer_config
+        self.local = Topics(settings.topic_prefix, settings.max_message_bytes)
+        self.peer = Topics(peer_prefix, settings.max_message_bytes)
+        self.peer_router_id = peer_router_id
+        self.dsn = dsn
+        self.peer_identity = peer_identity
+        self.registry = codec.Registry.load()
+        self.log = log.bind(gateway=gateway, peer=peer_prefix)
+
+    async def start(self) -> None:
+        self.trust = TrustStore.load(self.settings.trust_store_dir)
+        self.pool: asyncpg.Pool = await self._stack.enter_async_context(
+            database.pool(self.dsn, schema=self.settings.database_schema, max_size=4)
+        )
+        async with self.pool.acquire() as conn:
+            directory: Directory = await store.fetch(conn)
+        remote = directory.behind(self.gateway)
+        if not remote:
+            raise ConfigurationError(
+                f"no unit of the directory is reached through gateway {self.gateway}",
+                hint="give the peer's units `gateway: NAME` in the directory file and load it",
+            )
+        # Refusals coming in are said by the peer's units, here: our gateway certificate,
+        # for the units behind the gateway only (never one of ours).
+        inward = Identity.speaking_for(self.settings.keys_dir / "gateways" / self.gateway, remote)
+        # Refusals going out are said by the units the peer's certificate names (ours, as
+        # the peer's directory has them), there: what the peer granted the link.
+        outward = Identity.speaking_for(self.peer_identity) if self.peer_identity else {}
+        peer_gateway = grants.gateway_of(self.peer, self.peer_config.username or "")
+        if peer_gateway is None:
+            raise ConfigurationError(
+                f"the peer's client config is for {self.peer_config.username}, not a gateway "
+                f"principal of {self.peer.prefix}",
+                hint="the peer's operator makes it: lienthong kafka client-config --gateway NAME",
+            )
+        limit = self.settings.max_message_bytes + 1024 * 1024
+        self.legs = [
+            Leg(
+                "out", self.local, self.settings.router_id,
+                self._consumer(self.local_config, self.local, self.gateway, limit),
+                self.peer, self._producer(self.peer_config, limit), outward,
+            ),
+            Leg(
+                "in", self.peer, self.peer_router_id,
+                self._consumer(self.peer_config, self.peer, peer_gateway, limit),
+                self.local, self._producer(self.local_config, limit), inward,
+            ),
+        ]  # fmt: skip
+        with kafka.mapped_errors("the link cannot reach Kafka"):
+            for config in (self.local_config, self.peer_config):
+                await kafka.check_access(config)
+            for leg in self.legs:
+                await leg.producer.start()
+                await leg.consumer.start()
+                leg.consumer.subscribe(pattern=f"^{re.escape(leg.source.unit(''))}.+")
+        self.log.info("link started", remote=remote, speaks_out=sorted(outward))
+
+    def _consumer(
+        self, config: ClientConfig, topics: Topics, gateway: str, limit: int
+    ) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            **config.aiokafka(), group_id=topics.gateway_group(gateway), enable_auto_commit=False,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=limit,
+            metadata_max_age_ms=30_000,
+        )  # fmt: skip
+        self._stack.push_async_callback(consumer.stop)
+        return consumer
+
+    def _producer(self, config: ClientConfig, limit: int) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            **config.aiokafka(), acks="all", enable_idempotence=True, max_request_size=limit,
+            linger_ms=2,
+        )  # fmt: skip
+        self._stack.push_async_callback(producer.stop)
+        return producer
+
+    async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = False) -> None:
+        stop = stop_event(stop, handle_signals=handle_signals)
+        async with asyncio.TaskGroup() as group:
+            for leg in self.legs:
+                name = f"link {self.gateway} {leg.direction}"
+                group.create_task(
+                    consuming.consume(leg.consumer, self._handler(leg), stop, name=name)
+                )
+
+    def _handler(self, leg: Leg) -> Callable[[consuming.Batch], Awaitable[None]]:
+        async def handle(batch: consuming.Batch) -> None:
+            futures: list[asyncio.Future[object]] = []
+            for records in batch.values():
+                for record in records:
+                    futures += await self._isolated(leg, record)
+            with kafka.mapped_errors(f"handing records {leg.direction} failed"):
+                await asyncio.gather(*futures)
+
+        return handle
+
+    async def _isolated(self, leg: Leg, record: ConsumerRecord) -> list[asyncio.Future[object]]:
+        """One record handed over; whatever it provokes, short of a side being away, stays
+        its own (logged and counted, the stream goes on)."""
+        try:
+            return await self._hand_over(leg, record)
+        except Exception as exc:
+            if consuming.transient(exc) or consuming.fatal(exc):
+                raise
+            name = type(exc).__name__
+            metrics.INTERNAL_ERRORS.labels("link", name).inc()
+            self.log.error(
+                "internal error on a record; not handed over", direction=leg.direction,
+                topic=record.topic, offset=record.offset, error_type=name, exc_info=exc,
+            )  # fmt: skip
+            return []
+
+    async def _hand_over(self, leg: Leg, record: ConsumerRecord) -> list[asyncio.Future[object]]:
+        unit = str(record.topic).removeprefix(leg.source.unit(""))
+        try:
+            checked = self._check(leg, unit, record)
+        except Rejected as exc:
+            metrics.GATEWAY_REFUSED.labels(self.gateway, leg.direction, exc.reason.value).inc()
+            self.log.warning(
+                "a record not handed over", direction=leg.direction, topic=record.topic,
+                offset=record.offset, reason_code=exc.reason.value, reason=exc.message,
+            )  # fmt: skip
+            return []
+        body = checked.body
+        if isinstance(body, StatusBody) and body.sender == leg.source_router:
+            return await self._notice(leg, checked, body)
+        headers = [(k, v) for k, v in record.headers or () if k == codec.FINGERPRINT_HEADER]
+        topic = (
+            leg.target.lane(body.kind, body.priority)
+            if isinstance(body, EnvelopeBody)
+            else leg.target.submit
+        )
+        with kafka.mapped_errors(f"handing {body.message_id} {leg.direction} failed"):
+            sent = await leg.producer.send(
+                topic, record.value, key=body.sender.encode(), headers=headers[:1]
+            )
+        if isinstance(body, EnvelopeBody):
+            async with self.pool.acquire() as conn:
+                await self._remember(conn, leg, checked, body)
+        kind = "edoc" if isinstance(body, EnvelopeBody) else "status"
+        metrics.GATEWAY_FORWARDED.labels(self.gateway, leg.direction, kind).inc()
+        self.log.info("handed over", direction=leg.direction, kind=kind,
+                      message_id=body.message_id, sender=body.sender, to=unit)  # fmt: skip
+        return [sent]
+
+    def _check(self, leg: Leg, unit: str, record: ConsumerRecord) -> Checked:
+        headers = list(record.headers or ())
+        value = record.value or b""
+        endorsed = endorsement.check(
+            headers, value, unit=unit, router_id=leg.source_router, trust=self.trust,
+            registry=self.registry,
+        )  # fmt: skip
+        envelope = decode_signed(self.registry, codec.fingerprint_from(headers), value)
+        judged_at = endorsed.received_at or endorsed.created_at
+        body = verify(envelope, trust=self.trust, registry=self.registry, at=judged_at).body
+        check_addressed(body, endorsed, unit)
+        if body.sender != leg.source_router and body.edxml is not None:
+            binding.check(body, edxml.parse(body.edxml))
+        return Checked(unit, endorsed, body)
+
+    async def _remember(
+        self, conn: Connection, leg: Leg, checked: Checked, body: EnvelopeBody
+    ) -> None:
+        """Who a crossing document went to: a refusal of it as a whole names nobody."""
+        if leg.direction == "out":
+            await conn.execute(
+                "INSERT INTO gateway_outbound (gateway, message_id, recipient, kind, sender,"
+                " document_id, remote_id) VALUES ($1, $2, $3, 'edoc', $4, $5, $6)"
+                " ON CONFLICT DO NOTHING",
+                self.gateway, body.message_id, checked.unit, body.sender, body.document_id,
+                leg.target.submit,
+            )  # fmt: skip
+            return
+        await conn.execute(
+            "INSERT INTO gateway_inbound (gateway, kind, remote_id, message_id, sender,"
+            " recipients, document_id, acknowledged_at)"
+            " VALUES ($1, 'edoc', $2, $2, $3, $4, $5, now()) ON CONFLICT (gateway, kind, remote_id)"
+            " DO UPDATE SET recipients = (SELECT array_agg(DISTINCT r) FROM unnest("
+            " gateway_inbound.recipients || excluded.recipients) AS r)",
+            self.gateway, body.message_id, body.sender, [checked.unit], body.document_id,
+        )  # fmt: skip
+
+    async def _crossed(self, leg: Leg, message_id: str) -> list[str]:
+        """The recipients a document crossed to, the other way, before this side refused it."""
+        async with self.pool.acquire() as conn:
+            if leg.direction == "in":  # our document, refused there: it went out
+                rows = await conn.fetch(
+                    "SELECT recipient FROM gateway_outbound WHERE gateway = $1"
+                    " AND message_id = $2 AND kind = 'edoc' ORDER BY recipient",
+                    self.gateway, message_id,
+                )  # fmt: skip
+                return [row["recipient"] for row in rows]
+            found: Sequence[str] | None = await conn.fetchval(
+                "SELECT recipients FROM gateway_inbound WHERE gateway = $1 AND kind = 'edoc'"
+                " AND remote_id = $2",
+                self.gateway, message_id,
+            )  # fmt: skip
+            return sorted(found or ())
+
+    async def _notice(
+        self, leg: Leg, checked: Checked, body: StatusBody
+    ) -> list[asyncio.Future[object]]:
+        """The source router's refusal, as a 02 from each refused recipient over there."""
+        crossed = await self._crossed(leg, body.responds_to)
+        everyone = body.message_id == notice_id(body.responds_to, "*", "02")
+        refused = [
+            r for r in crossed
+            if everyone or body.message_id == notice_id(body.responds_to, r, "02")
+        ]  # fmt: skip
+        speakers = [r for r in refused if r in leg.speaks_for]
+        if body.status_code != "02" or not speakers:
+            reason = body.reason_code or ReasonCode.UNIT_REDIRECTED.value
+            metrics.GATEWAY_REFUSED.labels(self.gateway, leg.direction, reason).inc()
+            self.log.warning(
+                "a router notice not handed over", direction=leg.direction,
+                message_id=body.responds_to, code=body.status_code, reason_code=reason,
+                refused=refused, unsigned=[r for r in refused if r not in leg.speaks_for],
+            )  # fmt: skip
+            return []
+        now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        futures = []
+        for recipient in speakers:
+            status = StatusBody(
+                message_id=status_id(body.responds_to, recipient, "02"),
+                responds_to=body.responds_to, sender=recipient, recipient=body.recipient,
+                status_code="02", created_at=now, document_id=body.document_id,
+                reason_code=body.reason_code,
+                description=(body.description or "")[:MAX_DESCRIPTION],
+            )  # fmt: skip
+            headers, value = leg.speaks_for[recipient].seal(self.registry, status)
+            with kafka.mapped_errors(f"handing a refusal of {body.responds_to} over failed"):
+                futures.append(
+                    await leg.producer.send(
+                        leg.target.submit, value, key=recipient.encode(), headers=headers
+                    )
+                )
+        metrics.GATEWAY_FORWARDED.labels(self.gateway, leg.direction, "status").inc()
+        self.log.info("a refusal handed over", direction=leg.direction,
+                      message_id=body.responds_to, recipients=speakers,
+                      reason_code=body.reason_code)  # fmt: skip
+        return futures
