@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint pytest bench up down status clean
+.PHONY: demo test lint pytest bench bench-router up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,15 @@ pytest: $(STAMP)
 	$(BIN)/pytest tests
 
 # Speed is measured here, never asserted in tests: results go to bench-results/.
+# LIENTHONG_BENCH_QUICK=1 scales the router's cases down (a minute or two instead of ~10).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.signing
 	$(BIN)/python -m tests.bench.router
 	$(BIN)/python -m tests.bench.policy
+
+# The router next to Kafka's own perf tools: bench-results/router.{json,md,png}, docs/performance.png.
+bench-router: $(STAMP)
+	$(BIN)/python -m tests.bench.router
 
 up: $(STAMP)
 	$(BIN)/lienthong dev up

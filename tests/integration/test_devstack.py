@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from kernel.errors import (
     PostgresMissing,
     StaleDataDir,
 )
-from kernel.kafka import ClientConfig
 from kernel.settings import Secret, Settings
 from lienthong.devstack import kafka as devstack_kafka
 from lienthong.devstack import processes, stack
@@ -273,30 +271,3 @@ def test_maven_central_unreachable(
         local.fetch_jars()
     assert "Maven Central" in (caught.value.hint or "")
     assert not list((tmp_path / "cache" / "kafka").glob("*/complete"))
-
-
-def test_only_the_router_benchmark_runs_an_unsecured_kafka(isolated: Settings) -> None:
-    """LocalKafka is secured unless told otherwise; the PLAINTEXT broker without an
-    authorizer is asked for by the router benchmark and by nothing else (`dev up`, the
-    demo, the tests; this one only writes its configuration)."""
-    LocalKafka(isolated)._write_config(Secret("unused"))
-    secured = LocalKafka(isolated).config.read_text()
-    unsecured = LocalKafka(isolated, secured=False)
-    unsecured._write_config(Secret("unused"))
-    plaintext = unsecured.config.read_text()
-    assert "StandardAuthorizer" in secured
-    assert "PLAINTEXT" not in secured
-    assert f"listeners=PLAINTEXT://{unsecured.bootstrap}," in plaintext
-    assert not {"sasl", "ssl", "authorizer", "super"} & set(re.findall(r"[a-z]+", plaintext))
-    assert unsecured.admin_config() == ClientConfig(unsecured.bootstrap)
-    root = Path(__file__).resolve().parents[2]
-    flag = "secured=False"
-    here = {Path(__file__).resolve(), Path(sys.modules[LocalKafka.__module__].__file__ or "")}
-    packages = ("broker", "connectors", "kernel", "lienthong", "schemas", "signing", "tests")
-    callers = [
-        str(path.relative_to(root))
-        for package in packages
-        for path in sorted((root / package).rglob("*.py"))
-        if path not in here and flag in path.read_text(encoding="utf-8")
-    ]
-    assert callers == ["tests/bench/router.py"]
