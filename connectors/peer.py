@@ -23,6 +23,14 @@ those are recorded only). A refusal of a whole document names no recipient; the 
 them in what it recorded when the document crossed (`gateway_outbound` one way,
 `gateway_inbound` the other). A redirect notice (00) is recorded only.
 
+The link carries only between the two sides: what comes in must be from a unit behind the
+gateway, what goes out from a unit of this exchange, and nothing may be addressed to a unit
+this directory places behind another gateway (no transit). A certificate from a trusted CA
+naming one of this exchange's units (the peer holds one for its refusals) would otherwise let
+the peer speak as that unit here. What breaks this is recorded (`gateway_inbound`,
+`gateway_outbound`), logged and counted with its reason code, and its sender, when it is a
+unit the link may address, hears a 02 from the addressed unit.
+
 Offsets are committed after the other side's brokers acknowledged what was produced (acks
 from every replica); a restart hands the same bytes over again, which the other router
 drops by their message id.
@@ -34,7 +42,7 @@ import asyncio
 import dataclasses
 import datetime
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -87,6 +95,15 @@ class Leg:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    """How to answer a source side's sender: on its own side, as the target side's units."""
+
+    producer: AIOKafkaProducer
+    submit: str
+    speaks_for: dict[str, Identity]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Checked:
     unit: str
     endorsed: Endorsement
@@ -126,6 +143,7 @@ class Link(Service):
         )
         async with self.pool.acquire() as conn:
             directory: Directory = await store.fetch(conn)
+        self.directory = directory
         remote = directory.behind(self.gateway)
         if not remote:
             raise ConfigurationError(
@@ -134,7 +152,9 @@ class Link(Service):
             )
         # Refusals coming in are said by the peer's units, here: our gateway certificate,
         # for the units behind the gateway only (never one of ours).
-        inward = Identity.speaking_for(self.settings.keys_dir / "gateways" / self.gateway, remote)
+        folder = self.settings.keys_dir / "gateways" / self.gateway
+        refuse_local_names(directory, Identity.speaking_for(folder), folder)
+        inward = Identity.speaking_for(folder, remote)
         # Refusals going out are said by the units the peer's certificate names (ours, as
         # the peer's directory has them), there: what the peer granted the link.
         outward = Identity.speaking_for(self.peer_identity) if self.peer_identity else {}
@@ -145,6 +165,7 @@ class Link(Service):
                 f"principal of {self.peer.prefix}",
                 hint="the peer's operator makes it: lienthong kafka client-config --gateway NAME",
             )
+        self.peer_gateway: str = peer_gateway
         limit = self.settings.max_message_bytes + 1024 * 1024
         self.legs = [
             Leg(
@@ -158,6 +179,11 @@ class Link(Service):
                 self.local, self._producer(self.local_config, limit), inward,
             ),
         ]  # fmt: skip
+        # A refusal by the link itself goes back on the source side, said by a target unit.
+        self.replies: dict[Direction, Reply] = {
+            "out": Reply(self.legs[1].producer, self.local.submit, inward),
+            "in": Reply(self.legs[0].producer, self.peer.submit, outward),
+        }
         with kafka.mapped_errors("the link cannot reach Kafka"):
             for config in (self.local_config, self.peer_config):
                 await kafka.check_access(config)
@@ -236,6 +262,12 @@ class Link(Service):
         body = checked.body
         if isinstance(body, StatusBody) and body.sender == leg.source_router:
             return await self._notice(leg, checked, body)
+        try:
+            self._admit(leg, checked)
+        except Rejected as exc:
+            if await self._echo(leg, body):
+                return []
+            return await self._refuse(leg, checked, exc)
         headers = [(k, v) for k, v in record.headers or () if k == codec.FINGERPRINT_HEADER]
         topic = (
             leg.target.lane(body.kind, body.priority)
@@ -269,6 +301,100 @@ class Link(Service):
         if body.sender != leg.source_router and body.edxml is not None:
             binding.check(body, edxml.parse(body.edxml))
         return Checked(unit, endorsed, body)
+
+    def _admit(self, leg: Leg, checked: Checked) -> None:
+        """Only between the two sides: the sender on the source side (behind the gateway on
+        the way in, this exchange's own on the way out), no recipient behind another
+        gateway. A unit the directory does not know is left to the receiving router."""
+        body = checked.body
+        found = self.directory.units.get(body.sender)
+        side = None if found is None else found.gateway
+        if found is None or side != (self.gateway if leg.direction == "in" else None):
+            what = (
+                "an unknown unit" if found is None
+                else f"a unit behind gateway {side}" if side is not None
+                else "a unit of this exchange"
+            )  # fmt: skip
+            raise Rejected(
+                ReasonCode.UNIT_FORBIDDEN,
+                f"the link does not carry {leg.direction} what {body.sender} says: {what}",
+            )
+        recipients = body.recipients if isinstance(body, EnvelopeBody) else (body.recipient,)
+        elsewhere = [
+            r for r in dict.fromkeys((checked.unit, *recipients))
+            if (u := self.directory.units.get(r)) is not None
+            and u.gateway not in (None, self.gateway)
+        ]  # fmt: skip
+        if elsewhere:
+            raise Rejected(
+                ReasonCode.UNIT_REMOTE,
+                f"addressed to {', '.join(elsewhere)}, behind another gateway: the link "
+                f"{self.gateway} carries nothing in transit",
+            )
+
+    async def _echo(self, leg: Leg, body: EnvelopeBody | StatusBody) -> bool:
+        """A document of ours that went out, routed back by the peer to our own recipients
+        of it: already delivered here, not a refusal."""
+        if leg.direction != "in" or not isinstance(body, EnvelopeBody):
+            return False
+        async with self.pool.acquire() as conn:
+            went: bool | None = await conn.fetchval(
+                "SELECT true FROM gateway_outbound WHERE gateway = $1 AND message_id = $2"
+                " AND kind = 'edoc' AND refused_reason IS NULL LIMIT 1",
+                self.gateway, body.message_id,
+            )  # fmt: skip
+        return bool(went)
+
+    async def _refuse(
+        self, leg: Leg, checked: Checked, refusal: Rejected
+    ) -> list[asyncio.Future[object]]:
+        """Recorded, logged and counted; the sender, if the link may address it (a unit of
+        the source side), hears a 02 from the addressed unit."""
+        body = checked.body
+        detail = refusal.message[:MAX_DESCRIPTION]
+        kind = "edoc" if isinstance(body, EnvelopeBody) else "status"
+        async with self.pool.acquire() as conn:
+            if leg.direction == "out":
+                await conn.execute(
+                    "INSERT INTO gateway_outbound (gateway, message_id, recipient, kind, sender,"
+                    " document_id, refused_reason, refused_detail)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    self.gateway, body.message_id, checked.unit, kind, body.sender,
+                    body.document_id, refusal.reason.value, detail,
+                )  # fmt: skip
+            else:
+                await conn.execute(
+                    "INSERT INTO gateway_inbound (gateway, kind, remote_id, message_id, sender,"
+                    " recipients, document_id, refused_reason, refused_detail)"
+                    " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    self.gateway, kind, body.message_id, body.sender, [checked.unit],
+                    body.document_id, refusal.reason.value, detail,
+                )  # fmt: skip
+        metrics.GATEWAY_REFUSED.labels(self.gateway, leg.direction, refusal.reason.value).inc()
+        self.log.warning(
+            "a record refused by the link", direction=leg.direction, kind=kind,
+            message_id=body.message_id, sender=body.sender, to=checked.unit,
+            reason_code=refusal.reason.value, reason=detail,
+        )  # fmt: skip
+        reply = self.replies[leg.direction]
+        speaker = reply.speaks_for.get(checked.unit)
+        if refusal.reason is ReasonCode.UNIT_FORBIDDEN or kind != "edoc" or speaker is None:
+            return []  # a sender not of the source side is nobody the link may address
+        status = StatusBody(
+            message_id=status_id(body.message_id, checked.unit, "02"),
+            responds_to=body.message_id, sender=checked.unit, recipient=body.sender,
+            status_code="02",
+            created_at=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
+            document_id=body.document_id, reason_code=refusal.reason.value,
+            description=refusal.reason.explain(detail)[:MAX_DESCRIPTION],
+        )  # fmt: skip
+        headers, value = speaker.seal(self.registry, status)
+        with kafka.mapped_errors(f"answering a refusal of {body.message_id} failed"):
+            return [
+                await reply.producer.send(
+                    reply.submit, value, key=checked.unit.encode(), headers=headers
+                )
+            ]
 
     async def _remember(
         self, conn: Connection, leg: Leg, checked: Checked, body: EnvelopeBody
@@ -351,3 +477,16 @@ class Link(Service):
                       message_id=body.responds_to, recipients=speakers,
                       reason_code=body.reason_code)  # fmt: skip
         return futures
+
+
+def refuse_local_names(directory: Directory, named: Iterable[str], folder: Path) -> None:
+    """A gateway's certificate names only units behind a gateway: one naming a unit of this
+    exchange would let whatever the gateway submits speak as that unit."""
+    local = sorted(u for u in named if (found := directory.units.get(u)) and not found.remote)
+    if local:
+        raise ConfigurationError(
+            f"the gateway certificate in {folder} names units of this exchange: "
+            + ", ".join(local),
+            hint="issue the gateway a certificate naming only the units behind it",
+            reason=ReasonCode.UNIT_FORBIDDEN,
+        )

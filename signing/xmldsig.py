@@ -112,6 +112,10 @@ def check(document: bytes, trust: TrustStore, *, at: datetime.datetime) -> Check
         return Checked("unsupported", str(exc))
     except _Invalid as exc:
         return Checked("invalid", str(exc))
+    except (etree.Error, ValueError, TypeError) as exc:
+        # lxml's C14N refuses some packets (a relative namespace URI): the remote sender's
+        # document, not a defect here, so its verdict and never the bridge stopping.
+        return Checked("invalid", f"the signed XML cannot be canonicalised: {exc}"[:500])
 
 
 def _check(

@@ -49,6 +49,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from broker.directory import Directory, store
 from broker.directory.model import ORGAN_ID
 from connectors import packing
+from connectors.peer import refuse_local_names
 from connectors.service import check_addressed
 from connectors.vxp import bridge_store, protocol
 from connectors.vxp.bridge_store import Queued, Taken
@@ -137,6 +138,7 @@ class Bridge(Service):
                 hint="give the remote units `gateway: NAME` in the directory file and load it",
             )
         folder = self.settings.keys_dir / "gateways" / self.gateway
+        refuse_local_names(self.directory, Identity.speaking_for(folder), folder)
         self.identities = Identity.speaking_for(folder, self.remote)
         unnamed = [u for u in self.remote if u not in self.identities]
         if unnamed:
@@ -200,7 +202,18 @@ class Bridge(Service):
             grouped: dict[str, list[dict[str, Any]]] = {}
             for entry in await self.client.received(kind):
                 remote_id = str(entry.get("docId") or "")
-                if remote_id:
+                if remote_id and _printable(remote_id) != remote_id:
+                    # Neither the database nor an HTTP header carries it: never taken.
+                    metrics.GATEWAY_REFUSED.labels(
+                        self.gateway, "in", ReasonCode.REQUEST_MALFORMED.value
+                    ).inc()
+                    self.log.warning(
+                        "an entry with a control character in its docId; ignored",
+                        kind=kind, remote_id=repr(remote_id)[:200],
+                        reason_code=ReasonCode.REQUEST_MALFORMED.value,
+                    )  # fmt: skip
+                elif remote_id:
+                    entry["to"] = _printable(str(entry.get("to") or ""))
                     grouped.setdefault(remote_id, []).append(entry)
             async with self.pool.acquire() as conn:
                 known = await bridge_store.taken(conn, self.gateway, kind, list(grouped))
@@ -236,7 +249,7 @@ class Bridge(Service):
     async def _take(self, kind: str, remote_id: str, entries: list[dict[str, Any]]) -> Taken:
         """What an entry becomes: its envelopes, or the refusal to record (a rule it breaks
         is the entry's; the endpoint or the database away is not, and is raised)."""
-        sender = str(entries[0].get("from") or "") or None
+        sender = _printable(str(entries[0].get("from") or "")) or None
         try:
             data = await self.client.get_edoc(remote_id)
             if kind == "edoc":
@@ -246,6 +259,21 @@ class Bridge(Service):
             return Taken(
                 kind, remote_id, sender=sender, refused_reason=exc.reason.value,
                 refused_detail=exc.message[:MAX_DESCRIPTION],
+            )  # fmt: skip
+        except Exception as exc:
+            if consuming.transient(exc) or consuming.fatal(exc):
+                raise
+            # One crafted document must not stop the bridge: what it provoked is that
+            # entry's internal error, recorded like a connector's quarantined record.
+            name = type(exc).__name__
+            metrics.INTERNAL_ERRORS.labels("bridge", name).inc()
+            self.log.error(
+                "internal error on an entry; refused", kind=kind, remote_id=remote_id,
+                error_type=name, exc_info=exc,
+            )  # fmt: skip
+            return Taken(
+                kind, remote_id, sender=sender, refused_reason=ReasonCode.INTERNAL_ERROR.value,
+                refused_detail=f"{name}: {exc}"[:MAX_DESCRIPTION],
             )  # fmt: skip
 
     def _document(self, remote_id: str, entries: list[dict[str, Any]], data: bytes) -> Taken:
@@ -621,6 +649,13 @@ class Bridge(Service):
     async def _reload(self) -> None:
         async with self.pool.acquire() as conn:
             self.directory: Directory = await store.fetch(conn)
+
+
+def _printable(text: str) -> str:
+    """`text` without control characters (NUL, CR, LF...) or lone surrogates: what the
+    endpoint lists is stored and logged, and PostgreSQL refuses a NUL."""
+    kept = "".join(c for c in text if c.isprintable() or c == " ")
+    return kept.encode("utf-8", "ignore").decode("utf-8")
 
 
 def _status_packet(

@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 VERSION = "3.0.201608"
 USER_AGENT = "lienthong-bridge/1 XRoad"
 _KNOWN = {code.value for code in ReasonCode}
+_LATER = frozenset({408, 425, 429})
+"""Request timeout, too early, too many requests: a later try may pass."""
 
 
 class AxisClient:
@@ -95,7 +97,11 @@ class AxisClient:
         return {
             # Loose headers too, as the SDKs send them; a value HTTP cannot carry as it is
             # rides in the signed JSON only (the server reads that, never the loose one).
-            **{f"XroadVnpt-{name}": value for name, value in given.items() if value.isascii()},
+            **{
+                f"XroadVnpt-{name}": value
+                for name, value in given.items()
+                if value.isascii() and value.isprintable()
+            },
             "XroadVnpt-sign-header-key": ";".join(given),
             "XroadVnpt-sign-header": signed,
             "XroadVnpt-hash-header": protocol.signature(self._secret, signed.encode("ascii")),
@@ -118,17 +124,28 @@ class AxisClient:
         url = f"{self.endpoint}/{operation}"
         try:
             async with session.post(url, data=body, headers=headers) as response:
-                raw = await response.content.read(self.max_answer_bytes + 1)
+                raw = await self._read(response, operation)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise EndpointUnavailable(
                 f"{operation} at {self.endpoint}: {type(exc).__name__}: {exc}"
             ) from exc
-        if len(raw) > self.max_answer_bytes:
-            raise EndpointUnavailable(
-                f"{operation} at {self.endpoint}: the answer is over {self.max_answer_bytes} bytes"
-            )
         return _answer(operation, self.endpoint, status, raw)
+
+    async def _read(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
+        """The whole answer up to the limit: one `read(n)` returns only what is buffered
+        (a large getEdoc would be cut short and look like broken JSON)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                raise EndpointUnavailable(
+                    f"{operation} at {self.endpoint}: the answer is over "
+                    f"{self.max_answer_bytes} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def send_edoc(
         self, sender: str, document: bytes, *, kind: str = "edoc", to: Sequence[str] = ()
@@ -192,7 +209,7 @@ def _answer(operation: str, endpoint: str, status: int, raw: bytes) -> dict[str,
     named = str(answer.get("reason_code") or "")
     reason = ReasonCode(named) if named in _KNOWN else ReasonCode.ENDPOINT_REFUSED
     message = f"{where}: HTTP {status}, ErrorCode {code}: {text}"
-    if status >= 500 or code == protocol.SERVICE_FAILED:
+    if status >= 500 or status in _LATER or code == protocol.SERVICE_FAILED:
         raise EndpointUnavailable(message)
     if status == 401:
         raise AccessDenied(

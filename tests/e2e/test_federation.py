@@ -17,21 +17,27 @@ import dataclasses
 import datetime
 import hashlib
 import itertools
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from broker import provisioning
 from broker.directory import Directory, Unit, loader
 from connectors import packing
 from connectors.peer import Link
 from kernel import database
+from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from lienthong import dbroles
 from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
+from schemas import codec
+from signing.identity import Identity
 from signing.testpki import TestPki, write_gateway
 from tests.e2e.conftest import (
     COMMUNE_A,
@@ -56,6 +62,7 @@ class Federation:
     a: Exchange
     b: Exchange
     link: Link
+    pki: TestPki
 
 
 def directory(remote: Iterable[str], gateway: str, extra: Unit) -> Directory:
@@ -115,7 +122,7 @@ async def federation(
                 stop = asyncio.Event()
                 task = asyncio.create_task(link.run(stop))
                 try:
-                    yield Federation(a, b, link)
+                    yield Federation(a, b, link, pki)
                 finally:
                     stop.set()
                     with contextlib.suppress(Exception):
@@ -240,3 +247,54 @@ async def test_this_router_s_refusal_goes_back_to_the_other_side(federation: Fed
     said = await b.until(refused, timeout=60, what="A's refusal back at B")
     assert said["02"]["recipient"] == ONLY_B_KNOWS
     assert said["02"]["reason_code"] == "unit_unknown"
+
+
+async def test_the_other_province_cannot_speak_as_a_unit_of_this_one(
+    federation: Federation,
+) -> None:
+    """B holds a certificate naming A's units (for its refusals) that A's router would take
+    as theirs: what comes in must be from a unit behind the gateway, or it is refused and
+    recorded, and never reaches A's register as from A's own commune."""
+    a, b, link = federation.a, federation.b, federation.link
+    packet, _ = document(COMMUNE_A, COMMUNE_B, "Giả danh xã của tỉnh A")
+    body = packing.build_body(packet, sender=COMMUNE_A, recipients=[COMMUNE_B])
+    forger = Identity.speaking_for(b.pki_dir / "gateways" / link.peer_gateway)[COMMUNE_A]
+    headers, value = forger.seal(codec.Registry.load(), body)
+    producer = AIOKafkaProducer(**link.peer_config.aiokafka(), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            b.topics.submit, value, key=COMMUNE_A.encode(), headers=headers
+        )
+    finally:
+        await producer.stop()
+
+    async def refused() -> list[dict[str, Any]]:
+        return await a.fetch("SELECT * FROM gateway_inbound WHERE message_id = $1", body.message_id)
+
+    [row] = await a.until(refused, timeout=90, what="the forged document refused by the link")
+    assert row["refused_reason"] == "unit_forbidden"
+    assert row["sender"] == COMMUNE_A
+    assert not await a.fetch(
+        "SELECT 1 FROM messages WHERE message_id = $1 UNION ALL"
+        " SELECT 1 FROM incoming_register WHERE message_id = $1",
+        body.message_id,
+    )
+
+
+async def test_a_gateway_certificate_naming_a_unit_of_this_exchange_is_refused_at_start(
+    federation: Federation, tmp_path: Path
+) -> None:
+    a, link = federation.a, federation.link
+    pki_dir = tmp_path / "pki"
+    shutil.copytree(a.pki_dir, pki_dir)
+    shutil.rmtree(pki_dir / "gateways" / link.gateway)
+    write_gateway(federation.pki, pki_dir, link.gateway, [DEPARTMENT, COMMUNE_A])
+    wrong = Link(
+        dataclasses.replace(a.settings, pki_dir=pki_dir), link.gateway,
+        local_config=link.local_config, peer_config=link.peer_config,
+        peer_prefix=link.peer.prefix, peer_router_id=B_ROUTER, dsn=link.dsn,
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match=COMMUNE_A):
+        async with wrong:
+            pass

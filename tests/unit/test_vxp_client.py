@@ -3,11 +3,13 @@ or failure of the endpoint becomes an error of ours with its reason and `retriab
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import uuid
 
 import pytest
+from aiohttp import web
 
 from connectors.vxp import protocol
 from connectors.vxp.bridge import message_id, read_secret
@@ -105,3 +107,42 @@ def test_the_secret_file_holds_the_secret_or_the_credentials_json() -> None:
     for bad in ("", "{}", '{"secret": ""}', "{not json"):
         with pytest.raises(ConfigurationError):
             read_secret(bad)
+
+
+async def test_a_large_answer_is_read_whole_and_one_over_the_limit_is_refused() -> None:
+    """aiohttp's `read(n)` returns what happens to be buffered: a getEdoc of a few MiB came
+    back cut, as JSON that does not parse (the endpoint seemingly away, for ever)."""
+    document = bytes(range(256)) * 12_000  # ~3 MiB, sent in many TCP segments
+
+    async def get_edoc(request: web.Request) -> web.Response:
+        data = base64.b64encode(document).decode()
+        answer = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": data}
+        return web.Response(text=json.dumps(answer), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/vxp/getEdoc", get_edoc)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with AxisClient(f"http://127.0.0.1:{port}/vxp", "lt.bridge", SECRET) as client:
+            for _ in range(3):
+                assert await client.get_edoc("d1") == document
+        small = AxisClient(
+            f"http://127.0.0.1:{port}/vxp", "lt.bridge", SECRET, max_answer_bytes=1024 * 1024
+        )
+        async with small:
+            with pytest.raises(EndpointUnavailable, match="over 1048576 bytes"):
+                await small.get_edoc("d1")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("status", [408, 425, 429])
+def test_a_proxy_asking_to_wait_is_the_endpoint_away(status: int) -> None:
+    body = b'{"status": "FAIL", "ErrorCode": "429", "ErrorDesc": "slow down"}'
+    with pytest.raises(EndpointUnavailable) as caught:
+        _answer("getEdoc", "http://h/vxp", status, body)
+    assert caught.value.retriable

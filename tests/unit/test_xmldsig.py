@@ -153,3 +153,23 @@ def test_the_vendor_samples_signatures_do_not_hold() -> None:
     sample = (CONFORMANCE / "vnpt-sdk" / "edoc_new.edxml").read_bytes()
     checked = xmldsig.check(sample, TestPki().trust_store(), at=NOW)
     assert checked.verdict == "invalid", checked.detail
+
+
+@pytest.mark.parametrize("c14n", [C14N, EXC_C14N])
+def test_a_packet_lxml_cannot_canonicalise_is_invalid_not_an_error(pki: TestPki, c14n: str) -> None:
+    """A relative namespace URI makes lxml's C14N raise: that was the bridge stopping on
+    one crafted document; it is the document's verdict."""
+    signature = (
+        f'<Signature><SignedInfo><CanonicalizationMethod Algorithm="{c14n}"/>'
+        '<SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>'
+        '<Reference URI=""><Transforms><Transform Algorithm="'
+        f'http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><Transform Algorithm="{c14n}"/>'
+        '</Transforms><DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
+        "<DigestValue>AAAA</DigestValue></Reference></SignedInfo>"
+        "<SignatureValue>AAAA</SignatureValue></Signature>"
+    ).encode()
+    crafted = DOCUMENT.replace(b"<Subject>", b'<Subject xmlns:zz="relative/ns">', 1).replace(
+        b"</edXMLHeader>", signature + b"</edXMLHeader>", 1
+    )
+    checked = xmldsig.check(crafted, pki.trust_store(), at=NOW)
+    assert checked.verdict == "invalid", checked.detail
