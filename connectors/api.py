@@ -433,10 +433,24 @@ OPENAPI: dict[str, Any] = yaml.safe_load(
 )
 
 
+MAX_HEADER = 64 * 1024
+MAX_HEADERS = 512
+"""Each signed parameter also travels as a header of its own (`XroadVnpt-k`)."""
+
+
 @contextlib.asynccontextmanager
 async def serving(connector: Connector, host: str, port: int) -> AsyncIterator[int]:
     """Serve the API while the block runs; yields the port (useful with port 0)."""
-    runner = web.AppRunner(application(connector), access_log=None)
+    # The axis protocol signs its parameters into one header (XroadVnpt-sign-header), which
+    # grows with a send's recipients and the stale parameters SDKs carry: past aiohttp's
+    # 8 KiB and 128-header defaults it would get a plain-text 400, not the protocol's answer.
+    runner = web.AppRunner(
+        application(connector),
+        access_log=None,
+        max_field_size=MAX_HEADER,
+        max_line_size=MAX_HEADER,
+        max_headers=MAX_HEADERS,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -16,6 +16,19 @@ Elements are matched by local name in any namespace, since vendors put `Signatur
 edXML namespace rather than XML-DSig's. Anything else (XPath or XSLT transforms, HMAC
 signatures, references to other documents, a key without a certificate) is `unsupported`,
 never `valid`: the verdict says what was proven and no more.
+
+`valid` means all of: a Reference covers what the parser reads (`URI=""`, or `#id` of the
+root element itself, with the enveloped-signature transform: a signature over a nested
+element proves nothing about the packet around it, the "signature wrapping" forgery); no Id
+appears twice in the packet; the Signature sits where the parser reads it
+(`edXML/edXMLEnvelope/edXMLHeader`) and carries no attachment (what the enveloped transform
+takes out is not signed); no SHA-1 is relied on; at most `MAX_REFERENCES` References; the
+certificate verifies SignedInfo, its chain is trusted, and it names (`MDDT:`) the packet's
+sender: `sender` when the caller gives it, else the packet's own `From/OrganId`. A packet
+naming no sender is `unsupported`; a certificate of another unit is `untrusted`
+(`certificate_wrong_unit`). SHA-1 (digest or signature method) only ever lowers a verdict:
+a digest or signature that does not match is `invalid` whatever its hash, one that matches
+is `unsupported`, since SHA-1 collisions are practical and a match proves nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from kernel.errors import TrustError
+from kernel.reasons import ReasonCode
 from signing.certificates import Binding, TrustStore
 
 Verdict = Literal["absent", "valid", "invalid", "untrusted", "unsupported"]
@@ -69,6 +83,10 @@ _SIGNATURES: dict[str, tuple[str, hashes.HashAlgorithm]] = {
     _MORE + "ecdsa-sha256": ("ecdsa", hashes.SHA256()),
     _MORE + "ecdsa-sha384": ("ecdsa", hashes.SHA384()),
 }
+_SHA1 = {_DSIG + "sha1", _DSIG + "rsa-sha1"}
+MAX_REFERENCES = 16
+"""More References than this are `unsupported` (each one copies and digests the packet)."""
+_IDS = ("Id", "ID", "id")
 _SAFE = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_comments=False
 )
@@ -93,8 +111,14 @@ class _Invalid(Exception):
     pass
 
 
-def check(document: bytes, trust: TrustStore, *, at: datetime.datetime) -> Checked:
-    """The verdict on the packet's XML signature (`absent` when it carries none)."""
+def check(
+    document: bytes, trust: TrustStore, *, at: datetime.datetime, sender: str | None = None
+) -> Checked:
+    """The verdict on the packet's XML signature (`absent` when it carries none).
+
+    `sender` is the unit the packet is from; when not given, the packet's
+    `edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId` is. `valid` needs the signing
+    certificate to name it."""
     if b"<!DOCTYPE" in document or b"<!ENTITY" in document:
         return Checked("invalid", "the packet carries a DTD")
     start = document.find(b"<")
@@ -107,7 +131,7 @@ def check(document: bytes, trust: TrustStore, *, at: datetime.datetime) -> Check
     if signature is None:
         return Checked("absent", "the packet carries no XML signature")
     try:
-        return _check(root, signature, trust, at)
+        return _check(root, signature, trust, at, sender)
     except _Unsupported as exc:
         return Checked("unsupported", str(exc))
     except _Invalid as exc:
@@ -119,17 +143,28 @@ def check(document: bytes, trust: TrustStore, *, at: datetime.datetime) -> Check
 
 
 def _check(
-    root: etree._Element, signature: etree._Element, trust: TrustStore, at: datetime.datetime
+    root: etree._Element,
+    signature: etree._Element,
+    trust: TrustStore,
+    at: datetime.datetime,
+    sender: str | None,
 ) -> Checked:
+    _refuse_duplicate_ids(root)
     signed_info = _required(signature, "SignedInfo")
     references = _children(signed_info, "Reference")
     if not references:
         raise _Invalid("SignedInfo has no Reference")
-    for reference in references:
-        _check_reference(root, signature, reference)
+    if len(references) > MAX_REFERENCES:
+        raise _Unsupported(f"{len(references)} References; at most {MAX_REFERENCES} are checked")
     method = _algorithm(_required(signed_info, "SignatureMethod"))
     if method not in _SIGNATURES:
         raise _Unsupported(f"signature method {method} is not supported")
+    covered = False
+    sha1 = method in _SHA1
+    for reference in references:
+        whole, digest_method = _check_reference(root, signature, reference)
+        covered = covered or whole
+        sha1 = sha1 or digest_method in _SHA1
     method_element = _required(signed_info, "CanonicalizationMethod")
     canonical = _canonical(
         signed_info, _algorithm(method_element), prefixes=_prefixes(method_element)
@@ -142,17 +177,84 @@ def _check(
     chain = [signer, *(c for c in chain if c is not signer)]
     subject = signer.subject.rfc4514_string()
     units = tuple(sorted(Binding().units_of(signer)))
+    # What the signature holds over, before whom it is from: a verdict about the signer
+    # would say more than a signature over another part of the packet proves.
+    if not covered:
+        uris = ", ".join(repr(r.get("URI")) for r in references)
+        return Checked(
+            "unsupported",
+            f"no Reference covers the whole packet (URI=\"\" or the root's Id, enveloped): "
+            f"only {uris}, which is not what the packet's reader reads",
+            subject, units,
+        )  # fmt: skip
+    _check_placement(root, signature)
+    if sha1:
+        return Checked(
+            "unsupported", "the signature relies on SHA-1, which proves nothing", subject, units
+        )
     try:
         trust.validate([c.public_bytes(Encoding.DER) for c in chain], at=at)
     except TrustError as exc:
         return Checked("untrusted", f"{exc.reason.value}: {exc.message}", subject, units)
+    unit = sender if sender is not None else _sender(root)
+    if not unit:
+        return Checked(
+            "unsupported", "the packet names no sender (From/OrganId) to bind the signer to",
+            subject, units,
+        )  # fmt: skip
+    if unit not in units:
+        return Checked(
+            "untrusted",
+            f"{ReasonCode.CERTIFICATE_WRONG_UNIT.value}: the certificate names "
+            f"{', '.join(units) or 'no unit'}, not the sender {unit}",
+            subject, units,
+        )  # fmt: skip
     algorithms = f"{method.rsplit('#', 1)[-1]}"
-    return Checked("valid", f"signed by {subject} ({algorithms})", subject, units)
+    return Checked("valid", f"signed by {subject} for {unit} ({algorithms})", subject, units)
+
+
+def _refuse_duplicate_ids(root: etree._Element) -> None:
+    """An Id twice lets a Reference resolve to one element while the reader reads another."""
+    seen: set[str] = set()
+    for element in root.iter():
+        for value in {v for v in (element.get(name) for name in _IDS) if v is not None}:
+            if value in seen:
+                raise _Invalid(f"the Id {value!r} appears more than once in the packet")
+            seen.add(value)
+
+
+def _check_placement(root: etree._Element, signature: etree._Element) -> None:
+    """The enveloped transform leaves the Signature unsigned: it must be where the reader
+    takes it as the signature (edXMLHeader) and hold nothing the reader reads elsewhere
+    (`AttachmentEncoded` is read wherever it is)."""
+    header = signature.getparent()
+    envelope = header.getparent() if header is not None else None
+    if (
+        header is None
+        or envelope is None
+        or envelope.getparent() is not root
+        or (_local(root), _local(envelope), _local(header))
+        != ("edXML", "edXMLEnvelope", "edXMLHeader")
+        or len(_children(header, "Signature")) != 1
+    ):
+        raise _Unsupported("the Signature is not the one in edXML/edXMLEnvelope/edXMLHeader")
+    if any(_local(e) == "AttachmentEncoded" for e in signature.iter()):
+        raise _Invalid("the Signature carries an attachment its signature does not cover")
+
+
+def _sender(root: etree._Element) -> str | None:
+    """`From/OrganId` as the edXML reader reads it (first of each name; `null` is none)."""
+    found: etree._Element | None = root
+    for name in ("edXMLEnvelope", "edXMLHeader", "MessageHeader", "From", "OrganId"):
+        found = _child(found, name)
+    text = (found.text or "").strip() if found is not None else ""
+    return None if not text or text.lower() == "null" else text
 
 
 def _check_reference(
     root: etree._Element, signature: etree._Element, reference: etree._Element
-) -> None:
+) -> tuple[bool, str]:
+    """Checks the Reference's digest; whether it covers the whole packet, and its digest."""
     uri = reference.get("URI")
     if uri is None or (uri and not uri.startswith("#")):
         raise _Unsupported(f"a Reference to {uri!r}: only the packet itself is checked")
@@ -165,8 +267,7 @@ def _check_reference(
     if uri:
         wanted = uri[1:]
         target = next(
-            (e for e in document.iter() if wanted in (e.get("Id"), e.get("ID"), e.get("id"))),
-            None,
+            (e for e in document.iter() if wanted in (e.get(name) for name in _IDS)), None
         )
         if target is None:
             raise _Invalid(f"no element has the id {wanted!r} the Reference names")
@@ -184,6 +285,7 @@ def _check_reference(
     expected = _base64(_required(reference, "DigestValue"), "DigestValue")
     if digest(data) != expected:
         raise _Invalid(f"the digest of Reference {uri or '(the packet)'} does not match")
+    return target is document and _ENVELOPED in transforms, digest_method
 
 
 def _canonical(

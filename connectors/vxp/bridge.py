@@ -307,7 +307,7 @@ class Bridge(Service):
                 ),
             ),
         )  # fmt: skip
-        signed = xmldsig.check(data, self.trust, at=now)
+        signed = xmldsig.check(data, self.trust, at=now, sender=sender)
         if signed.verdict in ("invalid", "untrusted"):
             self.log.warning(
                 "the edXML's XML signature does not hold", remote_id=remote_id, sender=sender,

@@ -158,7 +158,13 @@ def read_signed(raw_headers: Sequence[tuple[bytes, bytes]]) -> SignedRequest:
     for key, item in value.items():
         if not key.lower().startswith(HEADER) or len(key) == len(HEADER):
             raise _malformed(f"XroadVnpt-sign-header names {key!r}, not an XroadVnpt- header")
-        params[key[len(HEADER) :]] = _text(item)
+        text = _text(item)
+        try:  # JSON may escape a lone surrogate, which no database or header can hold
+            key.encode("utf-8")
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _malformed(f"{key[:64]!r} carries a lone surrogate, not Unicode text") from None
+        params[key[len(HEADER) :]] = text
     request = SignedRequest("", params, signed, presented.decode("latin-1").strip())
     system_id = request.param("systemid")
     if not system_id:

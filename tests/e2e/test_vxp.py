@@ -539,6 +539,16 @@ async def test_other_operations_refuse_what_they_cannot_do(axis: Axis) -> None:
     elsewhere.refused(421, "host_forbidden")
 
 
+async def test_a_sign_header_past_8_kib_gets_the_protocols_answer(axis: Axis) -> None:
+    """SDKs carry every stale parameter in the signed header, which outgrows aiohttp's
+    8 KiB default; the answer is still the protocol's JSON."""
+    commune = await axis.system(COMMUNE_A)
+    stale = {f"stale{n}": "x" * 100 for n in range(120)}
+    answer = await commune.call("countReceiveEdoc", stale)
+    assert answer.status == 200, answer.body
+    assert answer.body["status"] == "OK"
+
+
 async def test_a_status_about_an_unknown_document_is_refused(axis: Axis) -> None:
     commune = await axis.system(COMMUNE_A)
     packet = status_packet(COMMUNE_A, PROVINCE, f"{PROVINCE},2026/11/20,1/UBND-VP", "03", "x")

@@ -144,6 +144,12 @@ def test_two_spellings_that_disagree_are_refused_only_where_read() -> None:
         (b'{"XroadVnpt-n": NaN, "XroadVnpt-systemid": "a"}', ReasonCode.REQUEST_MALFORMED),
         (b'{"XroadVnpt-docId": "m"}', ReasonCode.CREDENTIALS_MISSING),
         (b'{"XroadVnpt-systemid": ""}', ReasonCode.CREDENTIALS_MISSING),
+        (b'{"XroadVnpt-systemid": "\\ud800"}', ReasonCode.REQUEST_MALFORMED),
+        (
+            b'{"XroadVnpt-systemid": "a", "XroadVnpt-docId": "m\\udfff"}',
+            ReasonCode.REQUEST_MALFORMED,
+        ),
+        (b'{"XroadVnpt-systemid": "a", "XroadVnpt-\\ud800": "m"}', ReasonCode.REQUEST_MALFORMED),
     ],
 )
 def test_unreadable_signed_headers_say_why(signed: bytes | None, reason: ReasonCode) -> None:
