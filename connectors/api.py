@@ -44,7 +44,7 @@ import structlog
 import yaml
 from aiohttp import hdrs, web
 
-from connectors import credentials, packing, registers, vxp
+from connectors import credentials, http, packing, registers, vxp
 from connectors.service import Connector
 from kernel import database
 from kernel.errors import AccessDenied, LienthongError, Rejected
@@ -69,11 +69,6 @@ _STATUS = {
     ReasonCode.NOT_FOUND: 404,
     ReasonCode.UNIT_UNKNOWN: 404,
     ReasonCode.METHOD_NOT_ALLOWED: 405,
-}
-_HTTP_REASONS = {
-    404: ReasonCode.NOT_FOUND,
-    405: ReasonCode.METHOD_NOT_ALLOWED,
-    413: ReasonCode.REQUEST_TOO_LARGE,
 }
 _HOST = re.compile(r"^(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/@]+)(?::(?P<port>\d{1,5}))?$")
 # JSON can carry what no edXML packet or PostgreSQL text can: NUL and the other C0 controls
@@ -128,14 +123,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        reason = _HTTP_REASONS.get(exc.status, ReasonCode.REQUEST_MALFORMED)
-        message = reason.sentence_en
-        if reason == ReasonCode.REQUEST_TOO_LARGE:
-            message = f"the request body is larger than {request.client_max_size} bytes"
-        response = _error(reason, message, exc.status)
-        if hdrs.ALLOW in exc.headers:
-            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
-        return response
+        return http.framework_refusal(request, exc, _error)
     except AccessDenied as exc:
         return _error(exc.reason, exc.message, _STATUS.get(exc.reason, 403))
     except Rejected as exc:

@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
-from connectors import registers
+from connectors import http, registers
 from connectors.service import Connector
 from connectors.vxp import protocol, store, systems
 from kernel import database
@@ -54,11 +54,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATES = frozenset({"done", "fail", "processing"})
 LEASE = datetime.timedelta(seconds=30)
 """How long a send may take before another request for the same bytes takes it over."""
-_HTTP_REASONS = {
-    404: ReasonCode.NOT_FOUND,
-    405: ReasonCode.METHOD_NOT_ALLOWED,
-    413: ReasonCode.REQUEST_TOO_LARGE,
-}
 _MESSAGE_ID_MAX = 200
 
 
@@ -132,14 +127,7 @@ async def answering(request: web.Request, handler: Handler) -> web.StreamRespons
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        reason = _HTTP_REASONS.get(exc.status, ReasonCode.REQUEST_MALFORMED)
-        message = reason.sentence_en
-        if reason == ReasonCode.REQUEST_TOO_LARGE:
-            message = f"the request body is larger than {request.client_max_size} bytes"
-        response = _refusal(reason, message, exc.status)
-        if hdrs.ALLOW in exc.headers:
-            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
-        return response
+        return http.framework_refusal(request, exc, _refusal)
     except AccessDenied as exc:
         return _refusal(exc.reason, exc.message, protocol.HTTP_STATUS.get(exc.reason, 403))
     except Rejected as exc:
