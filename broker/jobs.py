@@ -11,6 +11,7 @@ import datetime
 import functools
 import hashlib
 import weakref
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -48,8 +49,16 @@ class PdfRead:
     text: str | None
 
 
-def read_pdf(name: str, content: bytes) -> PdfRead:
-    """Its structure first (unencrypted, readable, a sane object count), then its text."""
+def _whole(content: bytes | Path) -> bytes:
+    """A spooled attachment (kernel.claims) read whole in the worker, whose memory budget
+    bounds it (one too big for that is over budget, and held for review): pyhanko's
+    validation hashes the signed ranges of a buffer."""
+    return content if isinstance(content, bytes) else content.read_bytes()
+
+
+def read_pdf(name: str, content: bytes | Path) -> PdfRead:
+    """Its structure first (unencrypted, readable, a sane object count), then its text,
+    each read from the spooled file as the reader seeks, never whole."""
     try:
         attachments.check_pdf(name, content)
     except PolicyError as exc:
@@ -111,15 +120,17 @@ class Signatures:
 
 
 def validate_pdf(
-    content: bytes, trust: Trust, sender: str | None, at: datetime.datetime | None
+    content: bytes | Path, trust: Trust, sender: str | None, at: datetime.datetime | None
 ) -> Signatures:
-    return asyncio.run(signatures_of(content, _store(trust), sender, at))
+    return asyncio.run(signatures_of(_whole(content), _store(trust), sender, at))
 
 
 async def signatures_of(
-    content: bytes, trust: TrustStore, sender: str | None, at: datetime.datetime | None
+    content: bytes | Path, trust: TrustStore, sender: str | None, at: datetime.datetime | None
 ) -> Signatures:
     try:
-        return Signatures(await pdf.validate_pdf(content, trust=trust, sender=sender, at=at))
+        return Signatures(
+            await pdf.validate_pdf(_whole(content), trust=trust, sender=sender, at=at)
+        )
     except TrustError as exc:
         return Signatures(failure=(exc.reason.value, exc.message))

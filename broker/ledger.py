@@ -114,6 +114,21 @@ async def seen_many(conn: Connection, claims: Sequence[tuple[str | None, bytes]]
     return [found.get(n, Seen()) for n in range(1, len(claims) + 1)]
 
 
+async def stored(conn: Connection, asked: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (unit, sha256) pairs name content the unit put in the claim-check store
+    (its connector records each upload in `claim_uploads`)."""
+    wanted = sorted({(u, h) for u, h in asked if _storable(u) and _storable(h)})
+    if not wanted:
+        return set()
+    rows = await conn.fetch(
+        "SELECT unit, sha256 FROM claim_uploads WHERE (unit, sha256) IN"
+        " (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [u for u, _ in wanted],
+        [h for _, h in wanted],
+    )
+    return {(r["unit"], r["sha256"]) for r in rows}
+
+
 async def originals(conn: Connection, message_ids: Sequence[str]) -> dict[str, Original]:
     """The messages statuses are about, with each delivery's state and timeline codes."""
     wanted = sorted({m for m in message_ids if _storable(m)})

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from broker import jobs, ledger, notices, producing
+from broker import gauges, jobs, ledger, notices, producing
 from broker.batch import Item, rounds
 from broker.directory import store
 from broker.outcome import Outcome, Verdict, dead_letter
@@ -36,6 +36,7 @@ from broker.stages.policy import Screened, screen
 from broker.stages.route import route
 from kernel import consuming, database, kafka, metrics
 from kernel.budget import Budget, Workers
+from kernel.claims import Claims
 from kernel.errors import (
     ConfigurationError,
     LienthongError,
@@ -101,6 +102,7 @@ class Router(Service):
         )
         address = settings.clamd_address
         self.scanner = malware.Clamd(address) if address else None
+        self.claims = Claims.from_settings(settings)
 
     async def start(self) -> None:
         self.identity = Identity.load(self.settings.keys_dir / "router", self.settings.router_id)
@@ -137,6 +139,8 @@ class Router(Service):
             await self.consumer.start()
             await self.urgent.start()
         await self._check_scanner()
+        await self.claims.sweep()
+        await self._stack.enter_async_context(gauges.sampling(self))
         log.info("router started", group=self.group_id, submit=self.topics.submit)
 
     def _consumer(self, topic: str, group: str, limit: int) -> AIOKafkaConsumer:
@@ -318,8 +322,7 @@ class Router(Service):
         try:
             return await step
         except Exception as exc:  # whatever a crafted record provokes
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
+            consuming.contain(exc)
             return self._internal_error(incoming, exc)
 
     def _internal_error(self, incoming: Incoming, exc: Exception) -> Outcome:
@@ -334,11 +337,10 @@ class Router(Service):
         outcome.records.append(dead_letter(self.registry, self.topics, incoming, refusal, None))
 
         def report() -> None:
-            metrics.INTERNAL_ERRORS.labels("router", name).inc()
-            log.error(
-                "internal error on a record; dead-lettered", error_type=name,
+            consuming.internal_error(
+                "router", exc, "internal error on a record; dead-lettered",
                 claimed_message_id=ids[1], topic=incoming.topic,
-                partition=incoming.partition, offset=incoming.offset, exc_info=exc,
+                partition=incoming.partition, offset=incoming.offset,
             )  # fmt: skip
 
         outcome.report = report
@@ -419,25 +421,39 @@ class Router(Service):
     async def _contexts(
         self, admitted: list[Admitted], packets: dict[str, Parsed]
     ) -> dict[str, Context]:
-        """What the entitle stage needs from the ledger, for the whole round in two reads:
-        the documents statuses answer, and whether follow-ups refer to routed documents."""
+        """What the entitle stage needs from the ledger, for the whole round in three reads:
+        the documents statuses answer, whether follow-ups refer to routed documents, and
+        whether what envelopes name by reference was stored by their senders."""
         statuses_ = [a.body for a in admitted if isinstance(a.body, StatusBody)]
         asks: list[tuple[str, tuple[str, str | None, str]]] = []
+        references: dict[str, list[tuple[str, str]]] = {}
         for a in admitted:
             body = a.body
-            if isinstance(body, EnvelopeBody) and body.kind in binding.FOLLOW_UPS:
+            if not isinstance(body, EnvelopeBody):
+                continue
+            if body.kind in binding.FOLLOW_UPS:
                 packet = packets.get(body.message_id)
                 # Unparsed, the entitle stage refuses it with the parser's reason.
                 referenced = binding.referenced(packet) if isinstance(packet, Packet) else None
                 asks.append((body.message_id, (body.sender, referenced, body.message_id)))
-        if not (statuses_ or asks):
+            named = [(body.sender, f.sha256) for f in body.attachments if f.reference is not None]
+            if named:
+                references[body.message_id] = named
+        if not (statuses_ or asks or references):
             return {}
         async with self.pool.acquire() as conn:
             originals = await ledger.originals(conn, [s.responds_to for s in statuses_])
             known = await ledger.sent_documents(conn, [ask for _, ask in asks]) if asks else []
+            stored = await ledger.stored(conn, [p for ps in references.values() for p in ps])
         contexts = {s.message_id: Context(original=originals.get(s.responds_to)) for s in statuses_}
-        for (message_id, _), sent in zip(asks, known, strict=True):
-            contexts[message_id] = Context(follows_sent_document=sent)
+        follows = {message_id: sent for (message_id, _), sent in zip(asks, known, strict=True)}
+        for message_id in follows.keys() | references.keys():
+            contexts[message_id] = Context(
+                follows_sent_document=follows.get(message_id, False),
+                stored=frozenset(
+                    h for u, h in references.get(message_id, []) if (u, h) in stored
+                ),
+            )  # fmt: skip
         return contexts
 
     async def _decide(
@@ -446,7 +462,9 @@ class Router(Service):
         """Entitle, address, screen: the outcome of an authenticated envelope."""
         authenticated, facts = admitted.authenticated, admitted.facts
         incoming, body = authenticated.decoded.incoming, admitted.body
-        context = context or Context()
+        context = dataclasses.replace(
+            context or Context(), urgent_lane=incoming.topic == self.topics.submit_urgent
+        )
         if isinstance(parsed, OverBudget):
             hit = jobs.budget_hit("edXML", f"parsing it {parsed.message}")
             return self._held(facts, incoming, Decision("hold", (hit,)), ())
@@ -534,8 +552,7 @@ class Router(Service):
                 holds = await ledger.write(conn, [o.writes for o in outcomes])
             return [o if held else _taken(o) for o, held in zip(outcomes, holds, strict=True)]
         except Exception as exc:
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
+            consuming.contain(exc)
             log.warning("a round's rows failed together; writing them one by one",
                         error=f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
         written = []
@@ -545,14 +562,12 @@ class Router(Service):
                 written.append(outcome if held else _taken(outcome))
                 continue
             except Exception as exc:
-                if consuming.transient(exc) or consuming.fatal(exc):
-                    raise
+                consuming.contain(exc)
                 outcome = self._internal_error(outcome.incoming, exc)
             try:
                 await self._write_alone(outcome)
             except Exception as again:
-                if consuming.transient(again) or consuming.fatal(again):
-                    raise
+                consuming.contain(again)
                 log.error("this dead letter is on Kafka only", error=str(again)[:500])
             written.append(outcome)
         return written
@@ -600,6 +615,7 @@ class Router(Service):
         return await screen(
             addressed, packet, self.policy, released=released, trust=self.trust,
             scanner=self.scanner, directory=self.directory, workers=self.workers,
+            claims=self.claims,
         )  # fmt: skip
 
     def _rejected(

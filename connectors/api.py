@@ -44,9 +44,9 @@ import structlog
 import yaml
 from aiohttp import hdrs, web
 
-from connectors import credentials, http, packing, registers, vxp
+from connectors import api_metrics, credentials, http, packing, registers, vxp
 from connectors.service import Connector
-from kernel import database
+from kernel import claims, database
 from kernel.errors import AccessDenied, LienthongError, Rejected
 from kernel.reasons import ReasonCode
 from schemas.envelope import AttachmentRef
@@ -75,6 +75,7 @@ _HOST = re.compile(r"^(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/@]+)(?::(?P<port>\d{
 # but tab, LF and CR, lone surrogates, and the noncharacters U+FFFE and U+FFFF.
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MESSAGE_ID_MAX = 200
+_POSITION = re.compile("[0-9]{1,6}")
 _DOCUMENT_FIELDS: dict[str, type[object]] = {
     **dict.fromkeys(
         ("subject", "content", "type_name", "code_number", "code_notation", "place",
@@ -284,18 +285,91 @@ def _attachments(body: Mapping[str, Any]) -> list[AttachmentRef]:
         where = f"attachments[{index}]"
         if not isinstance(item, dict):
             raise _malformed(f"{where} must be an object")
-        _only(item, {"name", "media_type", "content"}, where)
+        _only(item, {"name", "media_type", "content", "reference"}, where)
         content = _field(item, "content", str, where)
-        if not content:
-            raise Rejected(ReasonCode.ATTACHMENT_NOT_BASE64, f"{where}.content is required")
-        attached.append(
-            packing.attachment_of(
-                _field(item, "name", str, where) or f"attachment-{index + 1}",
-                _field(item, "media_type", str, where) or "application/octet-stream",
-                _decode(content, f"{where}.content"),
+        reference = _field(item, "reference", str, where)
+        name = _field(item, "name", str, where) or f"attachment-{index + 1}"
+        media_type = _field(item, "media_type", str, where) or "application/octet-stream"
+        if reference is not None and content is None:
+            sha256 = claims.digest_of(reference)
+            attached.append(AttachmentRef(name, media_type, sha256, 0, reference=reference))
+            continue
+        if reference is not None:
+            raise Rejected(
+                ReasonCode.ATTACHMENT_REFERENCE_INVALID,
+                f"{where} gives both `content` and `reference`: one only",
             )
-        )
+        if not content:
+            raise Rejected(
+                ReasonCode.ATTACHMENT_NOT_BASE64,
+                f"{where} needs `content` (base64) or `reference` (from POST .../attachments)",
+            )
+        attached.append(packing.attachment_of(name, media_type, _decode(content, where)))
     return attached
+
+
+async def upload_attachment(request: web.Request) -> web.Response:
+    """A large attachment streamed into the claim-check store, never held whole; the
+    answer's `reference` is then given in a document's `attachments`."""
+    unit = _unit(request)
+    if request.content_type != "application/octet-stream":
+        raise Rejected(
+            ReasonCode.MEDIA_TYPE_UNSUPPORTED, "upload the file as application/octet-stream"
+        )
+    connector = request.app[CONNECTOR]
+    claim = await connector.claims.store.put(
+        request.content.iter_chunked(claims.CHUNK), limit=connector.claims.max_bytes
+    )
+    await connector.record_upload(unit, claim.sha256, claim.size)
+    return _json({"reference": claim.reference, "sha256": claim.sha256, "size": claim.size}, 201)
+
+
+async def get_attachment(request: web.Request) -> web.StreamResponse:
+    """An incoming attachment's bytes, streamed; one carried by reference is checked against
+    its signed SHA-256 on the way, and the answer breaks off rather than end on bytes that
+    were not signed."""
+    unit = _unit(request)
+    message_id = _message_id(request)
+    position = request.match_info["position"]
+    async with request.app[CONNECTOR].pool.acquire() as conn:
+        entry = await registers.incoming_entry(conn, unit, message_id)
+    files = entry["attachments"] if entry else []
+    if not _POSITION.fullmatch(position) or int(position) >= len(files):
+        raise Rejected(ReasonCode.NOT_FOUND, f"{unit} has no such attachment of {message_id}")
+    file = files[int(position)]
+    if file["content"] is not None:
+        chunks = _one(file["content"])
+    else:
+        store = request.app[CONNECTOR].claims.store
+        chunks = claims.verified(store, file["reference"], file["sha256"], file["size"])
+    response = web.StreamResponse(
+        headers={
+            hdrs.CONTENT_TYPE: "application/octet-stream",  # never rendered by a browser
+            hdrs.CONTENT_LENGTH: str(file["size"]),
+            hdrs.CONTENT_DISPOSITION: "attachment",
+            "X-Content-Type-Options": "nosniff",
+            # RFC 9530: a client checks what it got against what the sender signed.
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(file['sha256'])).decode()}:",
+        }
+    )
+    first = await anext(chunks, b"")  # a missing file is refused before any byte is sent
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    except LienthongError as exc:  # too late for an error answer: the status is sent
+        log.error("attachment download broken off", unit=unit, message_id=message_id,
+                  reason_code=exc.reason.value, error=exc.message)  # fmt: skip
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _one(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 async def send_document(request: web.Request) -> web.Response:
@@ -398,9 +472,11 @@ async def openapi(request: web.Request) -> web.Response:
 
 def application(connector: Connector) -> web.Application:
     app = web.Application(
-        middlewares=[_errors, _perimeter], client_max_size=connector.settings.max_message_bytes
+        middlewares=[api_metrics.observe, _errors, _perimeter],
+        client_max_size=connector.settings.max_message_bytes,
     )
     app[CONNECTOR] = connector
+    app.cleanup_ctx.append(api_metrics.sampling(connector))
     app.router.add_post("/units/{unit}/documents", send_document)
     app.router.add_get("/units/{unit}/documents/{message_id}", delivery_state)
     app.router.add_post(
@@ -409,6 +485,8 @@ def application(connector: Connector) -> web.Application:
     app.router.add_post("/units/{unit}/documents/{message_id}/recall", recall)
     app.router.add_get("/units/{unit}/inbox", list_inbox)
     app.router.add_get("/units/{unit}/inbox/{message_id}", get_incoming)
+    app.router.add_get("/units/{unit}/inbox/{message_id}/attachments/{position}", get_attachment)
+    app.router.add_post("/units/{unit}/attachments", upload_attachment)
     app.router.add_post("/units/{unit}/inbox/{message_id}/status", post_status)
     app.router.add_get("/health", health)
     app.router.add_get("/openapi.json", openapi)

@@ -27,9 +27,11 @@ The link carries only between the two sides: what comes in must be from a unit b
 gateway, what goes out from a unit of this exchange, and nothing may be addressed to a unit
 this directory places behind another gateway (no transit). A certificate from a trusted CA
 naming one of this exchange's units (the peer holds one for its refusals) would otherwise let
-the peer speak as that unit here. What breaks this is recorded (`gateway_inbound`,
-`gateway_outbound`), logged and counted with its reason code, and its sender, when it is a
-unit the link may address, hears a 02 from the addressed unit.
+the peer speak as that unit here. What breaks this, or fails the link's check while the
+source router's endorsement of it holds, is recorded (`gateway_inbound`, `gateway_outbound`),
+logged and counted with its reason code, and its sender, when it is a unit the link may
+address, hears a 02 from the addressed unit. The trust store is read again when its folder
+changes, as the router does.
 
 Offsets are committed after the other side's brokers acknowledged what was produced (acks
 from every replica); a restart hands the same bytes over again, which the other router
@@ -42,7 +44,7 @@ import asyncio
 import dataclasses
 import datetime
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -55,7 +57,7 @@ from broker.directory import Directory, store
 from connectors.service import check_addressed
 from kernel import consuming, database, kafka, metrics
 from kernel.database import Connection
-from kernel.errors import ConfigurationError, Rejected
+from kernel.errors import ConfigurationError, LienthongError, Rejected
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
@@ -68,6 +70,7 @@ from schemas.envelope import (
     StatusBody,
     decode_signed,
     notice_id,
+    open_body,
     status_id,
 )
 from signing import endorsement
@@ -137,7 +140,8 @@ class Link(Service):
         self.log = log.bind(gateway=gateway, peer=peer_prefix)
 
     async def start(self) -> None:
-        self.trust = TrustStore.load(self.settings.trust_store_dir)
+        self.trusted = TrustWatch(self.settings.trust_store_dir)
+        self.trust = self.trusted.current()
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema, max_size=4)
         )
@@ -223,6 +227,7 @@ class Link(Service):
 
     def _handler(self, leg: Leg) -> Callable[[consuming.Batch], Awaitable[None]]:
         async def handle(batch: consuming.Batch) -> None:
+            self.trust = self.trusted.current()
             futures: list[asyncio.Future[object]] = []
             for records in batch.values():
                 for record in records:
@@ -238,13 +243,10 @@ class Link(Service):
         try:
             return await self._hand_over(leg, record)
         except Exception as exc:
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
-            name = type(exc).__name__
-            metrics.INTERNAL_ERRORS.labels("link", name).inc()
-            self.log.error(
-                "internal error on a record; not handed over", direction=leg.direction,
-                topic=record.topic, offset=record.offset, error_type=name, exc_info=exc,
+            consuming.contain(exc)
+            consuming.internal_error(
+                "link", exc, "internal error on a record; not handed over", self.log,
+                direction=leg.direction, topic=record.topic, offset=record.offset,
             )  # fmt: skip
             return []
 
@@ -253,10 +255,14 @@ class Link(Service):
         try:
             checked = self._check(leg, unit, record)
         except Rejected as exc:
+            vouched = endorsed_body(record, unit, leg.source_router, self.trust, self.registry)
+            if vouched is not None:  # recorded, and its sender told, as a refusal by the link
+                return await self._refuse(leg, Checked(unit, *vouched), exc)
             metrics.GATEWAY_REFUSED.labels(self.gateway, leg.direction, exc.reason.value).inc()
             self.log.warning(
-                "a record not handed over", direction=leg.direction, topic=record.topic,
-                offset=record.offset, reason_code=exc.reason.value, reason=exc.message,
+                "a record not handed over, not endorsed for this unit", direction=leg.direction,
+                topic=record.topic, offset=record.offset, reason_code=exc.reason.value,
+                reason=exc.message,
             )  # fmt: skip
             return []
         body = checked.body
@@ -364,11 +370,12 @@ class Link(Service):
                 )  # fmt: skip
             else:
                 await conn.execute(
-                    "INSERT INTO gateway_inbound (gateway, kind, remote_id, message_id, sender,"
-                    " recipients, document_id, refused_reason, refused_detail)"
-                    " VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                    self.gateway, kind, body.message_id, body.sender, [checked.unit],
-                    body.document_id, refusal.reason.value, detail,
+                    "INSERT INTO gateway_inbound (gateway, kind, remote_id, recipient,"
+                    " message_id, sender, recipients, document_id, refused_reason,"
+                    " refused_detail) VALUES ($1, $2, $3, $4, $3, $5, $6, $7, $8, $9)"
+                    " ON CONFLICT DO NOTHING",
+                    self.gateway, kind, body.message_id, checked.unit, body.sender,
+                    [checked.unit], body.document_id, refusal.reason.value, detail,
                 )  # fmt: skip
         metrics.GATEWAY_REFUSED.labels(self.gateway, leg.direction, refusal.reason.value).inc()
         self.log.warning(
@@ -410,12 +417,11 @@ class Link(Service):
             )  # fmt: skip
             return
         await conn.execute(
-            "INSERT INTO gateway_inbound (gateway, kind, remote_id, message_id, sender,"
-            " recipients, document_id, acknowledged_at)"
-            " VALUES ($1, 'edoc', $2, $2, $3, $4, $5, now()) ON CONFLICT (gateway, kind, remote_id)"
-            " DO UPDATE SET recipients = (SELECT array_agg(DISTINCT r) FROM unnest("
-            " gateway_inbound.recipients || excluded.recipients) AS r)",
-            self.gateway, body.message_id, body.sender, [checked.unit], body.document_id,
+            "INSERT INTO gateway_inbound (gateway, kind, remote_id, recipient, message_id,"
+            " sender, recipients, document_id, acknowledged_at)"
+            " VALUES ($1, 'edoc', $2, $3, $2, $4, $5, $6, now()) ON CONFLICT DO NOTHING",
+            self.gateway, body.message_id, checked.unit, body.sender, [checked.unit],
+            body.document_id,
         )  # fmt: skip
 
     async def _crossed(self, leg: Leg, message_id: str) -> list[str]:
@@ -428,12 +434,12 @@ class Link(Service):
                     self.gateway, message_id,
                 )  # fmt: skip
                 return [row["recipient"] for row in rows]
-            found: Sequence[str] | None = await conn.fetchval(
-                "SELECT recipients FROM gateway_inbound WHERE gateway = $1 AND kind = 'edoc'"
-                " AND remote_id = $2",
+            rows = await conn.fetch(
+                "SELECT recipient FROM gateway_inbound WHERE gateway = $1 AND kind = 'edoc'"
+                " AND remote_id = $2 AND refused_reason IS NULL ORDER BY recipient",
                 self.gateway, message_id,
             )  # fmt: skip
-            return sorted(found or ())
+            return [row["recipient"] for row in rows]
 
     async def _notice(
         self, leg: Leg, checked: Checked, body: StatusBody
@@ -490,3 +496,58 @@ def refuse_local_names(directory: Directory, named: Iterable[str], folder: Path)
             hint="issue the gateway a certificate naming only the units behind it",
             reason=ReasonCode.UNIT_FORBIDDEN,
         )
+
+
+class TrustWatch:
+    """The trust store, loaded again when its folder changes (a CA added, a CRL renewed), as
+    the router does: a gateway's process runs for months, and would otherwise judge with the
+    store it started with while the router judges with the new one. A folder caught half
+    written keeps the store it replaces until it reads whole."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._stamp = _stamp(folder)
+        self._store = TrustStore.load(folder)
+
+    def current(self) -> TrustStore:
+        stamp = _stamp(self.folder)
+        if stamp != self._stamp:
+            try:
+                self._store = TrustStore.load(self.folder)
+            except LienthongError as exc:
+                log.warning("the trust store did not load; the previous one is kept",
+                            folder=str(self.folder), error=exc.message)  # fmt: skip
+            else:
+                self._stamp = stamp
+                log.info("trust store loaded", folder=str(self.folder),
+                         roots=len(self._store.roots), crls=len(self._store.crls))  # fmt: skip
+        return self._store
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+def endorsed_body(
+    record: ConsumerRecord,
+    unit: str,
+    router_id: str,
+    trust: TrustStore,
+    registry: codec.Registry,
+) -> tuple[Endorsement, EnvelopeBody] | None:
+    """A document whose own check failed, when the router's endorsement of it for `unit`
+    holds: the router judged those very bytes, so who sent it and its id can be believed
+    enough to answer it (a 02), though it is not carried. None for anything else."""
+    headers = list(record.headers or ())
+    value = record.value or b""
+    try:
+        endorsed = endorsement.check(
+            headers, value, unit=unit, router_id=router_id, trust=trust, registry=registry
+        )
+        body = open_body(registry, decode_signed(registry, codec.fingerprint_from(headers), value))
+    except Rejected:
+        return None
+    if not isinstance(body, EnvelopeBody) or body.message_id != endorsed.message_id:
+        return None
+    return endorsed, body

@@ -358,3 +358,22 @@ async def outgoing_entry(conn: Connection, unit: str, message_id: str) -> dict[s
             if r in sent["recipients"] or "01" in c
         },
     }
+
+
+async def record_upload(conn: Connection, unit: str, sha256: str, size: int) -> None:
+    """`unit` put this content in the claim-check store: it may send it by reference."""
+    await conn.execute(
+        "INSERT INTO claim_uploads (unit, sha256, size) VALUES ($1, $2, $3)"
+        " ON CONFLICT (unit, sha256) DO UPDATE SET uploaded_at = now()",
+        unit,
+        sha256,
+        size,
+    )
+
+
+async def uploaded_size(conn: Connection, unit: str, sha256: str) -> int | None:
+    """The size of what `unit` put in the store under `sha256`, or None if it put nothing."""
+    size: int | None = await conn.fetchval(
+        "SELECT size FROM claim_uploads WHERE unit = $1 AND sha256 = $2", unit, sha256
+    )
+    return size

@@ -19,16 +19,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from broker.policy.attachments import MAX_ATTACHMENTS
 from connectors import packing, registers
 from connectors.registers import Outgoing
-from kernel import consuming, database, kafka, metrics
+from kernel import claims, consuming, database, kafka, metrics
+from kernel.claims import Claims
 from kernel.database import Connection
 from kernel.errors import ConfigurationError, LienthongError, Rejected
 from kernel.kafka import ClientConfig
@@ -86,6 +88,7 @@ class Connector(Service):
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._producers: dict[str, AIOKafkaProducer] = {}
         self._publish_lock = asyncio.Lock()
+        self.claims = Claims.from_settings(settings)
 
     async def start(self, *, consume: bool = True) -> None:
         """Open the database and producer; with `consume`, also each unit's topic."""
@@ -94,6 +97,7 @@ class Connector(Service):
             for unit in self.units
         }
         self.trust = TrustStore.load(self.settings.trust_store_dir)
+        await self.claims.sweep()
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema)
         )
@@ -130,6 +134,7 @@ class Connector(Service):
 
     # Outgoing ------------------------------------------------------------------------------
 
+    @metrics.counting_sends
     async def send(
         self,
         unit: str,
@@ -138,19 +143,25 @@ class Connector(Service):
         attachments: Sequence[AttachmentRef] = (),
         *,
         lane: str | None = None,
+        message_id: str | None = None,
     ) -> tuple[EnvelopeBody, int]:
         """Number, sign and send a document; return its body and outgoing number. It takes
-        the urgent lane if marked urgent, unless it must follow another on its `lane`."""
+        the urgent lane if marked urgent, unless it must follow another on its `lane`. A
+        `message_id` fixed beforehand lets a resend be recognised (the /vxp claims do)."""
         identity = self._identity(unit)
+        attachments = await self.by_reference(unit, attachments)
         body = packing.build_body(
             edxml_bytes, sender=unit, recipients=recipients, attachments=attachments
         )
+        if message_id is not None:
+            body = dataclasses.replace(body, message_id=message_id)
         headers, value = identity.seal(self.registry, body)
         if len(value) > self.topics.max_envelope_bytes:
             raise Rejected(
                 ReasonCode.ENVELOPE_TOO_LARGE,
                 f"the envelope is {len(value)} bytes; the exchange carries at most "
-                f"{self.topics.max_envelope_bytes} (no claim-check store yet)",
+                f"{self.topics.max_envelope_bytes}; attachments over "
+                f"{self.claims.threshold} bytes travel by reference",
             )
         lane = lane or self.topics.lane(body.kind, body.priority)
         outgoing = Outgoing(lane, unit.encode(), value, headers)
@@ -159,6 +170,50 @@ class Connector(Service):
         await self._publish_soon()
         log.info("sent", message_id=body.message_id, unit=unit, number=number)
         return body, number
+
+    async def by_reference(
+        self, unit: str, attachments: Sequence[AttachmentRef]
+    ) -> list[AttachmentRef]:
+        """Attachments over the claim-check threshold are put in the store and carried by
+        reference. A reference given must be to content this unit put there itself: a hash
+        is no secret, and the store is everyone's. Absent and not this unit's get the same
+        answer, so the store's content cannot be probed."""
+        carried = []
+        for attachment in attachments:
+            content = attachment.content
+            if content is not None and len(content) > self.claims.threshold:
+                claim = await self.claims.store.put(_one(content), limit=self.claims.max_bytes)
+                await self.record_upload(unit, claim.sha256, claim.size)
+                attachment = dataclasses.replace(
+                    attachment, content=None, reference=claim.reference
+                )
+            elif content is None:
+                attachment = await self._uploaded(unit, attachment)
+            carried.append(attachment)
+        referenced = sum(a.size for a in carried if a.content is None)
+        if referenced > self.claims.max_bytes or len(carried) > MAX_ATTACHMENTS:
+            raise Rejected(
+                ReasonCode.ATTACHMENT_TOO_LARGE,
+                f"{len(carried)} attachments, {referenced} bytes by reference; the limits are "
+                f"{MAX_ATTACHMENTS} and {self.claims.max_bytes}",
+            )
+        return carried
+
+    async def record_upload(self, unit: str, sha256: str, size: int) -> None:
+        async with self.pool.acquire() as conn:
+            await registers.record_upload(conn, unit, sha256, size)
+
+    async def _uploaded(self, unit: str, attachment: AttachmentRef) -> AttachmentRef:
+        reference = attachment.reference or ""
+        sha256 = claims.digest_of(reference)
+        async with self.pool.acquire() as conn:
+            size = await registers.uploaded_size(conn, unit, sha256)
+        if size is None or await self.claims.store.size(reference) != size:
+            raise Rejected(
+                ReasonCode.ATTACHMENT_MISSING,
+                f"{attachment.name}: {unit} stored nothing under {reference}; upload it first",
+            )
+        return dataclasses.replace(attachment, sha256=sha256, size=size)
 
     async def follow_up(
         self,
@@ -338,7 +393,7 @@ class Connector(Service):
         and the batch goes on; a transient Kafka or PostgreSQL failure rewinds it whole.
         What was registered or quarantined is logged and counted after the commit, so a
         rewound batch is not counted twice."""
-        checked = [self._check_isolated(unit, record) for record in records]
+        checked = [await self._fetched(self._check_isolated(unit, record)) for record in records]
         after: list[Callable[[], None]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             verdicts = [
@@ -353,19 +408,40 @@ class Connector(Service):
         try:
             return self._check(unit, record)
         except Exception as exc:  # whatever a crafted record provokes
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
+            consuming.contain(exc)
             if isinstance(exc, LienthongError):
                 return Refused(None, exc)
             return Refused(None, self._internal_error(unit, record, exc))
 
+    async def _fetched(self, checked: Checked | Refused) -> Checked | Refused:
+        """Attachments carried by reference are streamed from the claim-check store through
+        SHA-256 before anything is registered (each stored file once, however often the
+        envelope names it): altered or missing content is refused (02) like an inline
+        attachment that does not match. A store that does not answer is retriable: the
+        batch waits for it."""
+        if isinstance(checked, Refused) or not isinstance(checked.body, EnvelopeBody):
+            return checked
+        seen: set[tuple[str, int]] = set()
+        for attachment in checked.body.attachments:
+            if attachment.reference is None or (attachment.sha256, attachment.size) in seen:
+                continue
+            seen.add((attachment.sha256, attachment.size))
+            try:
+                chunks = claims.verified(
+                    self.claims.store, attachment.reference, attachment.sha256, attachment.size
+                )
+                async for _ in chunks:
+                    pass
+            except Rejected as exc:
+                return dataclasses.replace(checked, fault=exc)
+        return checked
+
     def _internal_error(self, unit: str, record: ConsumerRecord, exc: Exception) -> Rejected:
-        name = type(exc).__name__
-        metrics.INTERNAL_ERRORS.labels("connector", name).inc()
-        log.error("internal error on a record; quarantined", unit=unit, error_type=name,
-                  topic=record.topic, partition=record.partition, offset=record.offset,
-                  exc_info=exc)  # fmt: skip
-        return Rejected(ReasonCode.INTERNAL_ERROR, f"{name}: {str(exc)[:500]}")
+        told = consuming.internal_error(
+            "connector", exc, "internal error on a record; quarantined", log, unit=unit,
+            topic=record.topic, partition=record.partition, offset=record.offset,
+        )  # fmt: skip
+        return Rejected(ReasonCode.INTERNAL_ERROR, told)
 
     def _check(self, unit: str, record: ConsumerRecord) -> Checked | Refused:
         """The router's endorsement for this unit, the sender's own signature as of when the
@@ -405,8 +481,7 @@ class Connector(Service):
             async with conn.transaction():  # a savepoint: this record's effects, or none
                 verdict = await self._apply(conn, unit, record, checked, mine)
         except Exception as exc:  # whatever a crafted record provokes
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
+            consuming.contain(exc)
             failure = (
                 exc if isinstance(exc, LienthongError) else self._internal_error(unit, record, exc)
             )
@@ -432,6 +507,10 @@ class Connector(Service):
             return await self._status_received(conn, unit, record, body, checked.packet, after)
         try:
             packing.check_attachments(body)
+            if checked.fault is not None and not await registers.incoming_entry(
+                conn, unit, body.message_id
+            ):  # registered before (and answered 01): a redelivery is a duplicate, never a 02
+                raise checked.fault
         except Rejected as exc:
             refusal = self._status(
                 unit, body.sender, body.message_id, body.document_id, "02",
@@ -545,6 +624,8 @@ class Checked:
     endorsed: Endorsement
     body: EnvelopeBody | StatusBody
     packet: edxml.Packet | None
+    fault: Rejected | None = None
+    """Why its attachments carried by reference are refused, if they are."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -590,3 +671,8 @@ def _subject(edxml_bytes: bytes) -> str | None:
     except Rejected:
         return None
     return packet.subject if isinstance(packet, edxml.DocumentPacket) else packet.description
+
+
+async def _one(content: bytes) -> AsyncIterator[bytes]:
+    """Content already in memory (it came inline), given to the store as a stream."""
+    yield content

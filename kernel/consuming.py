@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from kernel import kafka
+from kernel import kafka, metrics
 from kernel.errors import AccessDenied, ConfigurationError, LienthongError
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
@@ -50,6 +51,24 @@ def fatal(exc: BaseException) -> bool:
     """A failure that is the operator's to fix (credentials, rights, settings): the service
     stops and says so rather than blaming record after record for it."""
     return isinstance(exc, AccessDenied | ConfigurationError)
+
+
+def contain(exc: BaseException) -> None:
+    """Called on whatever one record provoked: re-raises a transient failure (the batch is
+    rewound) or a fatal one (the service stops); anything else stays that record's."""
+    if transient(exc) or fatal(exc):
+        raise exc
+
+
+def internal_error(
+    service: str, exc: BaseException, event: str, logger: Any = log, **where: object
+) -> str:
+    """A record's unexpected failure counted (`lienthong_internal_errors_total`) and logged
+    in full; returns what may be told about it: its type and message, never a traceback."""
+    name = type(exc).__name__
+    metrics.INTERNAL_ERRORS.labels(service, name).inc()
+    logger.error(event, error_type=name, exc_info=exc, **where)
+    return f"{name}: {str(exc)[:500]}"
 
 
 async def consume(

@@ -16,6 +16,8 @@
      │    ├── ScannerUnavailable     (retriable) clamd did not answer
      │    ├── WorkersUnavailable     (retriable) the pool of kernel.budget broke
      │    ├── JobFailed              a job in that pool raised: the record's failure
+     │    ├── ClaimStoreUnavailable  (retriable) the claim-check store; OSError mapped here
+     │    │                          (kernel.claims)
      │    ├── EndpointUnavailable    (retriable) a remote axis endpoint; aiohttp client errors
      │    │                          are mapped here (connectors.vxp.client)
      │    └── MigrationFailed
@@ -31,8 +33,13 @@
           └── PolicyError            a policy file
 
 Third-party exceptions are mapped to this tree at the module that talks to the library
-(kernel.kafka, kernel.database, connectors.vxp.client), so callers catch ours and read
-`reason` and `retriable`.
+(kernel.kafka, kernel.database, kernel.claims, connectors.vxp.client), so callers catch
+ours and read `reason` and `retriable`.
+
+The decoders of what senders write map theirs the same way: schemas.edxml.parser (lxml),
+signing.certificates (cryptography, every lazily parsed part read at once), signing.pdf and
+broker.policy.attachments (pyhanko), broker.directory.loader (csv, PyYAML). tests/fuzz holds
+each to it: a result or one of these, nothing else.
 """
 
 from __future__ import annotations
@@ -123,6 +130,13 @@ class JobFailed(ServiceError):
     survive a pickle): a defect the record provoked, its internal error."""
 
     reason = ReasonCode.INTERNAL_ERROR
+
+
+class ClaimStoreUnavailable(ServiceError):
+    """The store of large attachments cannot be read or written: wait, nothing is lost."""
+
+    reason = ReasonCode.CLAIM_STORE_UNAVAILABLE
+    retriable = True
 
 
 class EndpointUnavailable(ServiceError):

@@ -6,8 +6,11 @@ call `serve` once at start-up to expose `/metrics`.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -19,6 +22,8 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+
+from kernel.errors import Rejected
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -115,3 +120,78 @@ GATEWAY_XMLDSIG = Counter(
     ["gateway", "verdict"],
     registry=REGISTRY,
 )
+OVERDUE_RECEIPTS = Gauge(
+    "lienthong_overdue_receipts",
+    "Documents delivered to a recipient that has sent no receipt (01 or any later status) "
+    "although the Vietnamese calendar day they were routed on has ended (Decree 30/2020, "
+    "Article 21.2c: received by the end of the working day), by recipient. Counted by the "
+    "router from its ledger every minute; weekends and holidays are not subtracted.",
+    ["recipient"],
+    registry=REGISTRY,
+)
+CERTIFICATE_EXPIRY = Gauge(
+    "lienthong_certificate_expiry_timestamp_seconds",
+    "When a certificate a service signs with or trusts stops being valid (Unix time), by "
+    "service and the certificate's subject: the router's own chain and trust store, each "
+    "hosted unit's chain in a connector.",
+    ["service", "subject"],
+    registry=REGISTRY,
+)
+CLAMD_UP = Gauge(
+    "lienthong_clamd_up",
+    "1 when the router's clamd answered its last PING (every minute), 0 when it did not; "
+    "absent when no scanner is configured. Documents with attachments wait while it is 0.",
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge(
+    "lienthong_connector_outbox_backlog",
+    "Documents and statuses a connector has numbered, signed and queued but not yet "
+    "published to Kafka, by unit; sampled from its outbox every 15 seconds.",
+    ["unit"],
+    registry=REGISTRY,
+)
+SENDS = Counter(
+    "lienthong_connector_sends_total",
+    "Documents a unit asked its connector to send, by unit and outcome: accepted (numbered, "
+    "signed and in the outbox) or refused (a 4xx to the caller; no number used).",
+    ["unit", "outcome"],
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Histogram(
+    "lienthong_connector_http_request_duration_seconds",
+    "Requests to a connector's HTTP API (its own and /vxp), by method, route template "
+    "(`unmatched` for a path no route has) and status; `_count` is the request count.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+
+
+class _Hosting(Protocol):
+    @property
+    def units(self) -> Sequence[str]: ...
+
+
+H = TypeVar("H", bound=_Hosting)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def counting_sends(
+    send: Callable[Concatenate[H, str, P], Awaitable[R]],
+) -> Callable[Concatenate[H, str, P], Awaitable[R]]:
+    """Count a connector's `send(unit, ...)` in SENDS as a decorator, so the method's body
+    stays about sending. Units it does not host are not labelled (any string could be)."""
+
+    @functools.wraps(send)
+    async def counted(hosting: H, unit: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = await send(hosting, unit, *args, **kwargs)
+        except Rejected:
+            if unit in hosting.units:
+                SENDS.labels(unit, "refused").inc()
+            raise
+        SENDS.labels(unit, "accepted").inc()
+        return result
+
+    return counted

@@ -24,6 +24,7 @@ class ReasonCode(enum.StrEnum):
     MIGRATION_FAILED = "migration_failed"
     CLAMAV_MISSING = "clamav_missing"
     SCANNER_UNAVAILABLE = "scanner_unavailable"
+    CLAIM_STORE_UNAVAILABLE = "claim_store_unavailable"
 
     # edXML packets (QCVN 102:2016).
     EDXML_MALFORMED = "edxml_malformed"
@@ -41,6 +42,9 @@ class ReasonCode(enum.StrEnum):
     ATTACHMENT_HASH_MISMATCH = "attachment_hash_mismatch"
     ATTACHMENT_TYPE_NOT_ALLOWED = "attachment_type_not_allowed"
     ATTACHMENT_TOO_COMPLEX = "attachment_too_complex"
+    ATTACHMENT_MISSING = "attachment_missing"
+    ATTACHMENT_REFERENCE_INVALID = "attachment_reference_invalid"
+    ATTACHMENT_BY_REFERENCE = "attachment_by_reference"
     PDF_ENCRYPTED = "pdf_encrypted"
 
     # Avro envelopes.
@@ -60,6 +64,7 @@ class ReasonCode(enum.StrEnum):
     DOCUMENT_ID_MISMATCH = "document_id_mismatch"
     KIND_MISMATCH = "kind_mismatch"
     FOLLOW_UP_UNKNOWN_DOCUMENT = "follow_up_unknown_document"
+    LANE_NOT_URGENT = "lane_not_urgent"
     STATUS_RESPONSE_MISMATCH = "status_response_mismatch"
     STATUS_NOT_ENTITLED = "status_not_entitled"
     STATUS_BACKWARDS = "status_backwards"
@@ -135,6 +140,7 @@ class ReasonCode(enum.StrEnum):
     ENDPOINT_UNAVAILABLE = "endpoint_unavailable"
     ENDPOINT_REFUSED = "endpoint_refused"
     XMLDSIG_INVALID = "xmldsig_invalid"
+    CERTIFICATE_SPANS_GATEWAYS = "certificate_spans_gateways"
 
     @property
     def sentence_en(self) -> str:
@@ -161,6 +167,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.SCANNER_UNAVAILABLE: (
         "The malware scanner did not answer.",
         "Trình quét mã độc không phản hồi.",
+    ),
+    ReasonCode.CLAIM_STORE_UNAVAILABLE: (
+        "The store of large attachments cannot be read or written.",
+        "Không đọc hoặc ghi được kho lưu trữ tệp đính kèm lớn.",
     ),
     ReasonCode.JAVA_MISSING: (
         "Java 17 or newer is needed to run Kafka and was not found.",
@@ -259,6 +269,21 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
         "for review.",
         "Tệp đính kèm cần nhiều thời gian hoặc bộ nhớ để kiểm tra hơn mức cho phép; chờ xem xét.",
     ),
+    ReasonCode.ATTACHMENT_MISSING: (
+        "An attachment sent by reference is not in the claim-check store.",
+        "Tệp đính kèm gửi theo tham chiếu không có trong kho lưu trữ.",
+    ),
+    ReasonCode.ATTACHMENT_REFERENCE_INVALID: (
+        "An attachment carries neither its content nor a reference to its own SHA-256, or both.",
+        "Tệp đính kèm không mang nội dung hoặc tham chiếu đúng mã băm SHA-256 của nó, hoặc "
+        "mang cả hai.",
+    ),
+    ReasonCode.ATTACHMENT_BY_REFERENCE: (
+        "An attachment travels by reference (too large to embed) and this protocol can carry "
+        "attachments only inside the edXML.",
+        "Tệp đính kèm được gửi theo tham chiếu (quá lớn để nhúng), giao thức này chỉ mang được "
+        "tệp đính kèm nằm trong gói edXML.",
+    ),
     ReasonCode.PDF_ENCRYPTED: (
         "A PDF attachment is encrypted and cannot be checked.",
         "Tệp PDF đính kèm bị mã hóa, không kiểm tra được.",
@@ -314,6 +339,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.KIND_MISMATCH: (
         "The edXML's business type does not match the envelope's kind.",
         "Loại nghiệp vụ trong gói tin edXML không khớp với loại phong bì.",
+    ),
+    ReasonCode.LANE_NOT_URGENT: (
+        "A document not marked urgent was sent on the urgent lane.",
+        "Văn bản không có mức độ khẩn được gửi qua luồng ưu tiên.",
     ),
     ReasonCode.FOLLOW_UP_UNKNOWN_DOCUMENT: (
         "A revoke, update or replace refers to no document this sender sent.",
@@ -570,5 +599,11 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.XMLDSIG_INVALID: (
         "The edXML's XML signature does not verify.",
         "Chữ ký số XML của gói tin edXML không hợp lệ.",
+    ),
+    ReasonCode.CERTIFICATE_SPANS_GATEWAYS: (
+        "The signer's certificate names units behind another gateway, or units of this "
+        "exchange: a gateway's certificate speaks only for the units behind that gateway.",
+        "Chứng thư số của bên ký ghi tên đơn vị thuộc cổng liên thông khác hoặc đơn vị của hệ "
+        "thống này: chứng thư của một cổng chỉ đại diện cho các đơn vị sau cổng đó.",
     ),
 }

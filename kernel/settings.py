@@ -97,6 +97,10 @@ def mask_dsn(text: str) -> str:
     return "".join(pieces) + text[end:]
 
 
+INLINE_ATTACHMENT_BYTES = 10 * 1024 * 1024
+"""The largest attachment carried inside a record; larger ones travel by reference."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     environment: Environment = "development"
@@ -109,6 +113,15 @@ class Settings:
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 768
+    kafka_brokers: int = 1
+    """LIENTHONG_KAFKA_BROKERS: the local Kafka's size, 1 (the default, `make demo`) or 3 (a
+    quorum of three combined broker+controller servers, with its own ports and state)."""
+    kafka_cluster_port: int = 19192
+    """LIENTHONG_KAFKA_CLUSTER_PORT: the first of the nine ports the three-broker cluster
+    takes (clients, then broker-to-broker, then controllers; three each), so that it runs
+    beside a one-broker stack."""
+    kafka_cluster_heap_mb: int = 384
+    """LIENTHONG_KAFKA_CLUSTER_HEAP_MB: each of the three servers' heap."""
     kafka_clients: Path | None = None
     """LIENTHONG_KAFKA_CLIENTS: the folder of principals' client configs (0700)."""
     kafka_client_config: Path | None = None
@@ -155,6 +168,17 @@ class Settings:
     clamd: str | None = None
     """LIENTHONG_CLAMD: tcp://host:port or unix:/path, `none` for no scanning; unset = local."""
     clamd_port: int = 13310
+    claims: Path | None = None
+    """LIENTHONG_CLAIMS: the claim-check store's folder (a shared filesystem when connectors
+    and routers run on several machines); unset = <state dir>/claims."""
+    claim_threshold: int = 4 * 1024 * 1024
+    """LIENTHONG_CLAIM_THRESHOLD: attachments above this many bytes travel by reference."""
+    max_attachment_bytes: int = 512 * 1024 * 1024
+    """LIENTHONG_MAX_ATTACHMENT_BYTES: the largest attachment carried by reference."""
+
+    @property
+    def claims_dir(self) -> Path:
+        return self.claims or self.state_dir / "claims"
 
     @property
     def keys_dir(self) -> Path:
@@ -163,7 +187,14 @@ class Settings:
 
     @property
     def kafka_clients_dir(self) -> Path:
-        return self.kafka_clients or self.state_dir / "kafka-clients"
+        """Per topology: a principal's credentials are valid only on the cluster that made them."""
+        default = "kafka-clients" if self.kafka_brokers == 1 else "kafka-cluster-clients"
+        return self.kafka_clients or self.state_dir / default
+
+    def kafka_cluster_ports(self, node: int) -> tuple[int, int, int]:
+        """Node 1, 2 or 3's client, broker-to-broker and controller ports in the cluster."""
+        base = self.kafka_cluster_port + node - 1
+        return base, base + 3, base + 6
 
     @property
     def trust_store_dir(self) -> Path:
@@ -191,7 +222,12 @@ class Settings:
 
     @property
     def kafka_bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        if self.kafka_brokers == 1:
+            return f"127.0.0.1:{self.kafka_port}"
+        nodes = range(1, self.kafka_brokers + 1)
+        return ",".join(f"127.0.0.1:{self.kafka_cluster_ports(n)[0]}" for n in nodes)
 
     def for_log(self) -> dict[str, Any]:
         """The settings as a log-safe dict: secrets and DSN passwords masked."""
@@ -227,7 +263,7 @@ class Settings:
             raise ConfigurationError(
                 f"LIENTHONG_DATABASE_SCHEMA must be a plain lower-case name, not {schema!r}"
             )
-        return cls(
+        settings = cls(
             environment=environment,  # type: ignore[arg-type]  # checked just above
             log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
             state_dir=_path(get("STATE_DIR")) or defaults.state_dir.resolve(),
@@ -242,6 +278,16 @@ class Settings:
                 defaults.kafka_controller_port,
             ),
             kafka_heap_mb=_int(get("KAFKA_HEAP_MB"), "KAFKA_HEAP_MB", defaults.kafka_heap_mb, 128),
+            kafka_brokers=_brokers(get("KAFKA_BROKERS")) or defaults.kafka_brokers,
+            kafka_cluster_port=_port(
+                get("KAFKA_CLUSTER_PORT"), "KAFKA_CLUSTER_PORT", defaults.kafka_cluster_port, 8
+            ),
+            kafka_cluster_heap_mb=_int(
+                get("KAFKA_CLUSTER_HEAP_MB"),
+                "KAFKA_CLUSTER_HEAP_MB",
+                defaults.kafka_cluster_heap_mb,
+                128,
+            ),
             kafka_clients=_path(get("KAFKA_CLIENTS")),
             kafka_client_config=_path(get("KAFKA_CLIENT_CONFIG")),
             router_name=_name(get("ROUTER_NAME"), "ROUTER_NAME") or defaults.router_name,
@@ -276,7 +322,31 @@ class Settings:
             job_workers=_int(get("JOB_WORKERS"), "JOB_WORKERS", defaults.job_workers, 1),
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
+            claims=_path(get("CLAIMS")),
+            claim_threshold=_int(
+                get("CLAIM_THRESHOLD"), "CLAIM_THRESHOLD", defaults.claim_threshold, 1024
+            ),
+            max_attachment_bytes=_int(
+                get("MAX_ATTACHMENT_BYTES"),
+                "MAX_ATTACHMENT_BYTES",
+                defaults.max_attachment_bytes,
+                1024,
+            ),
         )
+        if settings.claim_threshold > min(INLINE_ATTACHMENT_BYTES, settings.max_attachment_bytes):
+            raise ConfigurationError(
+                f"LIENTHONG_CLAIM_THRESHOLD ({settings.claim_threshold}) must not exceed the "
+                f"largest attachment a record carries ({INLINE_ATTACHMENT_BYTES}) nor "
+                f"LIENTHONG_MAX_ATTACHMENT_BYTES ({settings.max_attachment_bytes})"
+            )
+        return settings
+
+
+def _brokers(value: str | None) -> int | None:
+    """1 or 3: two controllers are no quorum (losing either stops both), more is not tested."""
+    if value is None or value in ("1", "3"):
+        return int(value) if value else None
+    raise ConfigurationError(f"{PREFIX}KAFKA_BROKERS must be 1 or 3, not {value!r}")
 
 
 def _prefix(value: str | None) -> str | None:
@@ -348,8 +418,11 @@ def _seconds(value: str | None, name: str, default: float) -> float:
     return number
 
 
-def _port(value: str | None, name: str, default: int) -> int:
+def _port(value: str | None, name: str, default: int, following: int = 0) -> int:
+    """A TCP port, with room for the `following` ones a range starting there takes."""
     port = _int(value, name, default, 1)
-    if port > 65535:
-        raise ConfigurationError(f"{PREFIX}{name} must be a TCP port (1-65535), not {port}")
+    if port > 65535 - following:
+        raise ConfigurationError(
+            f"{PREFIX}{name} must be a TCP port (1-{65535 - following}), not {port}"
+        )
     return port

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
 
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from broker.policy.check import essence
+from broker.policy.check import essence, pdf_source
+from kernel import claims
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
+from kernel.settings import INLINE_ATTACHMENT_BYTES
 from schemas import edxml
 from schemas.envelope import AttachmentRef
 
@@ -37,12 +40,18 @@ ALLOWED_TYPES = frozenset(
     }
 )
 MAX_PDF_OBJECTS = 200_000
+MAX_ATTACHMENTS = 100
+HEADER_WINDOW = 64 * 1024
+"""How far into a file its %PDF- header is looked for (after leading whitespace)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Limits:
     media_types: frozenset[str] = ALLOWED_TYPES
-    max_bytes: int = 10 * 1024 * 1024
+    max_bytes: int = INLINE_ATTACHMENT_BYTES
+    """Carried in the record."""
+    max_referenced_bytes: int = 512 * 1024 * 1024
+    """Carried by reference (kernel.claims)."""
 
 
 def check_embedded(
@@ -72,7 +81,21 @@ def check(
     attachments: Sequence[AttachmentRef], limits: Limits = Limits(), *, pdfs: bool = True
 ) -> None:
     """Type, size and declared hash of each; with `pdfs`, each PDF's structure too (the
-    router reads that in a worker instead)."""
+    router reads that in a worker instead). One carried by reference names its own SHA-256;
+    its content is checked as it is fetched (kernel.claims.verified). Those carried by
+    reference may be as large as `max_referenced_bytes` all together, not each: an
+    envelope naming one large file a hundred times is as large as a hundred files."""
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise PolicyError(
+            ReasonCode.ATTACHMENT_TOO_LARGE,
+            f"{len(attachments)} attachments; the limit is {MAX_ATTACHMENTS}",
+        )
+    referenced = sum(a.size for a in attachments if a.content is None)
+    if referenced > limits.max_referenced_bytes:
+        raise PolicyError(
+            ReasonCode.ATTACHMENT_TOO_LARGE,
+            f"{referenced} bytes carried by reference; the limit is {limits.max_referenced_bytes}",
+        )
     for attachment in attachments:
         media_type = essence(attachment.media_type)
         if media_type not in limits.media_types:
@@ -80,13 +103,24 @@ def check(
                 ReasonCode.ATTACHMENT_TYPE_NOT_ALLOWED,
                 f"{attachment.name}: {media_type or 'no media type'} is not carried",
             )
-        if attachment.size > limits.max_bytes:
+        content = attachment.content
+        if (content is None) == (attachment.reference is None):
+            raise PolicyError(
+                ReasonCode.ATTACHMENT_REFERENCE_INVALID,
+                f"{attachment.name}: give the content or a reference to it, exactly one",
+            )
+        limit = limits.max_bytes if content is not None else limits.max_referenced_bytes
+        if attachment.size > limit:
             raise PolicyError(
                 ReasonCode.ATTACHMENT_TOO_LARGE,
-                f"{attachment.name}: {attachment.size} bytes; the limit is {limits.max_bytes}",
+                f"{attachment.name}: {attachment.size} bytes; the limit is {limit}",
             )
-        content = attachment.content
         if content is None:
+            if claims.digest_of(attachment.reference or "") != attachment.sha256:
+                raise PolicyError(
+                    ReasonCode.ATTACHMENT_REFERENCE_INVALID,
+                    f"{attachment.name}: the reference does not name the declared SHA-256",
+                )
             continue
         if len(content) != attachment.size or (
             hashlib.sha256(content).hexdigest() != attachment.sha256
@@ -99,13 +133,19 @@ def check(
             check_pdf(attachment.name, content)
 
 
-def check_pdf(name: str, content: bytes) -> None:
+def check_pdf(name: str, content: bytes | Path) -> None:
     """Its cost grows with what the sender wrote: the router runs it in a worker
     (`broker.policy.jobs`)."""
-    if not content.lstrip()[:5] == b"%PDF-":
+    with pdf_source(content) as source:
+        _check_pdf(name, source)
+
+
+def _check_pdf(name: str, source: BinaryIO) -> None:
+    if not source.read(HEADER_WINDOW).lstrip()[:5] == b"%PDF-":
         raise PolicyError(ReasonCode.PDF_MALFORMED, f"{name}: not a PDF (no %PDF- header)")
+    source.seek(0)
     try:
-        reader = PdfFileReader(io.BytesIO(content), strict=False)
+        reader = PdfFileReader(source, strict=False)
         encrypted = reader.encrypted
         objects = sum(1 for _ in reader.xrefs.explicit_refs_in_revision(0))
         reader.root.get("/Pages")

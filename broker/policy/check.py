@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO
 
 import pypdf
+import pypdf.errors
 
 from schemas import edxml
 
@@ -24,7 +28,9 @@ def essence(media_type: str) -> str:
 class File:
     name: str
     media_type: str
-    content: bytes
+    content: bytes | Path
+    """The bytes, or a private spool file holding an attachment fetched by reference
+    (kernel.claims): read in `CHUNK`s or in a worker, never whole by the service."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,10 +65,11 @@ def texts_of(
     for position, file in enumerate(files):
         media_type = essence(file.media_type)
         extracted: str | None = None
+        content = file.content
         if media_type == "application/pdf":
-            extracted = _inline_text(file.content) if pdf_texts is None else pdf_texts.get(position)
-        if media_type in TEXT_TYPES:
-            fields["attachment_text"].append(file.content.decode("utf-8", "replace"))
+            extracted = _inline_text(content) if pdf_texts is None else pdf_texts.get(position)
+        if media_type in TEXT_TYPES and isinstance(content, bytes):
+            fields["attachment_text"].append(content.decode("utf-8", "replace"))
         elif extracted is not None:
             fields["attachment_text"].append(extracted)
         else:
@@ -70,24 +77,53 @@ def texts_of(
     return Texts(fields, not_read)
 
 
-def _inline_text(content: bytes) -> str | None:
-    """`pdf_text` where no worker runs it (`policy check`): too deep reads as no text."""
+def _inline_text(content: bytes | Path) -> str | None:
+    """`pdf_text` where no worker runs it (`policy check`): too deep reads as no text.
+    A spooled file is read only in a worker."""
+    if isinstance(content, Path):
+        return None
     try:
         return pdf_text(content)
     except RecursionError:
         return None
 
 
-def pdf_text(content: bytes) -> str | None:
+_UNREADABLE = (
+    pypdf.errors.PyPdfError,
+    zlib.error,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    AssertionError,
+    ArithmeticError,
+    RuntimeError,
+)
+"""What pypdf raises on a damaged or hostile file, all meaning "no text to read": its own
+errors (LimitReachedError for declared sizes, self-references and /Parent cycles), zlib's,
+and the built-ins its parsers let through (AssertionError, AttributeError, IndexError and
+KeyError on a wrong object type; OverflowError for a huge startxref; NotImplementedError,
+a RuntimeError, for an unknown /Encrypt version or filter). RecursionError, a RuntimeError
+too, is re-raised before it: the worker's budget decides what it means."""
+
+
+def pdf_source(content: bytes | Path) -> BinaryIO:
+    """What a PDF reader reads: the bytes, or a spooled file read as the reader seeks (a
+    large attachment is never read whole for its structure or text)."""
+    return io.BytesIO(content) if isinstance(content, bytes) else content.open("rb")
+
+
+def pdf_text(content: bytes | Path) -> str | None:
     """The text layer of a PDF (bounded), or None when there is none to read. A PDF nested
     too deep to follow raises RecursionError: in a worker (kernel.budget) that holds the
     document for review rather than letting it pass with its text unread."""
     try:
-        reader = pypdf.PdfReader(io.BytesIO(content))
-        pages = [page.extract_text() or "" for page in reader.pages[:MAX_PAGES]]
+        with pdf_source(content) as source:
+            reader = pypdf.PdfReader(source)
+            pages = [page.extract_text() or "" for page in reader.pages[:MAX_PAGES]]
     except (RecursionError, MemoryError):
         raise  # the worker's budget says what these mean
-    except Exception:  # pypdf, zlib, unsupported filters: no text to read
+    except _UNREADABLE:
         return None
     text = "\n".join(pages)[:MAX_TEXT]
     return text if text.strip() else None

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Sequence
+from pathlib import Path
 
 from broker import jobs
 from broker.policy import malware, signatures
-from broker.policy.check import File, essence, texts_of
+from broker.policy.check import TEXT_TYPES, File, essence, texts_of
 from broker.policy.rules import Decision, Hit, Parties, Policy, decide
 from kernel.budget import Workers
 from kernel.errors import JobFailed, OverBudget, PolicyError
@@ -68,6 +69,11 @@ async def screen_document(
         pdf_texts, over = await _read_pdfs(files, workers)
         hits += [jobs.budget_hit(files[i].name, f"reading it {why}") for i, why in over.items()]
     texts = texts_of(packet, files, pdf_texts)
+    hits += [
+        jobs.budget_hit(f.name, "is text carried by reference, too long for the rules to read")
+        for f in files
+        if isinstance(f.content, Path) and essence(f.media_type) in TEXT_TYPES
+    ]
     hits += policy.evaluate(texts.fields, parties).hits
     if trust is not None and isinstance(packet, edxml.DocumentPacket):
         type_name = packet.document_type.type_name if packet.document_type else None

@@ -1,6 +1,8 @@
 """Stage 4: the directory, as of the router's receive day (never the sender-written date).
 The sender must be open; each recipient is open, or closed with a successor (redirected,
-and the hop recorded), or refused alone.
+and the hop recorded), or refused alone. A signer's certificate that names a unit behind a
+gateway is that gateway's: every unit it names is behind that one gateway, so a certificate
+issued for gateway A cannot sign as a unit behind gateway B, nor as one of this exchange.
 
 A document whose every recipient is refused is refused as a whole.
 """
@@ -15,6 +17,7 @@ from broker.stages.authenticate import Authenticated
 from kernel.errors import DirectoryError
 from kernel.reasons import ReasonCode
 from schemas.envelope import EnvelopeBody
+from signing.certificates import Binding
 
 STAGE = "address"
 
@@ -40,6 +43,9 @@ def address(authenticated: Authenticated, directory: Directory) -> Addressed | R
         sender = directory.resolve(body.sender, day)
     except DirectoryError as exc:
         return Refusal.of(STAGE, exc)
+    pinned = _pinned(authenticated, directory)
+    if pinned is not None:
+        return pinned
     if sender.redirected:
         return Refusal(
             STAGE,
@@ -64,3 +70,19 @@ def address(authenticated: Authenticated, directory: Directory) -> Addressed | R
             else Refusal(STAGE, ReasonCode.UNIT_UNKNOWN, "the envelope names no recipient")
         )
     return Addressed(authenticated, tuple(routes), tuple(refused))
+
+
+def _pinned(authenticated: Authenticated, directory: Directory) -> Refusal | None:
+    """A certificate naming units on more than one side (this exchange, or a gateway) is
+    refused, whichever of them it signs as."""
+    named = Binding().units_of(authenticated.verified.chain.signer)
+    sides = {u.gateway for n in named if (u := directory.units.get(n)) is not None}
+    if len(sides) < 2:
+        return None
+    listed = ", ".join(sorted(g or "this exchange" for g in sides))
+    return Refusal(
+        STAGE,
+        ReasonCode.CERTIFICATE_SPANS_GATEWAYS,
+        f"the certificate {authenticated.verified.body.sender} signed with names units of "
+        f"{listed}: a gateway's certificate names only the units behind it",
+    )

@@ -55,6 +55,11 @@ class Context:
     """For a status: the message it is about (None: the ledger has none)."""
     follows_sent_document: bool = False
     """For a revoke, update or replace: the signer had a document of that id routed."""
+    urgent_lane: bool = False
+    """It came on the urgent lane, which only urgent documents and what follows them take."""
+    stored: frozenset[str] = frozenset()
+    """The SHA-256s, of those the envelope names by reference, of content the sender put in
+    the claim-check store itself."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,6 +81,8 @@ def entitle(
             delivery, step = _authority(body, packet, context.original)
             return Entitled(authenticated, delivery, step)
         _check_follow_up(body, context)
+        _check_lane(body, context)
+        _check_references(body, context)
     except Rejected as exc:
         return Refusal.of(STAGE, exc)
     return Entitled(authenticated)
@@ -88,6 +95,31 @@ def _check_follow_up(body: EnvelopeBody, context: Context) -> None:
             f"a {body.kind} of document {body.document_id or '(none)'}, which {body.sender} "
             "never had routed",
         )
+
+
+def _check_lane(body: EnvelopeBody, context: Context) -> None:
+    """A new document on the urgent lane must be marked urgent (the priority its edXML
+    states, which the binding holds to the envelope's): otherwise any unit could put its
+    routine mail ahead of every other unit's. Follow-ups and recalls ride their document's
+    lane, whatever their own priority."""
+    if context.urgent_lane and body.kind == "document" and body.priority < 1:
+        raise BindingError(
+            ReasonCode.LANE_NOT_URGENT,
+            f"a document of priority {body.priority} on the urgent lane: only khẩn, thượng "
+            "khẩn and hỏa tốc documents (priority 1-4) take it",
+        )
+
+
+def _check_references(body: EnvelopeBody, context: Context) -> None:
+    """A sender names by reference only content it stored itself: a hash is no secret
+    (every recipient sees it), so knowing one must not let a unit send, and so read back
+    through a recipient it controls, another unit's file."""
+    for attachment in body.attachments:
+        if attachment.reference is not None and attachment.sha256 not in context.stored:
+            raise BindingError(
+                ReasonCode.ATTACHMENT_MISSING,
+                f"{attachment.name}: {body.sender} stored nothing under {attachment.reference}",
+            )
 
 
 def _authority(

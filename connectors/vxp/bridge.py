@@ -14,8 +14,9 @@ packet its sender's words make, a refusal by this router of a document that came
 02 from the refused recipient. Offsets are committed after `gateway_outbound` has the
 endpoint's DocId; a restart between the two sends the same bytes again, which the
 protocol's servers take as a retry (lienthong's answers with the same DocId). A request the
-endpoint refuses for good is recorded, and a refused document is answered here with a 02
-from the remote unit, so its sender hears why.
+endpoint refuses for good, or a record that fails the bridge's own check while the router's
+endorsement of it holds, is recorded, and a refused document is answered here with a 02
+from the remote unit naming the reason code, so its sender hears why.
 
 In (the endpoint -> this exchange). It polls `getReceivedEdocList` for documents and
 statuses, fetches each (`getEdoc`), and makes of it an envelope signed with the gateway's
@@ -25,9 +26,15 @@ units of this exchange, a status about the document here that it answers. The ed
 XML-DSig signature, when there is one, is checked and its verdict recorded
 (`signing.xmldsig`). The entry, its verdict and its envelopes are written in one
 transaction (`gateway_inbound`, `gateway_outbox`), published from there, and only then
-acknowledged (`updateStatus done`). A crash anywhere repeats a step, never a document:
-an entry already taken is not taken again, an envelope is published as it was queued (the
-router drops a second copy by its message id), and an acknowledgement is a state.
+acknowledged (`updateStatus done`). An entry is taken per unit it is listed for, so a unit
+listed in a later poll than another gets the document too. A crash anywhere repeats a
+step, never a document: an entry already taken is not taken again, an envelope is published
+as it was queued (the router drops a second copy by its message id), and an
+acknowledgement is a state; one the endpoint refuses is kept, not taken as done. A refusal
+a later poll may not repeat (the endpoint's FAIL to getEdoc, a status about a document
+whose carrying is not noted yet) is left on the list for a while before it is recorded.
+
+The trust store is read again when its folder changes, as the router does.
 """
 
 from __future__ import annotations
@@ -38,8 +45,9 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -49,7 +57,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from broker.directory import Directory, store
 from broker.directory.model import ORGAN_ID
 from connectors import packing
-from connectors.peer import refuse_local_names
+from connectors.peer import TrustWatch, endorsed_body, refuse_local_names
 from connectors.service import check_addressed
 from connectors.vxp import bridge_store, protocol
 from connectors.vxp.bridge_store import Queued, Taken
@@ -74,12 +82,14 @@ from schemas.envelope import (
     status_id,
 )
 from signing import endorsement, xmldsig
-from signing.certificates import TrustStore
 from signing.envelope import verify
 from signing.identity import Identity
 
 log = structlog.get_logger(__name__)
 POLL_SECONDS = 2.0
+DEFER_SECONDS = 600.0
+"""How long an entry whose refusal a later poll may not repeat is left on the endpoint's
+list (see `Bridge._defer`)."""
 MAX_BACKOFF = 30.0
 MAX_DESCRIPTION = 2000
 _NAMESPACE = uuid.UUID("3c1f0a52-6d2e-4b8a-9f3e-5a7c2d1e0b94")
@@ -94,11 +104,12 @@ class Outgoing:
     body: EnvelopeBody | StatusBody
 
 
-def message_id(gateway: str, remote_id: str) -> str:
+def message_id(gateway: str, remote_id: str, listed_for: Iterable[str]) -> str:
     """The id a document taken from the endpoint carries here: the same for the same entry
-    (a taken entry is never taken twice; this makes sure of it), of the random-UUID form
-    documents' ids have."""
-    digest = hashlib.sha256(f"{_NAMESPACE}|{gateway}|{remote_id}".encode()).digest()
+    and units (a taken entry is never taken twice; this makes sure of it), another for the
+    units it is listed for in a later poll, of the random-UUID form documents' ids have."""
+    units = ",".join(sorted(set(listed_for)))
+    digest = hashlib.sha256(f"{_NAMESPACE}|{gateway}|{remote_id}|{units}".encode()).digest()
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
@@ -112,6 +123,7 @@ class Bridge(Service):
         kafka_config: ClientConfig,
         dsn: str,
         poll_seconds: float = POLL_SECONDS,
+        defer_seconds: float = DEFER_SECONDS,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -120,13 +132,16 @@ class Bridge(Service):
         self.kafka_config = kafka_config
         self.dsn = dsn
         self.poll_seconds = poll_seconds
+        self.defer_seconds = defer_seconds
+        self._deferred: dict[tuple[str, str], float] = {}
         self.topics = Topics(settings.topic_prefix, settings.max_message_bytes)
         self.registry = codec.Registry.load()
         self._publish_lock = asyncio.Lock()
         self.log = log.bind(gateway=gateway, endpoint=client.endpoint)
 
     async def start(self) -> None:
-        self.trust = TrustStore.load(self.settings.trust_store_dir)
+        self.trusted = TrustWatch(self.settings.trust_store_dir)
+        self.trust = self.trusted.current()
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(
             database.pool(self.dsn, schema=self.settings.database_schema, max_size=4)
         )
@@ -197,6 +212,7 @@ class Bridge(Service):
         """Take what the endpoint lists for this system, publish it, acknowledge it; how
         many entries were taken."""
         await self._reload()
+        self.trust = self.trusted.current()
         count = 0
         for kind in ("edoc", "status"):
             grouped: dict[str, list[dict[str, Any]]] = {}
@@ -217,18 +233,43 @@ class Bridge(Service):
                     grouped.setdefault(remote_id, []).append(entry)
             async with self.pool.acquire() as conn:
                 known = await bridge_store.taken(conn, self.gateway, kind, list(grouped))
-            for remote_id, entries in grouped.items():
-                if remote_id in known:
+            for remote_id, listed in grouped.items():
+                entries = [e for e in listed if (remote_id, e["to"]) not in known]
+                if not entries:
                     continue
                 taken = await self._take(kind, remote_id, entries)
+                if self._defer(taken):
+                    continue
+                listed_for = [e["to"] for e in entries]
                 async with self.pool.acquire() as conn:
-                    new = await bridge_store.take(conn, self.gateway, taken)
+                    new = await bridge_store.take(conn, self.gateway, taken, listed_for)
                 if new:
                     count += 1
                     self._report_taken(taken)
         await self.publish_pending()
         await self.acknowledge()
         return count
+
+    def _defer(self, taken: Taken) -> bool:
+        """Whether to leave a refused entry on the endpoint's list for now, neither recorded
+        nor acknowledged: a refusal a later poll may not repeat. The endpoint's own answer
+        to getEdoc (a server busy or restarting may answer FAIL), or a status about a
+        document whose carrying is not recorded yet (sendEdoc answered, and the database
+        went away before the bridge noted it). After `defer_seconds` it is refused."""
+        key = (taken.kind, taken.remote_id)
+        if taken.refused_reason not in _MAY_PASS_LATER:
+            self._deferred.pop(key, None)
+            return False
+        now = time.monotonic()
+        first = self._deferred.setdefault(key, now)
+        if now - first >= self.defer_seconds:
+            del self._deferred[key]
+            return False
+        self.log.info(
+            "an entry left for a later poll", kind=taken.kind, remote_id=taken.remote_id,
+            reason_code=taken.refused_reason, reason=taken.refused_detail,
+        )  # fmt: skip
+        return True
 
     def _report_taken(self, taken: Taken) -> None:
         if taken.refused_reason is not None:
@@ -251,7 +292,11 @@ class Bridge(Service):
         is the entry's; the endpoint or the database away is not, and is raised)."""
         sender = _printable(str(entries[0].get("from") or "")) or None
         try:
-            data = await self.client.get_edoc(remote_id)
+            try:
+                data = await self.client.get_edoc(remote_id)
+            except Rejected as exc:
+                detail = f"getEdoc refused ({exc.reason.value}): {exc.message}"
+                raise Rejected(ReasonCode.ENDPOINT_REFUSED, detail) from exc
             if kind == "edoc":
                 return self._document(remote_id, entries, data)
             return await self._status(remote_id, entries[0], data)
@@ -261,19 +306,16 @@ class Bridge(Service):
                 refused_detail=exc.message[:MAX_DESCRIPTION],
             )  # fmt: skip
         except Exception as exc:
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
             # One crafted document must not stop the bridge: what it provoked is that
             # entry's internal error, recorded like a connector's quarantined record.
-            name = type(exc).__name__
-            metrics.INTERNAL_ERRORS.labels("bridge", name).inc()
-            self.log.error(
-                "internal error on an entry; refused", kind=kind, remote_id=remote_id,
-                error_type=name, exc_info=exc,
+            consuming.contain(exc)
+            told = consuming.internal_error(
+                "bridge", exc, "internal error on an entry; refused", self.log, kind=kind,
+                remote_id=remote_id,
             )  # fmt: skip
             return Taken(
                 kind, remote_id, sender=sender, refused_reason=ReasonCode.INTERNAL_ERROR.value,
-                refused_detail=f"{name}: {exc}"[:MAX_DESCRIPTION],
+                refused_detail=told[:MAX_DESCRIPTION],
             )  # fmt: skip
 
     def _document(self, remote_id: str, entries: list[dict[str, Any]], data: bytes) -> Taken:
@@ -299,7 +341,7 @@ class Bridge(Service):
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         body = dataclasses.replace(
             packing.build_body(data, sender=sender, recipients=recipients, now=now),
-            message_id=message_id(self.gateway, remote_id),
+            message_id=message_id(self.gateway, remote_id, addressed),
             trace=(
                 TraceEntry(
                     organ_id=sender, at=now, action="gateway",
@@ -434,22 +476,26 @@ class Bridge(Service):
         async with self.pool.acquire() as conn:
             rows = await bridge_store.to_acknowledge(conn, self.gateway)
         for row in rows:
+            refused = None
             try:
                 await self.client.update_status(row["remote_id"], "done")
-            except Rejected as exc:  # gone there already: nothing left to tell
+            except Rejected as exc:  # kept, not taken as done: the endpoint may list it still
+                refused = f"{exc.reason.value}: {exc.message}"[:MAX_DESCRIPTION]
+                metrics.GATEWAY_REFUSED.labels(self.gateway, "in", exc.reason.value).inc()
                 self.log.warning(
                     "the endpoint refused the acknowledgement", remote_id=row["remote_id"],
                     reason_code=exc.reason.value, reason=exc.message,
                 )  # fmt: skip
             async with self.pool.acquire() as conn:
                 await bridge_store.mark_acknowledged(
-                    conn, self.gateway, row["kind"], row["remote_id"]
+                    conn, self.gateway, row["kind"], row["remote_id"], refused=refused
                 )
         return len(rows)
 
     # Out: this exchange -> the endpoint ------------------------------------------------------
 
     async def _carry_batch(self, batch: consuming.Batch) -> None:
+        self.trust = self.trusted.current()
         for records in batch.values():
             for record in records:
                 await self._carry_isolated(record)
@@ -462,13 +508,10 @@ class Bridge(Service):
         try:
             await self._carry(record)
         except Exception as exc:
-            if consuming.transient(exc) or consuming.fatal(exc):
-                raise
-            name = type(exc).__name__
-            metrics.INTERNAL_ERRORS.labels("bridge", name).inc()
-            self.log.error(
-                "internal error on a record; not carried", topic=record.topic,
-                partition=record.partition, offset=record.offset, error_type=name, exc_info=exc,
+            consuming.contain(exc)
+            consuming.internal_error(
+                "bridge", exc, "internal error on a record; not carried", self.log,
+                topic=record.topic, partition=record.partition, offset=record.offset,
             )  # fmt: skip
 
     async def _carry(self, record: ConsumerRecord) -> None:
@@ -476,10 +519,19 @@ class Bridge(Service):
         try:
             outgoing = self._check(unit, record)
         except Rejected as exc:
+            vouched = endorsed_body(
+                record, unit, self.settings.router_id, self.trust, self.registry
+            )
+            if vouched is not None:  # recorded, and its sender told, as a refusal here
+                endorsed, document = vouched
+                refused = Outgoing(unit, endorsed, document)
+                await self._refused_out(refused, document, exc, tell_sender=True)
+                return
             metrics.GATEWAY_REFUSED.labels(self.gateway, "out", exc.reason.value).inc()
             self.log.warning(
-                "a record of a remote unit's topic not carried", unit=unit, topic=record.topic,
-                offset=record.offset, reason_code=exc.reason.value, reason=exc.message,
+                "a record of a remote unit's topic not carried, not endorsed for it", unit=unit,
+                topic=record.topic, offset=record.offset, reason_code=exc.reason.value,
+                reason=exc.message,
             )  # fmt: skip
             return
         body = outgoing.body
@@ -614,8 +666,9 @@ class Bridge(Service):
         *,
         tell_sender: bool,
     ) -> None:
-        """The endpoint refused for good: recorded, and a document's sender told by a 02
-        from the remote unit (signed as the gateway, which speaks for it)."""
+        """The endpoint refused for good, or the record failed the bridge's own check:
+        recorded, and a document's sender told by a 02 from the remote unit (signed as the
+        gateway, which speaks for it) naming the reason code."""
         unit = outgoing.unit
         detail = refusal.message[:MAX_DESCRIPTION]
         queued: list[Queued] = []
@@ -642,13 +695,18 @@ class Bridge(Service):
             await bridge_store.queue(conn, self.gateway, queued)
         metrics.GATEWAY_REFUSED.labels(self.gateway, "out", refusal.reason.value).inc()
         self.log.warning(
-            "the endpoint refused what was carried", message_id=body.message_id, unit=unit,
+            "not carried to the endpoint", message_id=body.message_id, unit=unit,
             sender=body.sender, reason_code=refusal.reason.value, reason=detail,
         )  # fmt: skip
 
     async def _reload(self) -> None:
         async with self.pool.acquire() as conn:
             self.directory: Directory = await store.fetch(conn)
+
+
+_MAY_PASS_LATER = frozenset({
+    ReasonCode.ENDPOINT_REFUSED.value, ReasonCode.STATUS_UNKNOWN_MESSAGE.value
+})  # fmt: skip
 
 
 def _printable(text: str) -> str:

@@ -1,8 +1,10 @@
 """What a bridge keeps (kernel/migrations/0017_gateways.sql), each row its gateway's own.
 
 - `gateway_inbound`: each entry taken from the endpoint's pending lists, by the endpoint's
-  id: what it became here (or why it did not), its XML-DSig verdict, when it was
-  acknowledged. Written before anything is acknowledged, so a restart never takes twice.
+  id and the unit it was listed for (one docId is listed once per addressed unit, not
+  always in the same poll): what it became here (or why it did not), its XML-DSig verdict,
+  when it was acknowledged. Written before anything is acknowledged, so a restart never
+  takes twice.
 - `gateway_outbox`: the envelopes a bridge submits here, published from the table.
 - `gateway_outbound`: what it carried to the endpoint, with the endpoint's DocId; statuses
   that come back name a document by its edXML DocumentId, which leads here to its id.
@@ -49,35 +51,50 @@ class Taken:
     queued: tuple[Queued, ...] = ()
 
 
-async def taken(conn: Connection, gateway: str, kind: str, remote_ids: Sequence[str]) -> set[str]:
-    """Which of these endpoint ids this gateway already took."""
+async def taken(
+    conn: Connection, gateway: str, kind: str, remote_ids: Sequence[str]
+) -> set[tuple[str, str]]:
+    """Which of these endpoint ids this gateway already took, for which listed unit."""
     rows = await conn.fetch(
-        "SELECT remote_id FROM gateway_inbound WHERE gateway = $1 AND kind = $2"
+        "SELECT remote_id, recipient FROM gateway_inbound WHERE gateway = $1 AND kind = $2"
         " AND remote_id = ANY($3::text[])",
         gateway,
         kind,
         list(remote_ids),
     )
-    return {row["remote_id"] for row in rows}
+    return {(row["remote_id"], row["recipient"]) for row in rows}
 
 
-async def take(conn: Connection, gateway: str, entry: Taken) -> bool:
-    """Record an entry and queue its envelopes, in one transaction; False if another run of
-    the bridge recorded it first (its envelopes are that run's)."""
-    async with conn.transaction():
-        inserted = await conn.fetchval(
-            "INSERT INTO gateway_inbound (gateway, kind, remote_id, message_id, sender,"
-            " recipients, document_id, responds_to, status_code, xmldsig, xmldsig_detail,"
-            " refused_reason, refused_detail)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            gateway, entry.kind, entry.remote_id, entry.message_id, entry.sender,
-            list(entry.recipients), entry.document_id, entry.responds_to, entry.status_code,
-            entry.xmldsig, entry.xmldsig_detail, entry.refused_reason, entry.refused_detail,
-        )  # fmt: skip
-        if not inserted:
-            return False
-        await queue(conn, gateway, entry.queued, remote=(entry.kind, entry.remote_id))
+class _TakenBefore(Exception):
+    """Another run of the bridge recorded one of the entries first: undo this take."""
+
+
+async def take(conn: Connection, gateway: str, entry: Taken, listed_for: Sequence[str]) -> bool:
+    """Record an entry, once for each unit it was listed for, and queue its envelopes, in
+    one transaction; False if another run of the bridge recorded any of them first (its
+    envelopes are that run's; what is left is taken at the next poll)."""
+    rows = [
+        (gateway, entry.kind, entry.remote_id, unit, entry.message_id, entry.sender,
+         list(entry.recipients), entry.document_id, entry.responds_to, entry.status_code,
+         entry.xmldsig, entry.xmldsig_detail, entry.refused_reason, entry.refused_detail)
+        for unit in dict.fromkeys(listed_for)
+    ]  # fmt: skip
+    try:
+        async with conn.transaction():
+            for row in rows:
+                inserted = await conn.fetchval(
+                    "INSERT INTO gateway_inbound (gateway, kind, remote_id, recipient,"
+                    " message_id, sender, recipients, document_id, responds_to, status_code,"
+                    " xmldsig, xmldsig_detail, refused_reason, refused_detail)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    *row,
+                )
+                if not inserted:
+                    raise _TakenBefore
+            await queue(conn, gateway, entry.queued, remote=(entry.kind, entry.remote_id))
+    except _TakenBefore:
+        return False
     return True
 
 
@@ -128,21 +145,29 @@ async def to_acknowledge(conn: Connection, gateway: str) -> list[dict[str, Any]]
     entry has none): durable here, so the endpoint may forget them."""
     rows = await conn.fetch(
         "SELECT i.kind, i.remote_id FROM gateway_inbound i WHERE i.gateway = $1"
-        " AND i.acknowledged_at IS NULL AND NOT EXISTS (SELECT FROM gateway_outbox o"
+        " AND i.acknowledged_at IS NULL AND i.acknowledgement_refused IS NULL"
+        " AND NOT EXISTS (SELECT FROM gateway_outbox o"
         " WHERE o.gateway = i.gateway AND o.remote_kind = i.kind AND o.remote_id = i.remote_id"
-        " AND o.published_at IS NULL) ORDER BY i.taken_at LIMIT 500",
+        " AND o.published_at IS NULL) GROUP BY i.kind, i.remote_id ORDER BY min(i.taken_at)"
+        " LIMIT 500",
         gateway,
     )
     return [dict(row) for row in rows]
 
 
-async def mark_acknowledged(conn: Connection, gateway: str, kind: str, remote_id: str) -> None:
+async def mark_acknowledged(
+    conn: Connection, gateway: str, kind: str, remote_id: str, *, refused: str | None = None
+) -> None:
+    """The endpoint took the acknowledgement; or `refused` it, which is kept instead (the
+    entry is not acknowledged, and not asked about again)."""
     await conn.execute(
-        "UPDATE gateway_inbound SET acknowledged_at = now() WHERE gateway = $1 AND kind = $2"
-        " AND remote_id = $3",
+        "UPDATE gateway_inbound SET acknowledged_at = CASE WHEN $4::text IS NULL THEN now() END,"
+        " acknowledgement_refused = $4 WHERE gateway = $1 AND kind = $2 AND remote_id = $3"
+        " AND acknowledged_at IS NULL AND acknowledgement_refused IS NULL",
         gateway,
         kind,
         remote_id,
+        refused,
     )
 
 

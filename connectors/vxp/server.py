@@ -231,25 +231,21 @@ class Axis:
             if not isinstance(packet, edxml.DocumentPacket):
                 raise _malformed("messagetype is edoc, but the body is a status packet")
             given = caller.param("to")
-            to = protocol.recipients(given) if given else _addressed(packet)
-            doc_id = await self._send_once(caller, unit, document, packet, to)
+            to = list(dict.fromkeys(protocol.recipients(given) if given else _addressed(packet)))
+            doc_id = await self._send_once(caller, unit, document, to)
         log.info("axis send", system=caller.system.id, unit=unit, kind=kind, doc_id=doc_id)
         return _ok(DocId=doc_id)
 
     async def _send_once(
-        self,
-        caller: Caller,
-        unit: str,
-        document: bytes,
-        packet: edxml.DocumentPacket,
-        to: Sequence[str],
+        self, caller: Caller, unit: str, document: bytes, to: Sequence[str]
     ) -> str:
-        """The same bytes from the same unit to the same recipients are one document (a
-        bridge sends one document to each remote recipient alone). A request claims them in the
-        database for a lease and sends; one arriving meanwhile waits for that send's DocId;
-        one finding a lapsed claim (its sender crashed) takes over, and adopts the document
-        the lapsed send did register (same unit and document id, since its claim) if any.
-        No database connection is held while the connector sends."""
+        """The same bytes from the same unit to the same recipients (in any order) are one
+        document (a bridge sends one document to each remote recipient alone). A request
+        claims them in the database for a lease, which reserves the document's message id,
+        and sends under it; one arriving meanwhile waits for that send's DocId; one finding a
+        lapsed claim (its sender crashed) takes it over, and answers the document the lapsed
+        send registered under the reserved id, or sends it under that id. No database
+        connection is held while the connector sends."""
         digest = claim_key(document, to)
         deadline = time.monotonic() + LEASE.total_seconds() + 5
         while True:
@@ -257,18 +253,16 @@ class Axis:
                 claim = await store.claim(conn, unit, digest, caller.system.id, LEASE)
                 if claim.message_id is not None:
                     return claim.message_id
-                if claim.mine and claim.since is not None and packet.document_id is not None:
-                    found = await store.sent_since(conn, unit, packet.document_id, claim.since, to)
-                    if found is not None:
-                        await store.complete(conn, unit, digest, found)
-                        return found
-            if claim.mine:
-                break
+                if claim.reserved is not None:
+                    if claim.taken_over and await store.registered(conn, unit, claim.reserved):
+                        await store.complete(conn, unit, digest, claim.reserved)
+                        return claim.reserved
+                    break
             if time.monotonic() > deadline:
                 raise ServiceFailed(f"the same document from {unit} is being sent; try again")
             await asyncio.sleep(0.2)
         try:
-            sent, _ = await self.connector.send(unit, document, to)
+            sent, _ = await self.connector.send(unit, document, to, message_id=claim.reserved)
         except BaseException:
             async with self.connector.pool.acquire() as conn:
                 await asyncio.shield(store.release(conn, unit, digest))
@@ -335,7 +329,9 @@ class Axis:
             if kind == "status":
                 data = [_status_entry(row) for row in await store.pending_statuses(conn, units)]
             else:
-                data = [_document_entry(row) for row in await store.pending_documents(conn, units)]
+                rows = await store.pending_documents(conn, units)
+                await store.mark_listed(conn, rows, system_id=caller.system.id)
+                data = [_document_entry(row) for row in rows]
         return _ok(data=data)
 
     async def get_edoc(self, request: web.Request) -> web.Response:
@@ -361,6 +357,8 @@ class Axis:
         units = self._units(caller)
         async with self.connector.pool.acquire() as conn, conn.transaction():
             holders, kind = await store.received_by(conn, units, doc_id), "edoc"
+            # The units it was listed for: a copy that arrived since is not acknowledged.
+            holders = await store.shown(conn, holders, doc_id) or holders
             if not holders:
                 heard = await store.heard(conn, units, doc_id)
                 holders, kind = [row["unit"] for row in heard], "status"
@@ -403,8 +401,8 @@ class Axis:
 
 
 def claim_key(document: bytes, to: Sequence[str]) -> bytes:
-    """What makes a send the same send: its bytes and its recipients."""
-    return hashlib.sha256(document + b"\x00to:" + ",".join(sorted(to)).encode()).digest()
+    """What makes a send the same send: its bytes and its recipients, as a set."""
+    return hashlib.sha256(document + b"\x00to:" + ",".join(sorted(set(to))).encode()).digest()
 
 
 def _addressed(packet: edxml.DocumentPacket) -> list[str]:
@@ -418,16 +416,17 @@ def _addressed(packet: edxml.DocumentPacket) -> list[str]:
 
 
 def _document_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    said = row["state"] not in (None, "listed")  # listed: shown, no word from the system yet
     return {
         "docId": row["message_id"],
         "serviceType": "eDoc",
         "messageType": "edoc",
         "from": row["sender"],
         "to": row["unit"],
-        "status": row["state"] or "pending",
+        "status": row["state"] if said else "pending",
         "status_desc": row["subject"] or "",
         "created_time": protocol.stamp(row["sent_at"]),
-        "updated_time": protocol.stamp(row["updated_at"] or row["received_at"]),
+        "updated_time": protocol.stamp(row["updated_at"] if said else row["received_at"]),
     }
 
 
@@ -509,9 +508,17 @@ def _status_packet(row: Mapping[str, Any]) -> bytes:
 
 def with_attachments(document: bytes, attachments: Sequence[Mapping[str, Any]]) -> bytes:
     """The edXML as received; files that came beside it (the connector's JSON API carries
-    them so) are embedded, as the protocol has nowhere else to put them."""
+    them so) are embedded, as the protocol has nowhere else to put them. One carried by
+    reference is refused rather than embedded empty."""
     if not attachments:
         return document
+    by_reference = [a["name"] for a in attachments if a["content"] is None]
+    if by_reference:
+        raise Rejected(
+            ReasonCode.ATTACHMENT_BY_REFERENCE,
+            f"{', '.join(by_reference)} travel by reference (too large to embed); the axis "
+            "protocol can only carry attachments inside the edXML",
+        )
     packet = edxml.parse(document)
     added = [
         model.Attachment(

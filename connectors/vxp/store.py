@@ -2,7 +2,7 @@
 
 Received documents are the incoming register's entries and received statuses are what the
 sender's connector heard (`outgoing_status`): the protocol adds only which of them a unit's
-system acknowledged (`vxp_acknowledgements`) and which bytes a unit already sent
+system was shown and acknowledged (`vxp_acknowledgements`) and which bytes a unit already sent
 (`vxp_sent`). Acknowledgement is per unit, not per system: a unit's new system does not
 download again what its old one took.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kernel.database import Connection
@@ -100,6 +101,29 @@ async def heard(
         CODES,
     )
     return [dict(row) for row in rows]
+
+
+async def mark_listed(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, system_id: str
+) -> None:
+    """Note which pending documents a system was shown (no word from it yet): updateStatus
+    acknowledges a document only for the units it was shown for."""
+    await conn.executemany(
+        "INSERT INTO vxp_acknowledgements (unit, message_id, kind, state, system_id)"
+        " VALUES ($1, $2, 'edoc', 'listed', $3) ON CONFLICT (unit, message_id) DO NOTHING",
+        [(row["unit"], row["message_id"], system_id) for row in rows if row["state"] is None],
+    )
+
+
+async def shown(conn: Connection, units: Sequence[str], message_id: str) -> list[str]:
+    """Which of these units' systems were shown `message_id` (or said something of it)."""
+    rows = await conn.fetch(
+        "SELECT unit FROM vxp_acknowledgements WHERE unit = ANY($1::text[])"
+        " AND message_id = $2 ORDER BY unit",
+        list(units),
+        message_id,
+    )
+    return [row["unit"] for row in rows]
 
 
 async def acknowledge(
@@ -191,31 +215,33 @@ async def directory(conn: Connection) -> list[dict[str, Any]]:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Claim:
     """What a request may do with bytes a unit sends: return the document they already are
-    (`message_id`), send them (`mine`; `since` when it takes over a claim whose lease ran
-    out, which may have registered the document before it stopped), or wait (neither)."""
+    (`message_id`), send them under the id the claim reserved (`reserved`; `taken_over` when
+    it takes over a claim whose lease ran out, whose send may have registered that id before
+    it stopped), or wait (neither)."""
 
     message_id: str | None = None
-    mine: bool = False
-    since: datetime.datetime | None = None
+    reserved: str | None = None
+    taken_over: bool = False
 
 
 async def claim(
     conn: Connection, unit: str, sha256: bytes, system_id: str, lease: datetime.timedelta
 ) -> Claim:
     async with conn.transaction():
-        inserted = await conn.fetchval(
-            "INSERT INTO vxp_sent (unit, sha256, system_id, lease_until)"
-            " VALUES ($1, $2, $3, now() + $4) ON CONFLICT (unit, sha256) DO NOTHING"
-            " RETURNING true",
+        reserved = await conn.fetchval(
+            "INSERT INTO vxp_sent (unit, sha256, system_id, lease_until, reserved_id)"
+            " VALUES ($1, $2, $3, now() + $4, $5) ON CONFLICT (unit, sha256) DO NOTHING"
+            " RETURNING reserved_id",
             unit,
             sha256,
             system_id,
             lease,
+            str(uuid.uuid4()),
         )
-        if inserted:
-            return Claim(mine=True)
+        if reserved is not None:
+            return Claim(reserved=reserved)
         row = await conn.fetchrow(
-            "SELECT message_id, claimed_at, lease_until < now() AS lapsed FROM vxp_sent"
+            "SELECT message_id, lease_until < now() AS lapsed FROM vxp_sent"
             " WHERE unit = $1 AND sha256 = $2 FOR UPDATE",
             unit,
             sha256,
@@ -225,15 +251,17 @@ async def claim(
             return Claim(message_id=row["message_id"])
         if not row["lapsed"]:
             return Claim()
-        await conn.execute(
-            "UPDATE vxp_sent SET claimed_at = now(), lease_until = now() + $3, system_id = $4"
-            " WHERE unit = $1 AND sha256 = $2",
+        reserved = await conn.fetchval(
+            "UPDATE vxp_sent SET claimed_at = now(), lease_until = now() + $3, system_id = $4,"
+            " reserved_id = coalesce(reserved_id, $5) WHERE unit = $1 AND sha256 = $2"
+            " RETURNING reserved_id",
             unit,
             sha256,
             lease,
             system_id,
+            str(uuid.uuid4()),
         )
-        return Claim(mine=True, since=row["claimed_at"])
+        return Claim(reserved=reserved, taken_over=True)
 
 
 async def complete(conn: Connection, unit: str, sha256: bytes, message_id: str) -> None:
@@ -255,22 +283,12 @@ async def release(conn: Connection, unit: str, sha256: bytes) -> None:
     )
 
 
-async def sent_since(
-    conn: Connection,
-    unit: str,
-    document_id: str,
-    since: datetime.datetime,
-    recipients: Sequence[str],
-) -> str | None:
-    """A document `unit` registered under this document id to these recipients since a
-    claim was made: the send a crash cut off before it could be noted."""
-    found: str | None = await conn.fetchval(
-        "SELECT message_id FROM outgoing_register WHERE unit = $1 AND document_id = $2"
-        " AND created_at >= $3::timestamptz - interval '1 second'"
-        " AND recipients = $4::text[] ORDER BY created_at LIMIT 1",
+async def registered(conn: Connection, unit: str, message_id: str) -> bool:
+    """Whether `unit` numbered a document under this id: a send a crash cut off before its
+    claim was completed."""
+    found: bool | None = await conn.fetchval(
+        "SELECT true FROM outgoing_register WHERE unit = $1 AND message_id = $2",
         unit,
-        document_id,
-        since,
-        list(recipients),
+        message_id,
     )
-    return found
+    return bool(found)

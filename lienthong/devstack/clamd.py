@@ -92,6 +92,8 @@ class LocalClamd:
         self.db_dir.mkdir(parents=True, exist_ok=True)
         # A body signature (.ndb, any file type, any offset) also finds EICAR inside a file.
         (self.db_dir / "lienthong.ndb").write_text(f"{SIGNATURE}:0:*:{eicar().hex()}\n")
+        largest = max(self.settings.max_message_bytes, self.settings.max_attachment_bytes)
+        largest = largest // (1024 * 1024) + 1
         self.config.write_text(
             "\n".join(
                 [
@@ -102,7 +104,12 @@ class LocalClamd:
                     "TCPAddr 127.0.0.1",
                     f"LogFile {self.log_file}",
                     "LogTime yes",
-                    f"StreamMaxLength {self.settings.max_message_bytes // (1024 * 1024) + 1}M",
+                    # Whole attachments, those carried by reference included; past
+                    # these clamd refuses to scan (the document is held), never says OK.
+                    f"StreamMaxLength {largest}M",
+                    f"MaxFileSize {largest}M",
+                    f"MaxScanSize {largest}M",
+                    "AlertExceedsMax yes",
                     "MaxThreads 4",
                     "SelfCheck 0",
                     "",

@@ -142,6 +142,17 @@ class Exchange:
             for consumer in consumers:
                 consumer.resume(*consumer.assignment())
 
+    @contextlib.asynccontextmanager
+    async def connector_held_back(self, unit: str) -> AsyncIterator[None]:
+        """The connector takes nothing from `unit`'s topic until the block ends."""
+        consumer = self.connector._consumers[unit]
+        await self.until(functools.partial(_assigned, consumer), what="its partitions")
+        consumer.pause(*consumer.assignment())
+        try:
+            yield
+        finally:
+            consumer.resume(*consumer.assignment())
+
     async def until(
         self, probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = ""
     ) -> T:
@@ -163,7 +174,7 @@ async def _assigned(consumer: AIOKafkaConsumer) -> bool:
 def exchange_settings(base: Settings, tmp: Path, schema: str, prefix: str) -> Settings:
     return dataclasses.replace(
         base, topic_prefix=prefix, database_schema=schema, pki_dir=tmp / "pki", trust_dir=None,
-        kafka_clients=tmp / "kafka-clients",
+        kafka_clients=tmp / "kafka-clients", claims=tmp / "claims",
     )  # fmt: skip
 
 

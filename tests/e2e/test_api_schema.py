@@ -95,4 +95,4 @@ async def test_the_openapi_holds_and_nothing_it_generates_gets_a_5xx(exchange: E
         async with session.get(f"{base}/openapi.json") as response:
             spec = await response.json()
         tried = await asyncio.to_thread(_fuzz, spec, base, headers)
-    assert len(tried) == 9 + 6, tried  # all nine positive, the six with something to break
+    assert len(tried) == 11 + 8, tried  # all eleven positive, the eight with something to break

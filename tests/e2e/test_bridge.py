@@ -14,32 +14,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
-import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker import provisioning
-from broker.directory import Directory, loader
+from broker.directory import Directory
 from connectors import api, packing
-from connectors.vxp import systems
+from connectors.vxp import bridge_store, systems
 from connectors.vxp.bridge import Bridge, message_id
 from connectors.vxp.client import AxisClient
 from kernel import database
 from kernel.kafka import ClientConfig
 from kernel.settings import Settings
-from lienthong import dbroles
-from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
+from schemas.envelope import status_id
+from signing.identity import Identity
 from signing.testpki import write_gateway
 from tests.e2e.conftest import (
     COMMUNE_A,
@@ -49,12 +48,14 @@ from tests.e2e.conftest import (
     Exchange,
     running_exchange,
 )
+from tests.e2e.gateways import behind, document, gateway_role, produce
 from tests.unit.test_xmldsig import sign
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-_numbers = itertools.count(int(datetime.datetime.now().timestamp()) % 100000 * 10)
 LOCAL = (COMMUNE_A, COMMUNE_B)
 """A's own units; DEPARTMENT and PROVINCE are B's, behind A's gateway."""
+MINISTRY = "000.00.00.G12"
+"""Behind another gateway of A's (`<gateway>n`), which nothing here runs."""
 
 
 @dataclasses.dataclass
@@ -68,10 +69,22 @@ class World:
     kafka: ClientConfig
     dsn: str
 
-    def bridge(self, *, poll_seconds: float = 0.3) -> Bridge:
-        client = AxisClient(self.endpoint, self.system_id, self.secret, timeout=20)
+    def bridge(
+        self,
+        *,
+        poll_seconds: float = 0.3,
+        system: tuple[str, str] | None = None,
+        trust: Path | None = None,
+    ) -> Bridge:
+        """The bridge, as B's system for it (or another `system`: its id and secret), with
+        A's trust store (or the folder `trust`)."""
+        system_id, secret = system or (self.system_id, self.secret)
+        client = AxisClient(self.endpoint, system_id, secret, timeout=20)
+        settings = dataclasses.replace(
+            self.a.settings, trust_dir=trust or self.a.settings.trust_dir
+        )
         return Bridge(
-            self.a.settings, self.gateway, client, kafka_config=self.kafka, dsn=self.dsn,
+            settings, self.gateway, client, kafka_config=self.kafka, dsn=self.dsn,
             poll_seconds=poll_seconds,
         )  # fmt: skip
 
@@ -85,12 +98,9 @@ class World:
 
 
 def a_directory(gateway: str) -> Directory:
-    """The sample directory as province A sees it: B's units behind the gateway."""
-    sample = loader.load(SAMPLE_DIRECTORY)
-    return Directory(
-        dataclasses.replace(u, gateway=gateway) if u.organ_id in (DEPARTMENT, PROVINCE) else u
-        for u in sample.units.values()
-    )
+    """The sample directory as province A sees it: B's units behind the gateway, the
+    ministry behind another."""
+    return behind({DEPARTMENT: gateway, PROVINCE: gateway, MINISTRY: f"{gateway}n"})
 
 
 @pytest.fixture(scope="module")
@@ -99,46 +109,37 @@ async def world(
 ) -> AsyncIterator[World]:
     gateway = f"g{uuid.uuid4().hex[:8]}"
     tmp = tmp_path_factory.mktemp("bridge")
-    assert services.database_roles_dir is not None
+    directory = a_directory(gateway)
     async with (
         running_exchange(settings, services, tmp / "b") as b,
         api.serving(b.connector, "127.0.0.1", 0) as port,
-        running_exchange(
-            settings, services, tmp / "a", directory=a_directory(gateway), hosted=LOCAL
-        ) as a,
+        running_exchange(settings, services, tmp / "a", directory=directory, hosted=LOCAL) as a,
+        gateway_role(services, gateway) as dsn,
     ):
         # A's gateway: its certificate names DEPARTMENT only (so PROVINCE's mail is refused),
         # its Kafka principal, its database role.
         write_gateway(a.pki, a.pki_dir, gateway, [DEPARTMENT])
-        directory = a_directory(gateway)
         config = await provisioning.gateway_client(
             a.settings, services.kafka, a.topics, directory, gateway
         )
-        admin = await database.connect(services.database_url.reveal())
-        try:
-            dsn = await dbroles.create_gateway_role(
-                admin, gateway, base=services.database_url.reveal(),
-                directory=services.database_roles_dir,
-            )  # fmt: skip
-            # B knows A's bridge as one system, acting for COMMUNE_A (not COMMUNE_B).
-            conn = await database.connect(b.dsn, schema=b.settings.database_schema)
-            try:
-                key = systems.ensure_key(systems.key_path(b.settings))
-                made, secret = await systems.create(
-                    conn, key, [COMMUNE_A], system_id=f"lienthong.{gateway}", name="province A",
-                    actor="pytest",
-                )  # fmt: skip
-            finally:
-                await conn.close()
-            yield World(
-                a, b, gateway, f"http://127.0.0.1:{port}/vxp", made.id, secret, config,
-                dsn.reveal(),
-            )  # fmt: skip
-        finally:
-            role = dbroles.gateway_role(gateway)
-            dbroles.dsn_file(services.database_roles_dir, role).unlink(missing_ok=True)
-            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
-            await admin.close()
+        # B knows A's bridge as one system, acting for COMMUNE_A (not COMMUNE_B).
+        made, secret = await b_system(b, [COMMUNE_A], f"lienthong.{gateway}")
+        yield World(
+            a, b, gateway, f"http://127.0.0.1:{port}/vxp", made, secret, config, dsn
+        )  # fmt: skip
+
+
+async def b_system(b: Exchange, units: Sequence[str], system_id: str) -> tuple[str, str]:
+    """An agency system at B acting for these units: its id and secret."""
+    conn = await database.connect(b.dsn, schema=b.settings.database_schema)
+    try:
+        key = systems.ensure_key(systems.key_path(b.settings))
+        made, secret = await systems.create(
+            conn, key, units, system_id=system_id, name="province A", actor="pytest"
+        )
+    finally:
+        await conn.close()
+    return made.id, secret
 
 
 @contextlib.asynccontextmanager
@@ -151,18 +152,6 @@ async def bridging(world: World) -> AsyncIterator[Bridge]:
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
-
-
-def document(sender: str, to: str, subject: str = "V/v phối hợp liên thông") -> tuple[bytes, str]:
-    """A fresh document (its own number), and its DocumentId."""
-    number = next(_numbers)
-    packet = packing.edxml_from_fields(
-        sender,
-        {"subject": f"{subject} ({number})", "code_number": str(number),
-         "code_notation": "UBND-VP", "content": "Đề nghị phối hợp."},
-        [to],
-    )  # fmt: skip
-    return packet, f"{sender},{datetime.date.today():%Y/%m/%d},{number}/UBND-VP"
 
 
 async def statuses(on: Exchange, unit: str, document_id: str) -> dict[str, str]:
@@ -259,6 +248,75 @@ async def test_an_xml_signature_from_the_other_side_is_checked_and_recorded(
     assert taken["xmldsig"] == "valid", taken["xmldsig_detail"]
 
 
+async def test_a_document_for_two_units_reaches_the_one_a_later_poll_lists(
+    world: World,
+) -> None:
+    """B lists a document once per addressed unit, under one docId, and a poll may list it
+    for one unit before the other (here: a system acting for COMMUNE_A only, then one for
+    both): the entry for the unit listed later is taken too, as a document of its own."""
+    a, b = world.a, world.b
+    both = await b_system(b, [COMMUNE_A, COMMUNE_B], f"lienthong.{world.gateway}.both")
+    packet, document_id = document(DEPARTMENT, COMMUNE_A, "V/v gửi hai xã", also=[COMMUNE_B])
+    await b.connector.send(DEPARTMENT, packet, [COMMUNE_A, COMMUNE_B])
+    await world.until(
+        "SELECT count(*) FROM incoming_register WHERE document_id = $1 HAVING count(*) = 2",
+        document_id, on=b, what="the document at B for both units",
+    )  # fmt: skip
+    async with world.bridge() as bridge:
+        await bridge.poll_once()
+    async with world.bridge(system=both) as bridge:
+        await bridge.poll_once()
+    rows = await world.until(
+        "SELECT unit FROM incoming_register WHERE document_id = $1 AND unit = $2",
+        document_id, COMMUNE_B, on=a, what="the document at A's COMMUNE_B",
+    )  # fmt: skip
+    await asyncio.sleep(2)  # room for a second copy, were there one
+    rows = await a.fetch(
+        "SELECT unit FROM incoming_register WHERE document_id = $1 ORDER BY unit", document_id
+    )
+    assert [r["unit"] for r in rows] == sorted([COMMUNE_A, COMMUNE_B])
+    taken = await a.fetch(
+        "SELECT recipient, message_id FROM gateway_inbound WHERE document_id = $1", document_id
+    )
+    assert len({t["message_id"] for t in taken}) == 2
+
+
+async def test_the_bridge_reads_a_changed_trust_store_without_a_restart(
+    world: World, tmp_path: Path
+) -> None:
+    """The bridge starts with a trust store that does not know A's CA, which is then added
+    (as an operator adds a CA): the next document's XML-DSig signature is judged with it."""
+    a, b = world.a, world.b
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    signer = a.pki.unit(DEPARTMENT, "Sở Nội vụ")
+    before, before_id = document(DEPARTMENT, COMMUNE_A, "V/v trước khi tin cậy")
+    after, after_id = document(DEPARTMENT, COMMUNE_A, "V/v sau khi tin cậy")
+
+    async def at_b(document_id: str) -> None:
+        await world.until(
+            "SELECT 1 FROM incoming_register WHERE unit = $1 AND document_id = $2",
+            COMMUNE_A, document_id, on=b, what="the document at B",
+        )  # fmt: skip
+
+    async with world.bridge(trust=trust) as bridge:
+        await b.connector.send(DEPARTMENT, sign(before, signer), [COMMUNE_A])
+        await at_b(before_id)
+        await bridge.poll_once()
+        for path in a.settings.trust_store_dir.iterdir():
+            shutil.copy(path, trust / path.name)
+        await b.connector.send(DEPARTMENT, sign(after, signer), [COMMUNE_A])
+        await at_b(after_id)
+        await bridge.poll_once()
+    rows = await a.fetch(
+        "SELECT document_id, xmldsig FROM gateway_inbound WHERE document_id = ANY($1::text[])",
+        [before_id, after_id],
+    )
+    assert {r["document_id"]: r["xmldsig"] for r in rows} == {
+        before_id: "untrusted", after_id: "valid",
+    }  # fmt: skip
+
+
 # What either side refuses -----------------------------------------------------------------------
 
 
@@ -304,6 +362,91 @@ async def test_the_bridge_speaks_only_for_the_units_its_certificate_names(world:
         "SELECT 1 FROM vxp_acknowledgements WHERE message_id = $1 AND state = 'done'",
         taken["remote_id"],
     )  # fmt: skip
+
+
+async def test_an_acknowledgement_the_endpoint_refuses_is_kept_not_taken_as_done(
+    world: World,
+) -> None:
+    """updateStatus refused (B knows no such docId): the entry is not marked acknowledged,
+    the refusal is kept with its code, and it is not asked again."""
+    a = world.a
+    remote_id = f"gone-{uuid.uuid4()}"
+    await a.fetch(
+        "INSERT INTO gateway_inbound (gateway, kind, remote_id, recipient, refused_reason)"
+        " VALUES ($1, 'edoc', $2, $3, 'edxml_malformed')",
+        world.gateway, remote_id, COMMUNE_A,
+    )  # fmt: skip
+    async with world.bridge() as bridge:
+        await bridge.acknowledge()
+        [row] = await a.fetch(
+            "SELECT acknowledged_at, acknowledgement_refused FROM gateway_inbound"
+            " WHERE remote_id = $1",
+            remote_id,
+        )
+        assert row["acknowledged_at"] is None
+        assert (row["acknowledgement_refused"] or "").startswith("not_found:"), row
+        async with bridge.pool.acquire() as conn:
+            asked = await bridge_store.to_acknowledge(conn, world.gateway)
+    assert remote_id not in {r["remote_id"] for r in asked}
+
+
+async def test_a_record_failing_the_bridges_check_is_recorded_and_its_sender_told(
+    world: World,
+) -> None:
+    """A record on DEPARTMENT's topic whose router endorsement holds but whose edXML says
+    another sender than its envelope (the bridge's own check refuses it): not carried, but
+    recorded with its reason, and COMMUNE_A is sent a 02 from DEPARTMENT naming it."""
+    a = world.a
+    packet, _ = document(COMMUNE_A, DEPARTMENT)
+    other, _ = document(COMMUNE_B, DEPARTMENT)
+    body = dataclasses.replace(
+        packing.build_body(packet, sender=COMMUNE_A, recipients=[DEPARTMENT]), edxml=other
+    )
+    sender = Identity.load(a.pki_dir / "units" / COMMUNE_A, COMMUNE_A)
+    headers, value = sender.seal(a.connector.registry, body)
+    endorsed = a.router_endorsement(value, body.message_id, DEPARTMENT)
+    await produce(a.endpoints.kafka, a.topics.unit(DEPARTMENT), value, COMMUNE_A,
+                  [*headers, endorsed])  # fmt: skip
+    async with bridging(world):
+        [carried] = await world.until(
+            "SELECT * FROM gateway_outbound WHERE message_id = $1", body.message_id,
+            on=a, what="the refusal recorded",
+        )  # fmt: skip
+        [told] = await world.until(
+            "SELECT * FROM gateway_outbox WHERE message_id = $1 AND published_at IS NOT NULL",
+            status_id(body.message_id, DEPARTMENT, "02"), on=a, what="the 02 published",
+        )  # fmt: skip
+    assert (carried["recipient"], carried["remote_id"]) == (DEPARTMENT, None)
+    assert carried["refused_reason"] == "edxml_sender_mismatch", carried
+    assert bytes(told["key"]) == DEPARTMENT.encode()
+
+
+async def test_a_gateways_certificate_cannot_sign_for_another_gateways_unit(
+    world: World, tmp_path: Path
+) -> None:
+    """A certificate issued for A's gateway that also names a unit the directory places
+    behind another gateway: what it signs as that unit is refused by A's router
+    (certificate_spans_gateways), and nothing reaches A's commune."""
+    a = world.a
+    rogue = a.pki.issue(
+        f"lienthong gateway {world.gateway}", f"MDDT:{DEPARTMENT}", f"MDDT:{MINISTRY}"
+    )
+    rogue.write(tmp_path / "rogue")
+    identity = Identity.speaking_for(tmp_path / "rogue")[MINISTRY]
+    packet, document_id = document(MINISTRY, COMMUNE_A, "V/v mạo danh")
+    body = packing.build_body(packet, sender=MINISTRY, recipients=[COMMUNE_A])
+    headers, value = identity.seal(a.connector.registry, body)
+    await produce(a.endpoints.kafka, a.topics.submit, value, MINISTRY, headers)
+    [judged] = await world.until(
+        "SELECT verdict, reason_code FROM messages WHERE message_id = $1", body.message_id,
+        on=a, what="the router's verdict",
+    )  # fmt: skip
+    assert (judged["verdict"], judged["reason_code"]) == (
+        "rejected", "certificate_spans_gateways",
+    )  # fmt: skip
+    assert (
+        await a.fetch("SELECT 1 FROM incoming_register WHERE document_id = $1", document_id) == []
+    )
 
 
 async def test_the_gateway_role_sees_only_its_own_rows(world: World) -> None:
@@ -390,7 +533,10 @@ async def test_a_bridge_killed_at_random_loses_and_doubles_nothing(
 
         async def all_heard() -> bool:
             heard = [await statuses(a, COMMUNE_A, d) for _, d in out]
-            pending = await a.fetch("SELECT 1 FROM gateway_inbound WHERE acknowledged_at IS NULL")
+            pending = await a.fetch(
+                "SELECT 1 FROM gateway_inbound WHERE acknowledged_at IS NULL"
+                " AND acknowledgement_refused IS NULL"
+            )
             return all("01" in h for h in heard) and not pending
 
         await a.until(all_heard, timeout=120, what="every 01 back, every entry acknowledged")
@@ -414,9 +560,12 @@ async def test_a_bridge_killed_at_random_loses_and_doubles_nothing(
     )  # fmt: skip
     assert {r["document_id"]: r["n"] for r in numbered} == {d: 1 for _, d in out}
     taken = await a.fetch(
-        "SELECT remote_id, message_id FROM gateway_inbound WHERE kind = 'edoc'"
+        "SELECT remote_id, recipient, message_id FROM gateway_inbound WHERE kind = 'edoc'"
         " AND document_id = ANY($1::text[])",
         [d for _, d in back],
     )
     assert len(taken) == len(back)
-    assert all(t["message_id"] == message_id(world.gateway, t["remote_id"]) for t in taken)
+    assert all(
+        t["message_id"] == message_id(world.gateway, t["remote_id"], [t["recipient"]])
+        for t in taken
+    )

@@ -14,29 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import hashlib
-import itertools
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from broker import provisioning
-from broker.directory import Directory, Unit, loader
+from broker.directory import Unit
 from connectors import packing
 from connectors.peer import Link
-from kernel import database
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
-from lienthong import dbroles
-from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
 from schemas import codec
+from schemas.envelope import status_id
 from signing.identity import Identity
 from signing.testpki import TestPki, write_gateway
 from tests.e2e.conftest import (
@@ -47,13 +42,15 @@ from tests.e2e.conftest import (
     Exchange,
     running_exchange,
 )
+from tests.e2e.gateways import behind, document, gateway_role, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-_numbers = itertools.count(int(datetime.datetime.now().timestamp()) % 100000 * 10 + 7)
 ONLY_A_KNOWS = "000.00.09.H62"
 """Behind gateway gb in A's directory; B has no such unit."""
 ONLY_B_KNOWS = "000.04.00.H62"
 """Behind gateway ga in B's directory; A has no such unit."""
+MINISTRY = "000.00.00.G12"
+"""Behind a third gateway in A's directory (the national axis): nothing crosses to it."""
 B_ROUTER = "lienthong-router-b"
 
 
@@ -65,18 +62,6 @@ class Federation:
     pki: TestPki
 
 
-def directory(remote: Iterable[str], gateway: str, extra: Unit) -> Directory:
-    sample = loader.load(SAMPLE_DIRECTORY)
-    behind = set(remote)
-    return Directory(
-        [
-            *(dataclasses.replace(u, gateway=gateway) if u.organ_id in behind else u
-              for u in sample.units.values()),
-            extra,
-        ]
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 async def federation(
     settings: Settings, services: Endpoints, tmp_path_factory: pytest.TempPathFactory
@@ -85,13 +70,14 @@ async def federation(
     ga, gb = f"ga{tag}", f"gb{tag}"
     tmp = tmp_path_factory.mktemp("federation")
     pki = TestPki()
-    a_units = directory(
-        (DEPARTMENT, PROVINCE), gb, Unit(ONLY_A_KNOWS, "Sở chỉ A biết", "province", gateway=gb)
+    a_units = behind(
+        {DEPARTMENT: gb, PROVINCE: gb, MINISTRY: f"gn{tag}"},
+        Unit(ONLY_A_KNOWS, "Sở chỉ A biết", "province", gateway=gb),
     )
-    b_units = directory(
-        (COMMUNE_A, COMMUNE_B), ga, Unit(ONLY_B_KNOWS, "Xã chỉ B biết", "commune", gateway=ga)
+    b_units = behind(
+        {COMMUNE_A: ga, COMMUNE_B: ga},
+        Unit(ONLY_B_KNOWS, "Xã chỉ B biết", "commune", gateway=ga),
     )
-    assert services.database_roles_dir is not None
     async with (
         running_exchange(
             dataclasses.replace(settings, router_id=B_ROUTER), services, tmp / "b",
@@ -101,48 +87,26 @@ async def federation(
             settings, services, tmp / "a", directory=a_units, hosted=(COMMUNE_A, COMMUNE_B),
             shared_pki=pki,
         ) as a,
+        gateway_role(services, gb) as dsn,
     ):  # fmt: skip
         # A's certificate for B's units (refusals coming in), B's for A's (going out).
         write_gateway(pki, a.pki_dir, gb, a_units.behind(gb))
         write_gateway(pki, b.pki_dir, ga, b_units.behind(ga))
         local = await provisioning.gateway_client(a.settings, services.kafka, a.topics, a_units, gb)
         peer = await provisioning.gateway_client(b.settings, services.kafka, b.topics, b_units, ga)
-        admin = await database.connect(services.database_url.reveal())
-        try:
-            dsn = await dbroles.create_gateway_role(
-                admin, gb, base=services.database_url.reveal(),
-                directory=services.database_roles_dir,
-            )  # fmt: skip
-            link = Link(
-                a.settings, gb, local_config=local, peer_config=peer,
-                peer_prefix=b.topics.prefix, peer_router_id=B_ROUTER, dsn=dsn.reveal(),
-                peer_identity=b.pki_dir / "gateways" / ga,
-            )  # fmt: skip
-            async with link:
-                stop = asyncio.Event()
-                task = asyncio.create_task(link.run(stop))
-                try:
-                    yield Federation(a, b, link, pki)
-                finally:
-                    stop.set()
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(task, 30)
-        finally:
-            role = dbroles.gateway_role(gb)
-            dbroles.dsn_file(services.database_roles_dir, role).unlink(missing_ok=True)
-            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
-            await admin.close()
-
-
-def document(sender: str, to: str, subject: str) -> tuple[bytes, str]:
-    number = next(_numbers)
-    packet = packing.edxml_from_fields(
-        sender,
-        {"subject": f"{subject} ({number})", "code_number": str(number),
-         "code_notation": "SNV-VP", "content": "Liên thông giữa hai tỉnh."},
-        [to],
-    )  # fmt: skip
-    return packet, f"{sender},{datetime.date.today():%Y/%m/%d},{number}/SNV-VP"
+        link = Link(
+            a.settings, gb, local_config=local, peer_config=peer, peer_prefix=b.topics.prefix,
+            peer_router_id=B_ROUTER, dsn=dsn, peer_identity=b.pki_dir / "gateways" / ga,
+        )  # fmt: skip
+        async with link:
+            stop = asyncio.Event()
+            task = asyncio.create_task(link.run(stop))
+            try:
+                yield Federation(a, b, link, pki)
+            finally:
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 30)
 
 
 async def heard(on: Exchange, unit: str, message_id: str) -> dict[str, dict[str, Any]]:
@@ -260,14 +224,7 @@ async def test_the_other_province_cannot_speak_as_a_unit_of_this_one(
     body = packing.build_body(packet, sender=COMMUNE_A, recipients=[COMMUNE_B])
     forger = Identity.speaking_for(b.pki_dir / "gateways" / link.peer_gateway)[COMMUNE_A]
     headers, value = forger.seal(codec.Registry.load(), body)
-    producer = AIOKafkaProducer(**link.peer_config.aiokafka(), acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            b.topics.submit, value, key=COMMUNE_A.encode(), headers=headers
-        )
-    finally:
-        await producer.stop()
+    await produce(link.peer_config, b.topics.submit, value, COMMUNE_A, headers)
 
     async def refused() -> list[dict[str, Any]]:
         return await a.fetch("SELECT * FROM gateway_inbound WHERE message_id = $1", body.message_id)
@@ -280,6 +237,64 @@ async def test_the_other_province_cannot_speak_as_a_unit_of_this_one(
         " SELECT 1 FROM incoming_register WHERE message_id = $1",
         body.message_id,
     )
+
+
+async def test_the_link_carries_nothing_in_transit(federation: Federation) -> None:
+    """A's commune writes to B's department and to a unit behind another gateway of A's:
+    the link does not hand that document to B (no transit through a peer), records why,
+    and the commune hears a 02 from the department naming unit_remote."""
+    a, b = federation.a, federation.b
+    packet, _ = document(COMMUNE_A, DEPARTMENT, "V/v gửi qua hai cổng", also=[MINISTRY])
+    sent, _ = await a.connector.send(COMMUNE_A, packet, [DEPARTMENT, MINISTRY])
+
+    async def refused() -> dict[str, dict[str, Any]]:
+        said = await heard(a, COMMUNE_A, sent.message_id)
+        return said if "02" in said else {}
+
+    said = await a.until(refused, timeout=60, what="the link's refusal at A's commune")
+    assert (said["02"]["recipient"], said["02"]["reason_code"]) == (DEPARTMENT, "unit_remote")
+    [row] = await a.fetch(
+        "SELECT recipient, refused_reason FROM gateway_outbound WHERE message_id = $1",
+        sent.message_id,
+    )
+    assert (row["recipient"], row["refused_reason"]) == (DEPARTMENT, "unit_remote")
+    assert not await b.fetch("SELECT 1 FROM messages WHERE message_id = $1", sent.message_id)
+
+
+async def test_a_record_failing_the_links_check_is_recorded_and_its_sender_told(
+    federation: Federation,
+) -> None:
+    """A record on DEPARTMENT's topic at A with A's router's endorsement, whose edXML names
+    another sender than its envelope: not handed to B, recorded with its reason, and a 02
+    from the department to the commune submitted to A's router."""
+    a, b = federation.a, federation.b
+    packet, _ = document(COMMUNE_A, DEPARTMENT, "V/v không khớp")
+    other, _ = document(COMMUNE_B, DEPARTMENT, "V/v không khớp")
+    body = dataclasses.replace(
+        packing.build_body(packet, sender=COMMUNE_A, recipients=[DEPARTMENT]), edxml=other
+    )
+    sender = Identity.load(a.pki_dir / "units" / COMMUNE_A, COMMUNE_A)
+    headers, value = sender.seal(codec.Registry.load(), body)
+    endorsed = a.router_endorsement(value, body.message_id, DEPARTMENT)
+    await produce(a.endpoints.kafka, a.topics.unit(DEPARTMENT), value, COMMUNE_A,
+                  [*headers, endorsed])  # fmt: skip
+
+    async def recorded() -> list[dict[str, Any]]:
+        return await a.fetch(
+            "SELECT * FROM gateway_outbound WHERE message_id = $1", body.message_id
+        )
+
+    [row] = await a.until(recorded, timeout=60, what="the link's refusal recorded")
+    assert (row["recipient"], row["refused_reason"]) == (DEPARTMENT, "edxml_sender_mismatch")
+    told = status_id(body.message_id, DEPARTMENT, "02")
+
+    async def judged() -> list[dict[str, Any]]:
+        return await a.fetch("SELECT sender, responds_to FROM messages WHERE message_id = $1", told)
+
+    # A's router heard the 02 (and refused it: the forged document never went through it).
+    [said] = await a.until(judged, timeout=30, what="the 02 at A's router")
+    assert (said["sender"], said["responds_to"]) == (DEPARTMENT, body.message_id)
+    assert not await b.fetch("SELECT 1 FROM messages WHERE message_id = $1", body.message_id)
 
 
 async def test_a_gateway_certificate_naming_a_unit_of_this_exchange_is_refused_at_start(

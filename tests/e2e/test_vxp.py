@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -374,26 +375,39 @@ async def test_the_same_bytes_to_another_recipient_are_another_send(axis: Axis) 
 
 
 async def test_a_send_cut_off_by_a_crash_is_adopted_not_repeated(axis: Axis) -> None:
-    """A claim whose lease ran out: the document its sender did register is the answer; a
-    claim still leased is waited for, then taken over and sent once."""
+    """A claim whose lease ran out: the document its sender registered under the id the
+    claim reserved is the answer, whatever the order of `to` in the resend; one it did not
+    get to register is sent under that id; a claim still leased is waited for, then taken
+    over and sent once."""
     province = await axis.system(PROVINCE)
-    packet, document_id = document()
-    registered, _ = await axis.exchange.connector.send(PROVINCE, packet, [COMMUNE_A])
     claim = (
-        "INSERT INTO vxp_sent (unit, sha256, system_id, claimed_at, lease_until)"
+        "INSERT INTO vxp_sent (unit, sha256, system_id, claimed_at, lease_until, reserved_id)"
         " VALUES ($1, $2, 'crashed', now() - interval '5 seconds',"
-        " now() + $3 * interval '1 second')"
+        " now() + $3 * interval '1 second', $4)"
     )
-    await axis.exchange.fetch(claim, PROVINCE, claim_key(packet, [COMMUNE_A]), -1)
-    sent = await province.send(PROVINCE, packet, to=[COMMUNE_A])
-    assert sent.body["DocId"] == registered.message_id, sent.body
+    packet, document_id = document()  # To: COMMUNE_A and COMMUNE_B
+    reserved = str(uuid.uuid4())
+    await axis.exchange.fetch(claim, PROVINCE, claim_key(packet, [COMMUNE_A, COMMUNE_B]), -1,
+                              reserved)  # fmt: skip
+    # The crashed request numbered the document, and stopped before completing its claim.
+    await axis.exchange.connector.send(
+        PROVINCE, packet, [COMMUNE_A, COMMUNE_B], message_id=reserved
+    )
+    sent = await province.send(PROVINCE, packet, to=[COMMUNE_B, COMMUNE_A, COMMUNE_B])
+    assert sent.body["DocId"] == reserved, sent.body
     assert await axis.count(
         "SELECT count(*) FROM outgoing_register WHERE unit = $1 AND document_id = $2",
         PROVINCE, document_id,
     ) == 1  # fmt: skip
 
+    unsent, unsent_id = document()
+    reserved = str(uuid.uuid4())
+    await axis.exchange.fetch(claim, PROVINCE, claim_key(unsent, [COMMUNE_A]), -1, reserved)
+    sent = await province.send(PROVINCE, unsent, to=[COMMUNE_A])
+    assert sent.body["DocId"] == reserved, sent.body
+
     fresh, fresh_id = document()
-    await axis.exchange.fetch(claim, PROVINCE, claim_key(fresh, [COMMUNE_A]), 2)
+    await axis.exchange.fetch(claim, PROVINCE, claim_key(fresh, [COMMUNE_A]), 2, None)
     started = asyncio.get_running_loop().time()
     taken = await province.send(PROVINCE, fresh, to=[COMMUNE_A])
     assert taken.ok, taken.body
@@ -401,10 +415,42 @@ async def test_a_send_cut_off_by_a_crash_is_adopted_not_repeated(axis: Axis) -> 
     assert (await province.send(PROVINCE, fresh, to=[COMMUNE_A])).body["DocId"] == taken.body[
         "DocId"
     ]
-    assert await axis.count(
-        "SELECT count(*) FROM outgoing_register WHERE unit = $1 AND document_id = $2",
-        PROVINCE, fresh_id,
-    ) == 1  # fmt: skip
+    for each in (unsent_id, fresh_id):
+        assert await axis.count(
+            "SELECT count(*) FROM outgoing_register WHERE unit = $1 AND document_id = $2",
+            PROVINCE, each,
+        ) == 1  # fmt: skip
+
+
+async def test_an_acknowledgement_covers_only_the_units_it_was_listed_for(axis: Axis) -> None:
+    """One system for two units: a document for both reaches one before the list is read and
+    the other after; `updateStatus done` takes it off the list for the first only, and the
+    second's copy stays listed until acknowledged in its turn."""
+    exchange = axis.exchange
+    both = await axis.system(COMMUNE_A, COMMUNE_B)
+    await both.drain()
+    province = await axis.system(PROVINCE)
+    packet, _ = document()  # To: COMMUNE_A and COMMUNE_B
+    async with exchange.connector_held_back(COMMUNE_B):
+        sent = await province.send(PROVINCE, packet, to=[COMMUNE_A, COMMUNE_B])
+        doc_id = sent.body["DocId"]
+
+        async def listed() -> list[str]:
+            return [e["to"] for e in await both.pending() if e["docId"] == doc_id]
+
+        assert await _until(axis, listed, "the document listed for COMMUNE_A") == [COMMUNE_A]
+
+    async def at_b() -> list[dict[str, Any]]:
+        return await exchange.fetch(
+            "SELECT 1 FROM incoming_register WHERE unit = $1 AND message_id = $2",
+            COMMUNE_B, doc_id,
+        )  # fmt: skip
+
+    await _until(axis, at_b, "the document at COMMUNE_B")
+    assert (await both.acknowledge(doc_id)).ok
+    assert await listed() == [COMMUNE_B]
+    assert (await both.acknowledge(doc_id)).ok
+    assert await listed() == []
 
 
 async def test_recipients_come_from_the_edxml_when_to_is_not_given(axis: Axis) -> None:

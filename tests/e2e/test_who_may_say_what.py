@@ -681,3 +681,23 @@ async def test_a_closed_unit_cannot_send_by_back_dating(exchange: Exchange) -> N
         == []
     )
     await _no_notice_to_third_parties(exchange, frozenset({CLOSED_DISTRICT}))
+
+
+async def test_a_routine_document_cannot_jump_the_queue_on_the_urgent_lane(
+    exchange: Exchange,
+) -> None:
+    """Published by the unit itself on the urgent lane, which its ACL lets it write: a
+    document of priority 0 is refused there; one marked khẩn (priority 1) goes through."""
+    routine = _crafted(PROVINCE, [COMMUNE_A], document(PROVINCE, [COMMUNE_A]))
+    headers, value = _identity(exchange, PROVINCE).seal(exchange.connector.registry, routine)
+    producer = exchange.connector.producer(PROVINCE)
+    await producer.send_and_wait(
+        exchange.topics.submit_urgent, value, key=PROVINCE.encode(), headers=headers
+    )
+    await _refused(exchange, routine, ReasonCode.LANE_NOT_URGENT)
+    urgent, _ = await exchange.connector.send(
+        PROVINCE,
+        packing.edxml_from_fields(PROVINCE, {"subject": "Hỏa tốc", "priority": 1}, [COMMUNE_A]),
+        [COMMUNE_A],
+    )
+    await _delivered(exchange, COMMUNE_A, urgent.message_id)

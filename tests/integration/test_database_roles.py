@@ -64,6 +64,7 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "vxp_systems": (NONE, READ, True),
     "vxp_acknowledgements": (NONE, KEEP, True),
     "vxp_sent": (NONE, KEEP, True),
+    "claim_uploads": (READ, KEEP, True),
     "gateway_inbound": (NONE, NONE, True),
     "gateway_outbound": (NONE, NONE, True),
     "gateway_outbox": (NONE, NONE, True),
@@ -326,6 +327,7 @@ async def test_axis_systems_and_their_acknowledgements_are_a_deployment_s_own(
         ("vxp_acknowledgements", "(unit, message_id, kind, state, system_id)",
          "($1, 'm', 'edoc', 'done', 'a')"),
         ("vxp_sent", "(unit, sha256, system_id)", "($1, '\\x00', 'a')"),
+        ("claim_uploads", "(unit, sha256, size)", "($1, 'ab', 1)"),
     ):  # fmt: skip
         insert = f"INSERT INTO {table} {columns} VALUES {values}"
         await roles.a.execute(insert, A_UNITS[0])

@@ -1,5 +1,6 @@
 """The bridge's inbound side on entries a remote endpoint crafted: whatever one entry
-provokes is that entry's refusal (recorded, acknowledged), never the bridge stopping."""
+provokes is that entry's refusal (recorded, acknowledged; left for a later poll when that poll
+may not repeat it), never the bridge stopping."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 
 from connectors.vxp import bridge
 from connectors.vxp.bridge import Bridge
-from kernel.errors import EndpointUnavailable
+from kernel.errors import EndpointUnavailable, Rejected
 from kernel.reasons import ReasonCode
 
 
@@ -30,6 +31,8 @@ def _bridge(error: Exception) -> Bridge:
     made.gateway = "vdxp"
     made.client = _Client(error)  # type: ignore[assignment]
     made.log = structlog.get_logger()
+    made.defer_seconds = 3600.0
+    made._deferred = {}
     return made
 
 
@@ -46,6 +49,25 @@ async def test_the_endpoint_away_is_still_raised_to_be_waited_out() -> None:
     with pytest.raises(EndpointUnavailable) as caught:
         await _bridge(error)._take("edoc", "R1", [{"docId": "R1"}])
     assert caught.value is error
+
+
+async def test_the_endpoints_refusal_of_get_edoc_is_left_for_a_later_poll() -> None:
+    """A server busy or restarting may answer FAIL: the entry is neither recorded nor
+    acknowledged at once, only once it has been refused for `defer_seconds`."""
+    made = _bridge(Rejected(ReasonCode.NOT_FOUND, "getEdoc at remote: HTTP 404"))
+    taken = await made._take("edoc", "R1", [{"docId": "R1", "to": "x"}])
+    assert taken.refused_reason == ReasonCode.ENDPOINT_REFUSED.value
+    assert "not_found" in (taken.refused_detail or "")
+    assert made._defer(taken)
+    assert made._defer(taken)  # the next poll too
+    made.defer_seconds = 0.0
+    assert not made._defer(taken)
+
+
+async def test_a_rule_the_entry_breaks_is_refused_at_once() -> None:
+    made = _bridge(RuntimeError("lxml said no"))
+    taken = await made._take("edoc", "R1", [{"docId": "R1", "to": "x"}])
+    assert not made._defer(taken)
 
 
 def test_what_the_endpoint_lists_is_made_printable() -> None:

@@ -68,6 +68,10 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_JOB_SECONDS", "0", "above 0 and below 3600"),
         ("LIENTHONG_JOB_SECONDS", "nan", "above 0 and below 3600"),
         ("LIENTHONG_JOB_SECONDS", "inf", "above 0 and below 3600"),
+        ("LIENTHONG_KAFKA_BROKERS", "2", "must be 1 or 3"),
+        ("LIENTHONG_KAFKA_BROKERS", "three", "must be 1 or 3"),
+        ("LIENTHONG_KAFKA_CLUSTER_PORT", "65530", "1-65527"),
+        ("LIENTHONG_KAFKA_CLUSTER_HEAP_MB", "64", "must be at least 128"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -76,6 +80,30 @@ def test_bad_values_are_refused_with_the_variable_named(
     with pytest.raises(ConfigurationError, match=message) as caught:
         Settings.from_env({name: value})
     assert caught.value.reason == "config_invalid"
+
+
+def test_one_broker_is_the_default_and_three_take_their_own_ports_and_clients() -> None:
+    """The cluster runs beside the one-broker stack: no port and no credential shared."""
+    one = Settings.from_env({"LIENTHONG_STATE_DIR": "/srv/state"})
+    assert one.kafka_brokers == 1
+    assert one.kafka_clients_dir == Path("/srv/state/kafka-clients")
+    three = Settings.from_env(
+        {
+            "LIENTHONG_STATE_DIR": "/srv/state",
+            "LIENTHONG_KAFKA_BROKERS": "3",
+            "LIENTHONG_KAFKA_CLUSTER_PORT": "29100",
+        }
+    )
+    assert three.kafka_brokers == 3
+    assert three.kafka_cluster_heap_mb == 384
+    assert three.kafka_clients_dir == Path("/srv/state/kafka-cluster-clients")
+    assert three.kafka_bootstrap_servers == "127.0.0.1:29100,127.0.0.1:29101,127.0.0.1:29102"
+    ports = [port for node in (1, 2, 3) for port in three.kafka_cluster_ports(node)]
+    assert sorted(ports) == list(range(29100, 29109))
+    assert three.kafka_cluster_ports(2) == (29101, 29104, 29107)
+    default = Settings.from_env({"LIENTHONG_KAFKA_BROKERS": "3"})
+    cluster = {port for node in (1, 2, 3) for port in default.kafka_cluster_ports(node)}
+    assert not {one.kafka_port, one.kafka_controller_port} & cluster
 
 
 def test_a_job_budget_may_be_a_fraction_of_a_second() -> None:
@@ -208,3 +236,24 @@ async def test_a_malformed_dsn_is_refused_without_quoting_it(dsn: str) -> None:
     assert "ss@" not in text
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def test_the_claim_check_settings(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"LIENTHONG_CLAIMS": str(tmp_path), "LIENTHONG_CLAIM_THRESHOLD": "2048",
+         "LIENTHONG_MAX_ATTACHMENT_BYTES": "4096"}
+    )  # fmt: skip
+    assert (settings.claims_dir, settings.claim_threshold) == (tmp_path, 2048)
+    assert Settings.from_env({}).claims_dir == Settings.from_env({}).state_dir / "claims"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"LIENTHONG_CLAIM_THRESHOLD": str(11 * 1024 * 1024)},  # the router refuses it inline
+        {"LIENTHONG_CLAIM_THRESHOLD": "8192", "LIENTHONG_MAX_ATTACHMENT_BYTES": "4096"},
+    ],
+)
+def test_a_threshold_nothing_could_be_sent_under_is_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="LIENTHONG_CLAIM_THRESHOLD"):
+        Settings.from_env(environ)

@@ -94,10 +94,12 @@ async def test_an_endpoint_nobody_answers_at_is_retriable() -> None:
 
 
 def test_a_taken_entry_always_gets_the_same_document_id() -> None:
-    first = message_id("vdxp", "a1b2")
-    assert first == message_id("vdxp", "a1b2")
-    assert first != message_id("vdxp", "a1b3")
-    assert first != message_id("lgsp", "a1b2")
+    first = message_id("vdxp", "a1b2", ["U1", "U2"])
+    assert first == message_id("vdxp", "a1b2", ["U2", "U1", "U2"])
+    assert first != message_id("vdxp", "a1b3", ["U1", "U2"])
+    assert first != message_id("lgsp", "a1b2", ["U1", "U2"])
+    # Listed for another unit in a later poll: another document here, not a duplicate.
+    assert first != message_id("vdxp", "a1b2", ["U3"])
     assert uuid.UUID(first).version == 4  # the form the router requires of a document's id
 
 
