@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint pytest bench bench-router up down status clean
+.PHONY: demo test lint pytest fuzz faults bench bench-router up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest tests
+
+# The three-broker cluster under broker faults alone, with the measured stall printed
+# (`make test` runs it too, its output captured).
+faults: $(STAMP)
+	$(BIN)/pytest tests/integration/test_cluster.py -s
+
+# The decoders' fuzz harnesses for longer than CI gives them (tests/fuzz, the `fuzz` profile).
+fuzz: $(STAMP)
+	LIENTHONG_FUZZ_PROFILE=fuzz $(BIN)/pytest tests/fuzz -m fuzz --timeout=3600
 
 # Speed is measured here, never asserted in tests: results go to bench-results/.
 # LIENTHONG_BENCH_QUICK=1 scales the router's cases down (a minute or two instead of ~10).

@@ -9,7 +9,11 @@ tools and kcat take (librdkafka refuses Java's `sasl.jaas.config` and trust-stor
 Java needs them, so one file cannot serve both).
 
 Topic creation is idempotent (an existing topic is success), because `topics sync`, the
-devstack and the tests all create topics that may already be there.
+devstack and the tests all create topics that may already be there. A topic that names no
+replication factor gets the cluster's own `default.replication.factor` and
+`min.insync.replicas` (3 and 2 on the devstack's three brokers, 1 and 1 on its one), written
+on the topic, so every creator replicates alike and a broker down at creation time makes
+the creation fail rather than leave a topic with fewer copies.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import create_conn
 from aiokafka.helpers import create_ssl_context
 
@@ -37,14 +42,18 @@ from kernel.settings import Secret, Settings
 
 _TOPIC_ALREADY_EXISTS = 36
 _TOPIC_AUTHORIZATION_FAILED = 29
+_CLUSTER_AUTHORIZATION_FAILED = 31
 _NO_ERROR = 0
+_REPLICATION = "default.replication.factor"
+_MIN_INSYNC = "min.insync.replicas"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str
     partitions: int = 1
-    replication_factor: int = 1
+    replication_factor: int | None = None
+    """None: the cluster's default.replication.factor, with its min.insync.replicas."""
     configs: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -308,10 +317,38 @@ async def admin_client(
 
 async def broker_count(config: ClientConfig) -> int:
     """Ask the cluster for its metadata: the real sign that a broker serves requests."""
+    return len(await broker_ids(config))
+
+
+async def broker_ids(config: ClientConfig) -> set[int]:
+    """The brokers the cluster lists now: registered and not fenced."""
     async with admin_client(config) as client:
         with mapped_errors("metadata request failed"):
             cluster = await client.describe_cluster()
-    return len(cluster["brokers"])
+    return {int(broker["node_id"]) for broker in cluster["brokers"]}
+
+
+async def _replication_defaults(client: AIOKafkaAdminClient) -> tuple[int, int]:
+    """A broker's default.replication.factor and min.insync.replicas (the devstack writes
+    the same on every broker; an operator's cluster should too)."""
+    with mapped_errors("reading the brokers' replication defaults failed"):
+        cluster = await client.describe_cluster()
+        broker = str(cluster["brokers"][0]["node_id"])
+        wanted = {_REPLICATION: None, _MIN_INSYNC: None}
+        responses = await client.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, broker, wanted)]
+        )
+    values: dict[str, str] = {}
+    for response in responses:
+        for code, message, _type, _name, entries, *_ in response.resources:
+            if code == _CLUSTER_AUTHORIZATION_FAILED:
+                raise AccessDenied(
+                    ReasonCode.KAFKA_NOT_AUTHORIZED, "this principal may not create topics"
+                )
+            if code != _NO_ERROR:
+                raise KafkaUnavailable(f"describing broker {broker} failed ({code}): {message}")
+            values.update((entry[0], entry[1]) for entry in entries)
+    return int(values.get(_REPLICATION, "1")), int(values.get(_MIN_INSYNC, "1"))
 
 
 async def wait_until_ready(config: ClientConfig, *, timeout: float = 60.0) -> None:
@@ -348,6 +385,18 @@ async def ensure_topics(
         missing = [t for t in topics if t.name not in existing]
         if not missing:
             return []
+        if any(t.replication_factor is None for t in missing):
+            replicas, min_insync = await _replication_defaults(client)
+            missing = [
+                dataclasses.replace(
+                    t,
+                    replication_factor=replicas,
+                    configs={_MIN_INSYNC: str(min(min_insync, replicas)), **t.configs},
+                )
+                if t.replication_factor is None
+                else t
+                for t in missing
+            ]
         with mapped_errors("creating topics failed"):
             response = await client.create_topics(
                 [

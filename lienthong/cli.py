@@ -18,6 +18,7 @@ from kernel.errors import LienthongError
 from kernel.settings import Settings
 from lienthong.commands import (
     common,
+    deploy,
     dev,
     directory,
     edxml,
@@ -29,6 +30,7 @@ from lienthong.commands import (
     peer,
     pki,
     policy,
+    reconcile,
     vxp,
 )
 
@@ -47,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         kafka,
         operations,
         policy,
+        reconcile,
         vxp,
         peer,
+        deploy,
     ):
         module.register(commands)
     return parser

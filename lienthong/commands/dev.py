@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from broker.policy.malware import Clamd
@@ -16,11 +17,19 @@ from lienthong.devstack import stack
 from lienthong.devstack.postgres import LocalPostgres
 
 
-async def _up(_args: argparse.Namespace, settings: Settings) -> int:
+def _sized(args: argparse.Namespace, settings: Settings) -> Settings:
+    """--brokers N for this command; LIENTHONG_KAFKA_BROKERS=N for every later one."""
+    return dataclasses.replace(settings, kafka_brokers=args.brokers or settings.kafka_brokers)
+
+
+async def _up(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _sized(args, settings)
     found, started = await stack.up(settings)
     kafka_state = "started" if started.kafka else "already running"
     postgres_state = "started" if started.postgres else "already running"
-    print(f"kafka     {found.kafka_bootstrap} ({kafka_state})")
+    brokers = settings.kafka_brokers
+    size = f", {brokers} brokers, each also a controller" if brokers > 1 else ""
+    print(f"kafka     {found.kafka_bootstrap} ({kafka_state}{size})")
     print(f"postgres  {settings.for_log()['database_url'] or 'local'} ({postgres_state})")
     clamd_state = "started" if started.clamd else "already running"
     print(
@@ -28,10 +37,13 @@ async def _up(_args: argparse.Namespace, settings: Settings) -> int:
         if found.clamd
         else "clamd     none (not scanning)"
     )
+    if brokers > 1 and settings.local_kafka:
+        print(f"          other commands reach it with LIENTHONG_KAFKA_BROKERS={brokers}")
     return EXIT_OK
 
 
 async def _down(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _sized(args, settings)
     stopped = stack.down(settings, wipe=args.wipe)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     if args.wipe:
@@ -40,7 +52,7 @@ async def _down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
-    report = await stack.status(settings)
+    report = await stack.status(_sized(args, settings))
     if args.json:
         print_json(report)
     else:
@@ -168,15 +180,22 @@ async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
 def register(commands: Subparsers) -> None:
     dev = commands.add_parser("dev", help="the local Kafka, PostgreSQL and clamd for development")
     actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="start (or reuse) Kafka, PostgreSQL and clamd").set_defaults(
-        handler=_up
-    )
+    up = actions.add_parser("up", help="start (or reuse) Kafka, PostgreSQL and clamd")
+    up.set_defaults(handler=_up)
     down = actions.add_parser("down", help="stop the local services")
     down.add_argument("--wipe", action="store_true", help="also delete their data")
     down.set_defaults(handler=_down)
     status = actions.add_parser("status", help="are the services up and answering")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+    for parser in (up, down, status):
+        parser.add_argument(
+            "--brokers",
+            type=int,
+            choices=(1, 3),
+            help="the local Kafka: 1 broker, or 3 combined broker+controller nodes on their "
+            "own ports and state (default: LIENTHONG_KAFKA_BROKERS, else 1)",
+        )
 
     health = commands.add_parser("health", help="check Kafka, PostgreSQL and clamd answer")
     health.set_defaults(handler=_health)

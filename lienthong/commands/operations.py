@@ -80,7 +80,9 @@ async def _replay_run(args: argparse.Namespace, settings: Settings) -> int:
             raise Rejected(
                 ReasonCode.CONFIG_INVALID, "name dead letters by id, --reason or --sender"
             )
-        producer = AIOKafkaProducer(**stack.endpoints(settings).kafka.aiokafka())
+        producer = AIOKafkaProducer(
+            **stack.endpoints(settings).kafka.aiokafka(), acks="all", enable_idempotence=True
+        )
         with kafka.mapped_errors("cannot reach Kafka"):
             await producer.start()
         try:
@@ -135,7 +137,9 @@ async def _review_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _review_decide(args: argparse.Namespace, settings: Settings) -> int:
     conn = await open_database(settings, dbroles.ROUTER)
-    producer = AIOKafkaProducer(**stack.endpoints(settings).kafka.aiokafka())
+    producer = AIOKafkaProducer(
+        **stack.endpoints(settings).kafka.aiokafka(), acks="all", enable_idempotence=True
+    )
     with kafka.mapped_errors("cannot reach Kafka"):
         await producer.start()
     topics = Topics(settings.topic_prefix)

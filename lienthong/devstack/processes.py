@@ -79,17 +79,21 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def signal_quietly(pid: int, signum: int) -> None:
+    """Send a signal to a process that may have gone already."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def terminate(pid: int, *, service: str, grace: float = 30.0) -> None:
     """SIGTERM, wait for a clean shutdown, then SIGKILL so nothing is left behind."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    signal_quietly(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if not alive(pid):
             return
         time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    signal_quietly(pid, signal.SIGKILL)
     time.sleep(0.5)
     if alive(pid):
         raise ServiceFailed(f"{service} (pid {pid}) did not stop even after SIGKILL")

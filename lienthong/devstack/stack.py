@@ -3,6 +3,10 @@
 A service given from outside (LIENTHONG_KAFKA_BOOTSTRAP, LIENTHONG_DATABASE_URL,
 LIENTHONG_CLAMD) is only checked, never started or stopped; LIENTHONG_CLAMD=none runs
 without a malware scanner.
+
+The local Kafka is one broker or three (LIENTHONG_KAFKA_BROKERS); both may run from one
+state dir, on their own ports, and share its PostgreSQL and clamd, which `down` therefore
+leaves running while the other Kafka still does.
 """
 
 from __future__ import annotations
@@ -159,40 +163,37 @@ def down(settings: Settings, *, wipe: bool = False, only: Started | None = None)
     stopped: list[str] = []
     local_kafka, local_postgres = LocalKafka(settings), LocalPostgres(settings)
     local_clamd = LocalClamd(settings)
+    # PostgreSQL and clamd go with the last local Kafka of this state dir to stop.
+    last = not (settings.local_kafka and _other_kafka(settings).running())
     if settings.local_kafka and (only is None or only.kafka) and local_kafka.stop():
         stopped.append("kafka")
-    if settings.local_postgres and (only is None or only.postgres) and local_postgres.stop():
+    if (
+        last
+        and settings.local_postgres
+        and (only is None or only.postgres)
+        and local_postgres.stop()
+    ):
         stopped.append("postgres")
-    if settings.local_clamd and (only is None or only.clamd) and local_clamd.stop():
+    if last and settings.local_clamd and (only is None or only.clamd) and local_clamd.stop():
         stopped.append("clamd")
     if wipe:
         local_kafka.wipe()
-        local_postgres.wipe()
-        local_clamd.wipe()
+        if last:
+            local_postgres.wipe()
+            local_clamd.wipe()
     return stopped
+
+
+def _other_kafka(settings: Settings) -> LocalKafka:
+    """The local Kafka of the other size, which shares this state dir's PostgreSQL and clamd."""
+    return LocalKafka(
+        dataclasses.replace(settings, kafka_brokers=3 if settings.kafka_brokers == 1 else 1)
+    )
 
 
 async def status(settings: Settings) -> dict[str, dict[str, object]]:
     report: dict[str, dict[str, object]] = {}
-    if settings.local_kafka:
-        local_kafka = LocalKafka(settings)
-        report["kafka"] = {
-            "managed": True,
-            "pid": local_kafka.pid(),
-            "bootstrap": local_kafka.bootstrap,
-            "log": str(local_kafka.server_log),
-        }
-    else:
-        report["kafka"] = {"managed": False, "bootstrap": settings.kafka_bootstrap_servers}
-    if report["kafka"]["managed"] and report["kafka"]["pid"] is None:
-        report["kafka"].update(ready=False, error="not running")
-    else:
-        try:
-            report["kafka"]["brokers"] = await kafka.broker_count(kafka.admin_config(settings))
-            report["kafka"]["ready"] = True
-            report["kafka"]["security"] = "SASL_SSL/SCRAM-SHA-512"
-        except (KafkaUnavailable, AccessDenied, ConfigurationError) as exc:
-            report["kafka"].update(ready=False, error=exc.message)
+    report["kafka"] = await _kafka_status(settings)
     if settings.local_postgres:
         local_postgres = LocalPostgres(settings)
         report["postgres"] = {
@@ -205,13 +206,43 @@ async def status(settings: Settings) -> dict[str, dict[str, object]]:
     else:
         report["postgres"] = {"managed": False}
     try:
-        conn = await database.connect(endpoints(settings).database_url.reveal(), timeout=3)
+        conn = await database.connect(database_url(settings).reveal(), timeout=3)
         await conn.close()
         report["postgres"]["ready"] = True
     except (DatabaseUnavailable, ServiceFailed) as exc:
         report["postgres"]["ready"] = False
         report["postgres"]["error"] = exc.message
     report["clamd"] = await _clamd_status(settings)
+    return report
+
+
+async def _kafka_status(settings: Settings) -> dict[str, object]:
+    """Ready when every local node runs and the cluster lists them all as brokers."""
+    report: dict[str, object]
+    expected = 0
+    if settings.local_kafka:
+        local_kafka = LocalKafka(settings)
+        pids = local_kafka.pids()
+        expected = len(pids)
+        report = {
+            "managed": True,
+            "pid": pids[1] if expected == 1 else pids,
+            "bootstrap": local_kafka.bootstrap,
+            "log": str(local_kafka.server_log),
+        }
+        if expected > 1:
+            report["quorum"] = f"{expected} combined broker+controller nodes"
+        if not any(pids.values()):
+            return {**report, "ready": False, "error": "not running"}
+    else:
+        report = {"managed": False, "bootstrap": settings.kafka_bootstrap_servers}
+    try:
+        brokers = await kafka.broker_count(kafka.admin_config(settings))
+    except (KafkaUnavailable, AccessDenied, ConfigurationError) as exc:
+        return {**report, "ready": False, "error": exc.message}
+    report.update(brokers=brokers, ready=brokers >= expected, security="SASL_SSL/SCRAM-SHA-512")
+    if brokers < expected:
+        report["error"] = f"{expected - brokers} of {expected} brokers are down"
     return report
 
 
