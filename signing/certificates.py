@@ -25,12 +25,13 @@ import dataclasses
 import datetime
 import hashlib
 import itertools
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
@@ -87,14 +88,51 @@ class Binding:
 
 def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
     """PEM (one or many) or DER; anything else is a malformed certificate."""
+    if b"-----BEGIN" not in data:
+        return [parse_certificate(data, source=source)]
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
+        loaded = x509.load_pem_x509_certificates(data)
+    except (ValueError, x509.InvalidVersion) as exc:
         raise TrustError(
             ReasonCode.CERTIFICATE_MALFORMED, f"{source} is not a certificate: {exc}"
-        ) from exc
+        ) from None
+    return [_read_through(certificate, source=source) for certificate in loaded]
+
+
+def parse_certificate(der: bytes, *, source: str) -> x509.Certificate:
+    """A DER certificate with every part the checks read already parsed, or a TrustError.
+
+    cryptography reads the version on load but the names, extensions and key only when
+    first asked for, so a crafted one would raise its own exception (InvalidVersion,
+    UnsupportedAlgorithm, DuplicateExtension, ValueError, TypeError) wherever that is,
+    some of them before the chain meets the trust store.
+    """
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_MALFORMED, f"{source} is not a certificate: {exc}"
+        ) from None
+    return _read_through(certificate, source=source)
+
+
+def _read_through(certificate: x509.Certificate, *, source: str) -> x509.Certificate:
+    try:
+        # A name attribute out of its RFC 5280 bounds (a 3-letter country) is only warned
+        # about by cryptography, at every read: it is malformed, so it is refused here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            for extension in certificate.extensions:
+                _ = extension.value
+            _ = (certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string())
+            certificate.public_key()
+    except UnsupportedAlgorithm as exc:
+        raise TrustError(ReasonCode.ALGORITHM_UNSUPPORTED, f"{source}: {exc}") from None
+    except (ValueError, TypeError, UserWarning, x509.DuplicateExtension) as exc:
+        raise TrustError(
+            ReasonCode.CERTIFICATE_MALFORMED, f"{source} is not a valid certificate: {exc}"
+        ) from None
+    return certificate
 
 
 def load_crl(data: bytes, *, source: str) -> x509.CertificateRevocationList:
@@ -213,14 +251,10 @@ class TrustStore:
         cached = self._paths.get(key)
         if cached is not None:
             return cached
-        certificates: list[x509.Certificate] = []
-        for index, der in enumerate(chain):
-            try:
-                certificates.append(x509.load_der_x509_certificate(der))
-            except ValueError as exc:
-                raise TrustError(
-                    ReasonCode.CERTIFICATE_MALFORMED, f"certificate {index} of the chain: {exc}"
-                ) from exc
+        certificates = [
+            parse_certificate(der, source=f"certificate {index} of the chain")
+            for index, der in enumerate(chain)
+        ]
         _check_algorithm(certificates[0])
         path = self._build(certificates[0], certificates[1:] + self.intermediates)
         if len(self._paths) > 10_000:
@@ -398,15 +432,31 @@ def _check_algorithm(certificate: x509.Certificate) -> None:
         )
 
 
+PROCESSED_EXTENSIONS = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.CRL_DISTRIBUTION_POINTS,
+    }
+)
+"""Extensions this validator acts on (the distribution point by consulting the store's CRLs
+whatever it names) or that only identify: the rest, critical, must refuse the certificate."""
+
+
 def _check_critical_extensions(certificate: x509.Certificate) -> None:
-    """RFC 5280 §4.2: a certificate with a critical extension the validator does not know
-    must be refused, whatever the extension would have said."""
+    """RFC 5280 §4.2: a certificate with a critical extension the validator does not process
+    must be refused, whatever the extension would have said. Known to cryptography is not
+    processed here: a critical name or policy constraint would otherwise pass unenforced."""
     for extension in certificate.extensions:
-        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+        if extension.critical and extension.oid not in PROCESSED_EXTENSIONS:
             raise TrustError(
                 ReasonCode.CERTIFICATE_UNTRUSTED,
                 f"{_name(certificate)} carries a critical extension {extension.oid.dotted_string} "
-                "this validator does not know",
+                "this validator does not process",
             )
 
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from cryptography import x509
-
 from kernel.errors import EnvelopeError, Rejected, TrustError
 from kernel.reasons import ReasonCode
 from schemas import codec
 from schemas.envelope import Endorsement, decode_signed, encode, open_endorsement
-from signing.certificates import Binding, TrustStore
+from signing.certificates import Binding, TrustStore, parse_certificate
 from signing.envelope import check_signature, sign
 from signing.identity import Identity
 
@@ -76,7 +74,7 @@ def check(
     try:
         fingerprint, payload = codec.from_single_object(found[0])
         envelope = decode_signed(registry, fingerprint, payload)
-        signer = x509.load_der_x509_certificate(envelope.certificate_chain[0])
+        signer = parse_certificate(envelope.certificate_chain[0], source="the router's certificate")
         check_signature(envelope, signer)
         if router_id not in binding.units_of(signer):
             raise Rejected(

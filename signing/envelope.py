@@ -20,7 +20,7 @@ from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
 from schemas.codec import Registry
 from schemas.envelope import Algorithm, Body, SignedEnvelope, open_body
-from signing.certificates import Binding, TrustStore, Validated
+from signing.certificates import Binding, TrustStore, Validated, parse_certificate
 from signing.keys import PrivateKey
 
 MIN_RSA_BITS = 2048
@@ -115,12 +115,7 @@ def verify(
     """
     if not envelope.certificate_chain:
         raise TrustError(ReasonCode.CERTIFICATE_MALFORMED, "the envelope carries no certificate")
-    try:
-        signer = x509.load_der_x509_certificate(envelope.certificate_chain[0])
-    except ValueError as exc:
-        raise TrustError(
-            ReasonCode.CERTIFICATE_MALFORMED, f"the signer's certificate: {exc}"
-        ) from exc
+    signer = parse_certificate(envelope.certificate_chain[0], source="the signer's certificate")
     check_signature(envelope, signer)
     body = open_body(registry, envelope)
     units = binding.units_of(signer)

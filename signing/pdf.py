@@ -12,22 +12,21 @@ head's personal signature followed by the clerk's organisation signature (Articl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -36,13 +35,30 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
-from signing.certificates import Binding, TrustStore
+from signing.certificates import Binding, TrustStore, parse_certificate
 from signing.keys import PrivateKey
 
 _ALGORITHM_REFUSED = (
     AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE,
     AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
 )
+
+
+@contextlib.contextmanager
+def _unreadable(what: str) -> Iterator[None]:
+    """pyhanko reads what the sender wrote, and a damaged file makes it raise anything
+    (AssertionError for a /Root that is no dictionary or a broken xref stream, OverflowError
+    for a huge startxref, AttributeError, IndexError): all of it is pdf_malformed. Running
+    out of stack or memory is not mapped: the worker's budget reports those
+    (kernel.budget), as for attachments.check_pdf."""
+    try:
+        yield
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as exc:
+        raise TrustError(
+            ReasonCode.PDF_MALFORMED, f"{what}: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from None
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
@@ -67,7 +83,7 @@ async def sign_pdf(
             [_asn1(c) for c in chain]
         ),
     )
-    try:
+    with _unreadable("cannot sign the PDF"):
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         field_name = field_name or f"lienthong-{len(writer.prev.embedded_signatures) + 1}"
         output = await signers.async_sign_pdf(
@@ -79,8 +95,6 @@ async def sign_pdf(
             ),
             signer=signer,
         )
-    except (PdfError, SigningError, ValueError) as exc:
-        raise TrustError(ReasonCode.PDF_MALFORMED, f"cannot sign the PDF: {exc}") from exc
     signed: bytes = output.getvalue()
     return signed
 
@@ -110,11 +124,9 @@ async def validate_pdf(
     """Every signature must be intact, its chain trusted at `at` (None: now) and, when a
     sender is named, the sender's (its organisation or a person of it). The last must cover
     the whole file; after an earlier one, only further signatures may have been added."""
-    try:
+    with _unreadable("cannot read the PDF"):
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = reader.embedded_signatures
-    except (PdfError, ValueError, KeyError) as exc:
-        raise TrustError(ReasonCode.PDF_MALFORMED, f"cannot read the PDF: {exc}") from exc
     if not embedded:
         raise TrustError(ReasonCode.PDF_UNSIGNED, "the PDF carries no signature")
     moment = at or datetime.datetime.now(datetime.UTC)
@@ -143,12 +155,8 @@ async def _check_integrity(
     """pyhanko's part: the signature over the file, its algorithm, and what came after it.
     Returns the signing time the signer wrote, for the verdict only."""
     name = signature.field_name
-    try:
+    with _unreadable(f"cannot validate signature {name}"):
         status = await async_validate_pdf_signature(signature, context)
-    except (PdfError, SigningError, ValueError) as exc:
-        raise TrustError(
-            ReasonCode.PDF_MALFORMED, f"cannot validate signature {name}: {exc}"
-        ) from exc
     if not (status.intact and status.valid):
         raise TrustError(
             ReasonCode.SIGNATURE_INVALID, f"signature {name} does not match the PDF's content"
@@ -191,13 +199,9 @@ def _check_signer(
     """As for an envelope: the signer belongs to the sender, then the trust store judges its
     certificate with the ones the signature embeds (the store adds its intermediates)."""
     name = signature.field_name
-    chain = [signature.signer_cert.dump(), *(c.dump() for c in signature.other_embedded_certs)]
-    try:
-        signer = x509.load_der_x509_certificate(chain[0])
-    except ValueError as exc:
-        raise TrustError(
-            ReasonCode.CERTIFICATE_MALFORMED, f"the signer's certificate of {name}: {exc}"
-        ) from exc
+    with _unreadable(f"cannot read the certificates of signature {name}"):
+        chain = [signature.signer_cert.dump(), *(c.dump() for c in signature.other_embedded_certs)]
+    signer = parse_certificate(chain[0], source=f"the signer's certificate of {name}")
     units = binding.units_of(signer)
     if sender is not None and sender not in units:
         raise TrustError(

@@ -45,7 +45,22 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(Encoding.PEM)
 
 
+MAX_COMMON_NAME = 64
+"""RFC 5280's ub-common-name, which cryptography counts in UTF-8 bytes and refuses past:
+a unit's name (or "Thủ trưởng " and it) can be longer. The unit is bound by its UID,
+never by this name, so a shortened one loses nothing."""
+
+
+def _shortened(common_name: str) -> str:
+    if len(common_name.encode()) <= MAX_COMMON_NAME:
+        return common_name
+    while len(f"{common_name}…".encode()) > MAX_COMMON_NAME:
+        common_name = common_name[:-1]
+    return f"{common_name.rstrip()}…"
+
+
 def _name(common_name: str, *uids: str) -> x509.Name:
+    common_name = _shortened(common_name)
     attributes = [
         x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),

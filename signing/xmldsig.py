@@ -51,7 +51,7 @@ from lxml import etree
 
 from kernel.errors import TrustError
 from kernel.reasons import ReasonCode
-from signing.certificates import Binding, TrustStore
+from signing.certificates import Binding, TrustStore, parse_certificate
 
 Verdict = Literal["absent", "valid", "invalid", "untrusted", "unsupported"]
 VERDICTS: tuple[Verdict, ...] = ("absent", "valid", "invalid", "untrusted", "unsupported")
@@ -337,10 +337,11 @@ def _certificates(signature: etree._Element) -> list[x509.Certificate]:
         raise _Unsupported("KeyInfo carries no X509Certificate to check the signature with")
     chain = []
     for element in found:
+        der = _base64(element, "X509Certificate")
         try:
-            chain.append(x509.load_der_x509_certificate(_base64(element, "X509Certificate")))
-        except ValueError as exc:
-            raise _Invalid(f"an X509Certificate is not a certificate: {exc}") from None
+            chain.append(parse_certificate(der, source="an X509Certificate"))
+        except TrustError as exc:
+            raise _Invalid(exc.message) from None
     return chain
 
 

@@ -28,12 +28,18 @@ FIELDS = (
 def load(path: Path) -> Directory:
     text = _read(path)
     if path.suffix.lower() == ".csv":
-        rows: list[Mapping[str, Any]] = list(csv.DictReader(io.StringIO(text)))
+        rows: list[Mapping[Any, Any]] = _csv_rows(text, path)
     elif path.suffix.lower() in (".yaml", ".yml"):
         try:
             document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2024-02-30
             raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{path}: {exc}") from None
+        except RecursionError:
+            # PyYAML's composer recurses per level. Not a worker's budget to report: the
+            # operator's file, read when a service starts, is simply invalid.
+            raise DirectoryError(
+                ReasonCode.DIRECTORY_INVALID, f"{path}: nested deeper than YAML can be read"
+            ) from None
         if not isinstance(document, dict) or not isinstance(document.get("units"), list):
             raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{path}: expected a `units:` list")
         rows = document["units"]
@@ -44,6 +50,23 @@ def load(path: Path) -> Directory:
     return Directory(_unit(row, f"{path} entry {index + 1}") for index, row in enumerate(rows))
 
 
+def _csv_rows(text: str, path: Path) -> list[Mapping[Any, Any]]:
+    """Rows by the header's names; a row with more cells than the header has is refused
+    (csv puts the surplus under the key None), as is a field past csv's 128 KiB limit."""
+    rows: list[Mapping[Any, Any]] = []
+    try:
+        for row in csv.DictReader(io.StringIO(text)):
+            if None in row:
+                raise DirectoryError(
+                    ReasonCode.DIRECTORY_INVALID,
+                    f"{path} entry {len(rows) + 1}: more cells than the header names",
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{path}: {exc}") from None
+    return rows
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
@@ -51,13 +74,14 @@ def _read(path: Path) -> str:
         raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"cannot read {path}: {exc}") from None
 
 
-def _unit(row: Mapping[str, Any], where: str) -> Unit:
+def _unit(row: Mapping[Any, Any], where: str) -> Unit:
     if not isinstance(row, Mapping):
         raise DirectoryError(ReasonCode.DIRECTORY_INVALID, f"{where}: not a mapping")
-    unknown = set(row) - set(FIELDS)
+    # YAML keys may be numbers, dates or null: named as written, never sorted as strings.
+    unknown = sorted(repr(key) for key in row if key not in FIELDS)
     if unknown:
         raise DirectoryError(
-            ReasonCode.DIRECTORY_INVALID, f"{where}: unknown fields {', '.join(sorted(unknown))}"
+            ReasonCode.DIRECTORY_INVALID, f"{where}: unknown fields {', '.join(unknown)}"
         )
     values = {key: _blank_to_none(row.get(key)) for key in FIELDS}
     for required in ("organ_id", "name", "level"):

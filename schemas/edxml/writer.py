@@ -8,6 +8,8 @@ import datetime
 
 from lxml import etree
 
+from kernel.errors import EdxmlError
+from kernel.reasons import ReasonCode
 from schemas.edxml import model as m
 
 _NS = m.NAMESPACE
@@ -15,6 +17,17 @@ _NSMAP = {"edXML": _NS}
 
 
 def write(packet: m.Packet) -> bytes:
+    """The packet as edXML bytes. A value XML cannot hold (a control character, a lone
+    surrogate), from wherever the fields came, is `edxml_invalid_value`, not lxml's error."""
+    try:
+        return _write(packet)
+    except ValueError as exc:
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE, f"a value edXML cannot hold: {str(exc)[:200]}"
+        ) from None
+
+
+def _write(packet: m.Packet) -> bytes:
     root = etree.Element(_q("edXML"), nsmap=_NSMAP)
     envelope = _sub(root, "edXMLEnvelope")
     header = _sub(envelope, "edXMLHeader")
