@@ -142,6 +142,15 @@ class ReasonCode(enum.StrEnum):
     XMLDSIG_INVALID = "xmldsig_invalid"
     CERTIFICATE_SPANS_GATEWAYS = "certificate_spans_gateways"
 
+    # Console accounts (Decision 37/2018/QĐ-UBND of Bến Tre, Articles 6, 7 and 9.2).
+    ACCOUNT_NAME_INVALID = "account_name_invalid"
+    UNIT_ABBREVIATION_INVALID = "unit_abbreviation_invalid"
+    PASSWORD_TOO_WEAK = "password_too_weak"  # noqa: S105 (a reason code, not a password)
+    LOGIN_FAILED = "login_failed"
+    ACCOUNT_LOCKED = "account_locked"
+    ACCOUNT_UNKNOWN = "account_unknown"
+    ACCOUNT_SCOPE_FORBIDDEN = "account_scope_forbidden"
+
     @property
     def sentence_en(self) -> str:
         return _SENTENCES[self][0]
@@ -605,5 +614,37 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
         "exchange: a gateway's certificate speaks only for the units behind that gateway.",
         "Chứng thư số của bên ký ghi tên đơn vị thuộc cổng liên thông khác hoặc đơn vị của hệ "
         "thống này: chứng thư của một cổng chỉ đại diện cho các đơn vị sau cổng đó.",
+    ),
+    ReasonCode.ACCOUNT_NAME_INVALID: (
+        "A user name cannot be made from that person's name (Article 6.2: family, middle and "
+        "given names in Vietnamese letters).",
+        "Không tạo được tên tài khoản từ họ tên này (Điều 6.2: họ, tên đệm và tên bằng chữ "
+        "tiếng Việt).",
+    ),
+    ReasonCode.UNIT_ABBREVIATION_INVALID: (
+        "The unit's abbreviation is not 2-20 lower-case letters or digits, or belongs to "
+        "another unit.",
+        "Tên viết tắt của đơn vị không phải 2-20 chữ thường hoặc chữ số, hoặc đã thuộc về "
+        "đơn vị khác.",
+    ),
+    ReasonCode.PASSWORD_TOO_WEAK: (
+        "The password does not meet the password policy.",
+        "Mật khẩu không đáp ứng chính sách mật khẩu.",
+    ),
+    ReasonCode.LOGIN_FAILED: (
+        "The user name or the password is wrong.",
+        "Tên tài khoản hoặc mật khẩu không đúng.",
+    ),
+    ReasonCode.ACCOUNT_LOCKED: (
+        "The account is locked (Article 7); a unit administrator can unlock it.",
+        "Tài khoản đã bị khóa (Điều 7); quản trị viên của đơn vị có thể mở khóa.",
+    ),
+    ReasonCode.ACCOUNT_UNKNOWN: (
+        "There is no account with that user name.",
+        "Không có tài khoản với tên này.",
+    ),
+    ReasonCode.ACCOUNT_SCOPE_FORBIDDEN: (
+        "The account may not act on that unit or give that role.",
+        "Tài khoản không được phép thao tác với đơn vị đó hoặc cấp vai trò đó.",
     ),
 }

@@ -18,6 +18,7 @@ from kernel.errors import LienthongError
 from kernel.settings import Settings
 from lienthong.commands import (
     common,
+    console,
     deploy,
     dev,
     directory,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         vxp,
         peer,
         deploy,
+        console,
     ):
         module.register(commands)
     return parser

@@ -68,6 +68,10 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "gateway_inbound": (NONE, NONE, True),
     "gateway_outbound": (NONE, NONE, True),
     "gateway_outbox": (NONE, NONE, True),
+    "accounts": (NONE, NONE, False),
+    "account_events": (NONE, NONE, False),
+    # Reporting holds SELECT, and a policy that shows it no row: a hash is the owner's alone.
+    "account_passwords": (NONE, NONE, True),
 }
 GATEWAY: dict[str, frozenset[str]] = {
     "units": READ,
