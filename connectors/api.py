@@ -36,7 +36,7 @@ import contextlib
 import datetime
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -352,6 +352,17 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
             "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(file['sha256'])).decode()}:",
         }
     )
+    async with contextlib.aclosing(chunks):  # closed too when the client goes away
+        return await _stream(request, response, chunks, unit, message_id)
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    unit: str,
+    message_id: str,
+) -> web.StreamResponse:
     first = await anext(chunks, b"")  # a missing file is refused before any byte is sent
     await response.prepare(request)
     try:
@@ -368,7 +379,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _one(content: bytes) -> AsyncIterator[bytes]:
+async def _one(content: bytes) -> AsyncGenerator[bytes]:
     yield content
 
 

@@ -27,7 +27,7 @@ import stat
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -79,7 +79,7 @@ def _too_large(limit: int) -> Rejected:
 
 async def verified(
     store: DirectoryStore, reference: str, sha256: str, size: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """The referenced bytes, streamed; the last chunk is given only once the whole content
     has been seen to match `sha256` and `size`, so a consumer that acts on the end of the
     stream never acts on altered content."""
@@ -91,14 +91,15 @@ async def verified(
     digest = hashlib.sha256()
     seen = 0
     held: bytes | None = None
-    async for chunk in store.read(reference):
-        seen += len(chunk)
-        if seen > size:
-            break
-        digest.update(chunk)
-        if held is not None:
-            yield held
-        held = chunk
+    async with contextlib.aclosing(store.read(reference)) as chunks:
+        async for chunk in chunks:
+            seen += len(chunk)
+            if seen > size:
+                break
+            digest.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
     if seen != size or digest.hexdigest() != sha256:
         raise Rejected(
             ReasonCode.ATTACHMENT_HASH_MISMATCH,
@@ -123,7 +124,7 @@ async def spool(store: DirectoryStore, reference: str, sha256: str, size: int, i
                 raise ClaimStoreUnavailable(f"the spool file {into}: {exc}") from exc
 
 
-async def file_chunks(path: Path) -> AsyncIterator[bytes]:
+async def file_chunks(path: Path) -> AsyncGenerator[bytes]:
     """A spooled file read in `CHUNK`s off the event loop."""
     try:
         source = await asyncio.to_thread(path.open, "rb")
@@ -216,7 +217,7 @@ class DirectoryStore:
             await self._missing()
         return found
 
-    async def read(self, reference: str) -> AsyncIterator[bytes]:
+    async def read(self, reference: str) -> AsyncGenerator[bytes]:
         path = self._path(reference)
         try:
             descriptor = await asyncio.to_thread(_open_entry, path)
