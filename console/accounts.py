@@ -123,7 +123,7 @@ def personal_part(full_name: str) -> str:
             f"{full_name!r}: a family name and a given name are needed, at least two words",
         )
     for word in words:
-        if not _WORD.match(word):
+        if not _WORD.fullmatch(word):
             raise Rejected(
                 ReasonCode.ACCOUNT_NAME_INVALID,
                 f"{full_name!r}: {word!r} is not a word of Vietnamese letters",
@@ -135,7 +135,7 @@ def personal_part(full_name: str) -> str:
 
 
 def check_abbreviation(abbreviation: str) -> str:
-    if not UNIT_ABBREVIATION.match(abbreviation):
+    if not UNIT_ABBREVIATION.fullmatch(abbreviation):
         raise Rejected(
             ReasonCode.UNIT_ABBREVIATION_INVALID,
             f"{abbreviation!r} is not 2-20 lower-case ASCII letters or digits (e.g. stttt)",
@@ -144,7 +144,7 @@ def check_abbreviation(abbreviation: str) -> str:
 
 
 def check_username(username: str) -> str:
-    if not USER_NAME.match(username):
+    if not USER_NAME.fullmatch(username):
         raise Rejected(
             ReasonCode.ACCOUNT_NAME_INVALID,
             f"{username!r} is not a user name of the form tencanhan.tendonvi (Article 6.2)",
