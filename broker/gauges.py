@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -16,6 +15,7 @@ import structlog
 
 from kernel import metrics
 from kernel.errors import LienthongError, ScannerUnavailable
+from kernel.service import background
 
 if TYPE_CHECKING:
     from broker.service import Router
@@ -35,16 +35,11 @@ OVERDUE_RECEIPTS = (
 )
 
 
-@contextlib.asynccontextmanager
-async def sampling(router: Router, every: float = SAMPLE_SECONDS) -> AsyncIterator[None]:
+def sampling(
+    router: Router, every: float = SAMPLE_SECONDS
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Sample in the background while the block runs (the router's lifetime)."""
-    task = asyncio.create_task(_loop(router, every))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return background(_loop(router, every))
 
 
 async def _loop(router: Router, every: float) -> None:

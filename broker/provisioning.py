@@ -5,15 +5,13 @@ and client config, and the ACLs the directory grants (`lienthong kafka client-co
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
-import time
 
 from broker import grants
 from broker.directory.model import Directory
 from kernel import kafka
-from kernel.errors import AccessDenied, ConfigurationError, DirectoryError
+from kernel.errors import ConfigurationError, DirectoryError
 from kernel.kafka import ClientConfig
 from kernel.kafka_admin import MECHANISM, Grant, SecurityAdmin, new_password
 from kernel.reasons import ReasonCode
@@ -48,24 +46,9 @@ async def ensure_client(
             await cluster.upsert_users({user: config.password})
             if extra:
                 await cluster.create(extra)
-        await _until_it_authenticates(config)
+        await kafka.until_it_authenticates(config)
     config.save(path)
     return config
-
-
-async def _until_it_authenticates(config: ClientConfig, *, within: float = 20.0) -> None:
-    """The controller accepted the credential; the broker learns it a moment later. A
-    client started in between would be refused, so hand the config out once it works."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await kafka.check_access(config)
-        except AccessDenied:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-        else:
-            return
 
 
 async def unit_client(

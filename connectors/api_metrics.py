@@ -7,7 +7,6 @@ API itself: the API faces agencies, the metrics face the operator's Prometheus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,6 +17,7 @@ from aiohttp import hdrs, web
 from connectors.service import Connector
 from kernel import metrics
 from kernel.errors import LienthongError
+from kernel.service import background
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAMPLE_SECONDS = 15.0
@@ -63,13 +63,8 @@ def sampling(
                 metrics.CERTIFICATE_EXPIRY.labels(
                     f"connector {unit}", certificate.subject.rfc4514_string()
                 ).set(certificate.not_valid_after_utc.timestamp())
-        task = asyncio.create_task(_sample_outbox(connector, every))
-        try:
+        async with background(_sample_outbox(connector, every)):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     return context
 

@@ -293,6 +293,21 @@ async def check_access(config: ClientConfig, *, timeout_ms: int = 10_000) -> Non
     raise last or ConfigurationError("no bootstrap servers are configured")
 
 
+async def until_it_authenticates(config: ClientConfig, *, within: float = 20.0) -> None:
+    """The controller accepted a new credential; the brokers learn it a moment later. A
+    client started in between would be refused, so hand the config out once it works."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await check_access(config)
+        except AccessDenied:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        else:
+            return
+
+
 @contextlib.asynccontextmanager
 async def admin_client(
     config: ClientConfig, *, request_timeout_ms: int = 10_000

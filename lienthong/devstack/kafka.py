@@ -32,7 +32,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -510,7 +509,7 @@ class LocalKafka:
         new = dataclasses.replace(old, password=admin)
         new.save(self.admin_config_file)
         for node in self.nodes:
-            await _until_it_authenticates(dataclasses.replace(new, bootstrap=node.address))
+            await kafka.until_it_authenticates(dataclasses.replace(new, bootstrap=node.address))
 
     async def _wait_ready(self, node: Node, pid: int, timeout: float) -> None:
         """Until this node lists itself among the cluster's brokers (registered, unfenced)."""
@@ -548,16 +547,3 @@ class LocalKafka:
         """The nodes' data and their principals' credentials (valid only here)."""
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.settings.kafka_clients_dir, ignore_errors=True)
-
-
-async def _until_it_authenticates(config: ClientConfig, *, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await kafka.check_access(config)
-        except AccessDenied:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-        else:
-            return
