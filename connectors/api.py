@@ -36,7 +36,7 @@ import contextlib
 import datetime
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +48,7 @@ from connectors import api_metrics, credentials, http, packing, registers, vxp
 from connectors.service import Connector
 from kernel import claims, database
 from kernel.errors import AccessDenied, LienthongError, Rejected
+from kernel.hosts import host_allowed
 from kernel.reasons import ReasonCode
 from schemas.envelope import AttachmentRef
 
@@ -70,7 +71,6 @@ _STATUS = {
     ReasonCode.UNIT_UNKNOWN: 404,
     ReasonCode.METHOD_NOT_ALLOWED: 405,
 }
-_HOST = re.compile(r"^(?P<name>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/@]+)(?::(?P<port>\d{1,5}))?$")
 # JSON can carry what no edXML packet or PostgreSQL text can: NUL and the other C0 controls
 # but tab, LF and CR, lone surrogates, and the noncharacters U+FFFE and U+FFFF.
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -134,17 +134,6 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("connector api failed", method=request.method, path=request.path)
         return _error(ReasonCode.SERVICE_FAILED, "the connector failed; see its log", 500)
-
-
-def host_allowed(header: str | None, allowed: Sequence[str], served_port: int | None) -> bool:
-    """`name` entries match with no port or the port the API serves on; `name:port` exactly."""
-    match = _HOST.fullmatch(header or "")
-    if match is None:
-        return False
-    name, port = match["name"].lower(), match["port"]
-    if port is None:
-        return name in allowed
-    return f"{name}:{int(port)}" in allowed or (name in allowed and int(port) == served_port)
 
 
 def _served_port(request: web.Request) -> int | None:

@@ -311,14 +311,31 @@ def may_administer(
     )
 
 
+def top(unit: str, parents: Mapping[str, str | None]) -> str:
+    """The root of `unit`'s tree: the province (or ministry) it belongs to."""
+    seen = {unit}
+    while (parent := parents.get(unit)) is not None and parent not in seen:
+        seen.add(parent)
+        unit = parent
+    return unit
+
+
+def scope(actor: Account, parents: Mapping[str, str | None]) -> str:
+    """The unit whose subtree `actor` sees. The Department of Information and Communications
+    monitors the whole province (Articles 8, 11, 12), though it is one department of it."""
+    if actor.role is Role.DEPARTMENT_MONITOR:
+        return top(actor.unit, parents)
+    return actor.unit
+
+
 def may_read_registers(actor: Account, unit: str, parents: Mapping[str, str | None]) -> bool:
-    """Whether `actor` may read `unit`'s registers: administrators and the Department's
-    monitor read their unit's subtree; clerks and officers only their own unit."""
+    """Whether `actor` may read `unit`'s registers: administrators read their unit's
+    subtree, the Department's monitor its province; clerks and officers only their unit."""
     if actor.locked:
         return False
     if actor.role in (Role.CLERK, Role.OFFICER):
         return unit == actor.unit
-    return within(unit, actor.unit, parents)
+    return within(unit, scope(actor, parents), parents)
 
 
 def require(allowed: bool, actor: Account, what: str) -> None:

@@ -7,6 +7,7 @@
      │    ├── MavenUnreachable
      │    ├── PostgresMissing
      │    ├── ClamavMissing
+ │    ├── ChromiumMissing        the browser the console's browser tests drive
      │    ├── PortInUse
      │    └── StaleDataDir
      ├── ServiceError                a service we started or reached misbehaved
@@ -87,6 +88,10 @@ class PostgresMissing(EnvironmentProblem):
 
 class ClamavMissing(EnvironmentProblem):
     reason = ReasonCode.CLAMAV_MISSING
+
+
+class ChromiumMissing(EnvironmentProblem):
+    reason = ReasonCode.CHROMIUM_MISSING
 
 
 class PortInUse(EnvironmentProblem):

@@ -23,6 +23,7 @@ class ReasonCode(enum.StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     MIGRATION_FAILED = "migration_failed"
     CLAMAV_MISSING = "clamav_missing"
+    CHROMIUM_MISSING = "chromium_missing"
     SCANNER_UNAVAILABLE = "scanner_unavailable"
     CLAIM_STORE_UNAVAILABLE = "claim_store_unavailable"
 
@@ -150,6 +151,10 @@ class ReasonCode(enum.StrEnum):
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_UNKNOWN = "account_unknown"
     ACCOUNT_SCOPE_FORBIDDEN = "account_scope_forbidden"
+    # The console's web perimeter (console/sessions.py, console/guard.py).
+    SESSION_REQUIRED = "session_required"
+    CSRF_INVALID = "csrf_invalid"
+    LOGIN_RATE_LIMITED = "login_rate_limited"
 
     @property
     def sentence_en(self) -> str:
@@ -168,6 +173,10 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.CONFIG_INVALID: (
         "A setting has an invalid value.",
         "Giá trị cấu hình không hợp lệ.",
+    ),
+    ReasonCode.CHROMIUM_MISSING: (
+        "Debian's chromium, which the console's browser tests drive, is not installed.",
+        "Chưa cài trình duyệt chromium của Debian, dùng cho kiểm thử trang quản trị.",
     ),
     ReasonCode.CLAMAV_MISSING: (
         "The ClamAV daemon (clamav-daemon) was not found.",
@@ -646,5 +655,17 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.ACCOUNT_SCOPE_FORBIDDEN: (
         "The account may not act on that unit or give that role.",
         "Tài khoản không được phép thao tác với đơn vị đó hoặc cấp vai trò đó.",
+    ),
+    ReasonCode.SESSION_REQUIRED: (
+        "There is no session, or it has ended: log in again.",
+        "Chưa đăng nhập hoặc phiên làm việc đã hết hạn: hãy đăng nhập lại.",
+    ),
+    ReasonCode.CSRF_INVALID: (
+        "The form did not come from this console (its CSRF token is missing or wrong).",
+        "Biểu mẫu không xuất phát từ trang quản trị này (thiếu hoặc sai mã chống giả mạo).",
+    ),
+    ReasonCode.LOGIN_RATE_LIMITED: (
+        "Too many login attempts from this address or for this account; wait and retry.",
+        "Đăng nhập quá nhiều lần từ địa chỉ này hoặc cho tài khoản này; hãy chờ rồi thử lại.",
     ),
 }

@@ -144,6 +144,9 @@ class Settings:
     connector_origins: tuple[str, ...] = ()
     """LIENTHONG_CONNECTOR_ORIGINS: web origins (`https://host[:port]`) the API accepts a
     request from; a request naming any other `Origin` is refused. None by default."""
+    console_port: int = 8750
+    console_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    """LIENTHONG_CONSOLE_HOSTS: Host names the console answers, as LIENTHONG_CONNECTOR_HOSTS."""
     topic_prefix: str = "lienthong."
     submit_partitions: int = 6
     pki_dir: Path | None = None
@@ -303,6 +306,8 @@ class Settings:
             connector_port=_port(get("CONNECTOR_PORT"), "CONNECTOR_PORT", defaults.connector_port),
             connector_hosts=_names(get("CONNECTOR_HOSTS")) or defaults.connector_hosts,
             connector_origins=_names(get("CONNECTOR_ORIGINS")) or defaults.connector_origins,
+            console_port=_port(get("CONSOLE_PORT"), "CONSOLE_PORT", defaults.console_port),
+            console_hosts=_names(get("CONSOLE_HOSTS")) or defaults.console_hosts,
             topic_prefix=_prefix(get("TOPIC_PREFIX")) or defaults.topic_prefix,
             submit_partitions=_int(
                 get("SUBMIT_PARTITIONS"), "SUBMIT_PARTITIONS", defaults.submit_partitions, 1

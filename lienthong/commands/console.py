@@ -1,4 +1,5 @@
-"""`lienthong console admin create` and `lienthong console accounts lock-due`.
+"""`lienthong console run`, `lienthong console admin create` and `lienthong console accounts
+lock-due`.
 
 The first provincial administrator is made here (the console has nobody to make it yet);
 its one-time password is printed once and must be changed at the first login. The locking
@@ -12,8 +13,11 @@ import argparse
 import datetime
 import getpass
 
+import structlog
+
 from console import store
 from console.accounts import Role
+from console.server import Console
 from kernel.errors import Rejected
 from kernel.settings import Settings
 from lienthong import dbroles
@@ -25,6 +29,7 @@ from lienthong.commands.common import (
     print_json,
     refusal,
 )
+from lienthong.devstack import stack
 
 
 def _operator() -> str:
@@ -70,9 +75,21 @@ async def _lock_due(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    dsn = stack.service_dsn(settings, dbroles.OWNER).reveal()
+    async with Console(settings, dsn, host=args.host, port=args.port) as console:
+        structlog.get_logger(__name__).info("console", url=console.url)
+        await console.run(handle_signals=True)
+    return EXIT_OK
+
+
 def register(commands: Subparsers) -> None:
-    group = commands.add_parser("console", help="the console's accounts")
+    group = commands.add_parser("console", help="the province's web console and its accounts")
     kinds = group.add_subparsers(dest="console_kind", required=True, metavar="WHAT")
+    run = kinds.add_parser("run", help="serve the web console (LIENTHONG_CONSOLE_PORT, 8750)")
+    run.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    run.add_argument("--port", type=int, default=None, help="overrides LIENTHONG_CONSOLE_PORT")
+    run.set_defaults(handler=_run)
     admin = kinds.add_parser("admin", help="provincial administrators")
     admin_actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = admin_actions.add_parser(

@@ -9,18 +9,15 @@ installed with apt-get, as the machine's other services come from Debian's packa
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
-from typing import IO
 
 import structlog
 
 from broker.policy.malware import Clamd
 from kernel.errors import ClamavMissing, ScannerUnavailable
 from kernel.settings import Settings
-from lienthong.devstack import processes
+from lienthong.devstack import debian, processes
 
 CLAMD = Path("/usr/sbin/clamd")
 PACKAGE = "clamav-daemon"
@@ -51,42 +48,16 @@ class LocalClamd:
         found = shutil.which("clamd") or (str(CLAMD) if CLAMD.exists() else None)
         if found:
             return Path(found)
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            raise ClamavMissing(
-                "clamd (ClamAV) was not found, and only root can install it here",
-                hint=f"apt-get install {PACKAGE}, or set LIENTHONG_CLAMD=none to run without "
-                "scanning (the ledger then says 'not scanned'), or LIENTHONG_CLAMD=tcp://host:port",
-            )
-        self._install()
+        debian.install(
+            [PACKAGE],
+            self.dir / "apt.log",
+            ClamavMissing,
+            hint=f"apt-get install {PACKAGE}, or set LIENTHONG_CLAMD=none to run without "
+            "scanning (the ledger then says 'not scanned'), or LIENTHONG_CLAMD=tcp://host:port",
+        )
         if not CLAMD.exists():
             raise ClamavMissing(f"apt-get installed {PACKAGE} but {CLAMD} is not there")
         return CLAMD
-
-    def _install(self) -> None:
-        """apt-get install; on failure refresh the package lists (a fresh machine's may be
-        missing or stale) and try once more."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        install_log = self.dir / "apt.log"
-        log.info("installing clamav-daemon with apt-get", log=str(install_log))
-        install = ["install", "-y", "-q", "--no-install-recommends", PACKAGE]
-        with install_log.open("ab") as out:
-            if self._apt(install, out) or (
-                self._apt(["update", "-q"], out) and self._apt(install, out)
-            ):
-                return
-        raise ClamavMissing(
-            f"apt-get could not install {PACKAGE}; last lines of {install_log}:\n"
-            f"{processes.tail(install_log, 15)}",
-            hint="check that Debian's package mirror is reachable",
-        )
-
-    @staticmethod
-    def _apt(args: list[str], out: IO[bytes]) -> bool:
-        result = subprocess.run(
-            ["apt-get", *args], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False,
-        )  # fmt: skip
-        return result.returncode == 0
 
     def _write_config(self) -> None:
         self.db_dir.mkdir(parents=True, exist_ok=True)

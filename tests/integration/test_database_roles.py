@@ -72,6 +72,8 @@ SCHEME: dict[str, tuple[frozenset[str], frozenset[str], bool]] = {
     "account_events": (NONE, NONE, False),
     # Reporting holds SELECT, and a policy that shows it no row: a hash is the owner's alone.
     "account_passwords": (NONE, NONE, True),
+    # The same for the console's session tokens (their hashes) and CSRF tokens.
+    "console_sessions": (NONE, NONE, True),
 }
 GATEWAY: dict[str, frozenset[str]] = {
     "units": READ,

@@ -251,6 +251,16 @@ def test_the_province_and_the_department_see_the_whole_tree() -> None:
     assert not accounts.may_read_registers(provincial, outside, PARENTS)
 
 
+def test_the_departments_monitor_sees_its_province_from_a_department_of_it() -> None:
+    """The Department of ICT is one department, but it monitors the whole province."""
+    monitor = account(Role.DEPARTMENT_MONITOR, DEPARTMENT)
+    unit_admin = account(Role.UNIT_ADMIN, DEPARTMENT)
+    for unit in PARENTS:
+        assert accounts.may_read_registers(monitor, unit, PARENTS)
+    assert not accounts.may_read_registers(unit_admin, A, PARENTS)
+    assert not accounts.may_read_registers(monitor, "000.00.00.H07", PARENTS)
+
+
 def test_clerks_and_officers_see_their_own_unit_only() -> None:
     for role in (Role.CLERK, Role.OFFICER):
         user = account(role, A)

@@ -7,8 +7,8 @@ import datetime
 import pytest
 
 from connectors import credentials
-from connectors.api import host_allowed
 from kernel.errors import AccessDenied, Rejected
+from kernel.hosts import host_allowed
 from kernel.reasons import ReasonCode
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
