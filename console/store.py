@@ -75,6 +75,20 @@ async def _event(
     )
 
 
+async def record_act(
+    conn: Connection,
+    actor: Account,
+    act: str,
+    *,
+    now: datetime.datetime,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit an act done at the console (a review decision, a replay, an export): written
+    to `account_events` under the actor's own name, in the caller's transaction."""
+    await _event(conn, now, actor.username, actor, act, reason, detail)
+
+
 async def _save(conn: Connection, account: Account) -> None:
     """Write what the rules change: logins, the failure count, locks."""
     await conn.execute(

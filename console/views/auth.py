@@ -94,6 +94,7 @@ async def login(request: Request) -> Response:
 @page()
 async def logout(request: Request, conn: Connection, viewer: Viewer) -> Response:
     await sessions.close(conn, viewer.token)
+    await store.record_act(conn, viewer.account, "logout", now=now(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/", secure=True, httponly=True)
     return response

@@ -31,7 +31,7 @@ def test_the_extractor_finds_the_texts() -> None:
 
 def test_every_text_has_a_vietnamese_translation() -> None:
     missing = sorted(_texts() - set(i18n.vietnamese()))
-    assert not missing, f"add these to {i18n.CATALOGUE}: {missing}"
+    assert not missing, f"add these to a catalogue of {i18n.CATALOGUES}: {missing}"
 
 
 def test_english_is_the_text_itself_and_vietnamese_the_default() -> None:
