@@ -380,3 +380,98 @@ async def lock_due(
             await _save(conn, accounts.locked(account, reason, now))
             await _event(conn, now, account.username, actor, "lock", reason)
     return [(accounts.locked(account, reason, now), reason) for account, reason in due]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """An `account_events` line: on whose account, by whom, what, why and when."""
+
+    id: int
+    at: datetime.datetime
+    username: str
+    actor: str
+    event: str
+    reason: str | None
+    detail: dict[str, Any]
+
+
+async def in_units(
+    conn: Connection, units: list[str], *, search: str = "", limit: int, offset: int
+) -> tuple[list[Account], int]:
+    """The accounts at `units` (an administrator's scope), a page of them in user-name order
+    and how many there are; `search` is part of a user name or of a full name."""
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "unit = ANY($1::text[]) AND (username ILIKE $2 OR full_name ILIKE $2)"
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM accounts WHERE {where}",  # noqa: S608 (constants)
+        units,
+        pattern,
+    )
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM accounts WHERE {where}"  # noqa: S608 (constants)
+        " ORDER BY username LIMIT $3 OFFSET $4",
+        units,
+        pattern,
+        limit,
+        offset,
+    )
+    return [_account(row) for row in rows], int(total)
+
+
+async def abbreviations(conn: Connection, units: list[str]) -> dict[str, str]:
+    """Each of `units` that has accounts, with its abbreviation (one per unit, see create)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT unit, unit_abbreviation FROM accounts WHERE unit = ANY($1::text[])",
+        units,
+    )
+    return {row["unit"]: row["unit_abbreviation"] for row in rows}
+
+
+async def events(
+    conn: Connection,
+    units: list[str],
+    *,
+    user: str = "",
+    since: datetime.datetime | None = None,
+    before: datetime.datetime | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Event], int]:
+    """The events on accounts at `units`, newest first, a page of them and how many there
+    are: those `user` underwent or did (all when empty), at `since` or later, before
+    `before`."""
+    where = (
+        "a.unit = ANY($1::text[]) AND ($2 = '' OR e.username = $2 OR e.actor = $2)"
+        " AND ($3::timestamptz IS NULL OR e.at >= $3)"
+        " AND ($4::timestamptz IS NULL OR e.at < $4)"
+    )
+    source = "account_events e JOIN accounts a USING (username)"
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM {source} WHERE {where}",  # noqa: S608 (constants)
+        units,
+        user,
+        since,
+        before,
+    )
+    rows = await conn.fetch(
+        f"SELECT e.id, e.at, e.username, e.actor, e.event, e.reason, e.detail"  # noqa: S608
+        f" FROM {source} WHERE {where} ORDER BY e.at DESC, e.id DESC LIMIT $5 OFFSET $6",
+        units,
+        user,
+        since,
+        before,
+        limit,
+        offset,
+    )
+    return [
+        Event(
+            id=row["id"],
+            at=row["at"],
+            username=row["username"],
+            actor=row["actor"],
+            event=row["event"],
+            reason=row["reason"],
+            detail=json.loads(row["detail"]),
+        )
+        for row in rows
+    ], int(total)

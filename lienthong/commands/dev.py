@@ -14,6 +14,7 @@ from kernel.settings import Settings
 from lienthong import dbroles, demo
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, print_json
 from lienthong.devstack import stack
+from lienthong.devstack.console import LocalConsole, demo_account
 from lienthong.devstack.postgres import LocalPostgres
 
 
@@ -44,7 +45,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _down(args: argparse.Namespace, settings: Settings) -> int:
     settings = _sized(args, settings)
-    stopped = stack.down(settings, wipe=args.wipe)
+    stopped = ["console"] if LocalConsole(settings).stop() else []
+    stopped += stack.down(settings, wipe=args.wipe)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     if args.wipe:
         print(f"wiped the data under {settings.state_dir}")
@@ -169,10 +171,16 @@ async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 async def _demo(_args: argparse.Namespace, settings: Settings) -> int:
     found, _started = await stack.up(settings)
     await demo.run(settings, found)
+    account, password = await demo_account(settings)
+    console = LocalConsole(settings)
+    await console.start()
     print(
         "\nlienthong demo: OK - documents went down and up the levels, receipts came back, "
-        "the forged and the infected ones were refused. "
-        "Stop the services with `.venv/bin/lienthong dev down`."
+        "the forged and the infected ones were refused.\n"
+        f"\nThe console:  {console.url}\n"
+        f"  user name:  {account.username} ({account.full_name}, {account.role})\n"
+        f"  password:   {password}  (one-time: you choose your own at the first login)\n"
+        "\nStop the console and the services with `.venv/bin/lienthong dev down`."
     )
     return EXIT_OK
 

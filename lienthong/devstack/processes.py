@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from kernel.errors import PortInUse, ServiceFailed
@@ -158,8 +158,11 @@ def find_process(marker: str) -> int | None:
     return None
 
 
-def spawn_daemon(argv: list[str], *, log: Path, cwd: Path) -> int:
+def spawn_daemon(
+    argv: list[str], *, log: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> int:
     """Start a process that outlives this one, appending its output to `log`; return its pid.
+    `env` is added to this process's environment.
 
     `sh` backgrounds it in a new session, prints its pid and exits, so the daemon is
     re-parented to init: no Popen object of ours is left to warn or to reap it.
@@ -167,7 +170,7 @@ def spawn_daemon(argv: list[str], *, log: Path, cwd: Path) -> int:
     script = '"$@" >>"$DAEMON_LOG" 2>&1 </dev/null & echo $!'
     result = subprocess.run(
         ["sh", "-c", script, "sh", *argv],
-        env={**os.environ, "DAEMON_LOG": str(log)},
+        env={**os.environ, **(env or {}), "DAEMON_LOG": str(log)},
         cwd=cwd,
         capture_output=True,
         text=True,

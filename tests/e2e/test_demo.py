@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import socket
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from broker import provisioning
@@ -14,6 +17,7 @@ from kernel.kafka import ClientConfig
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong import demo
+from lienthong.devstack.console import LocalConsole, demo_account
 from lienthong.devstack.stack import Endpoints
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -33,6 +37,7 @@ async def test_the_demo_exchange_completes(
     await database.migrate(admin, schema=local.database_schema)
     try:
         await demo.run(local, services)
+        await _the_console_is_left_running(local)
     finally:
         names = await _topics(services.kafka, Topics(local.topic_prefix).prefix)
         await kafka.delete_topics(services.kafka, names)
@@ -50,6 +55,35 @@ async def test_the_demo_exchange_completes(
     assert not any("certificate_untrusted" in row for row in table)
     assert sum("rejected  malware_found" in row for row in table) == 1
     assert any("000.00.31.H07  000.02.00.H62" in row for row in table)
+
+
+async def _the_console_is_left_running(local: Settings) -> None:
+    """`make demo` ends with the console running and a demo account to log in with."""
+    local = dataclasses.replace(local, console_port=_free_port())
+    first, _ = await demo_account(local)
+    account, password = await demo_account(local)  # a second demo resets the password
+    assert account.username == first.username
+    console = LocalConsole(local)
+    assert await console.start()
+    try:
+        jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[console.url])
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            page = await (await http.get(f"{console.url}login")).text()
+            token = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert token is not None
+            answer = await http.post(
+                f"{console.url}login",
+                data={"csrf": token[1], "username": account.username, "password": password},
+            )
+            assert answer.url.path == "/password"  # Article 9.2: the first thing asked
+    finally:
+        assert console.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def _topics(admin: ClientConfig, prefix: str) -> list[str]:
