@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from limits import storage, strategies
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -181,4 +182,5 @@ def create_app(
     app.state.pool = database
     app.state.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
     app.state.menu = menu
+    app.state.login_limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
     return Perimeter(app, settings.console_hosts, settings.console_port)

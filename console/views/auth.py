@@ -1,7 +1,8 @@
 """Logging in and out, the forced password change (Article 9.2(b)) and the language.
 
-Logins are rate-limited per client address and per user name (a moving window, in this
-process: the console is one process), before any password is hashed, so guessing costs the
+Logins are rate-limited per client address and per user name (a moving window kept in the
+console's memory, `app.state.login_limiter`: the console is one process), before any
+password is hashed, so guessing costs the
 guesser time and the console no CPU. The account lockout of console.accounts stands behind.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 
-from limits import parse, storage, strategies
+from limits import parse, strategies
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -34,7 +35,6 @@ from kernel.reasons import ReasonCode
 
 PER_CLIENT = parse("20/minute")
 PER_USER = parse("10/minute")
-_limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 _COOKIE = {"httponly": True, "secure": True, "samesite": "strict", "path": "/"}
 
 
@@ -68,9 +68,10 @@ async def login(request: Request) -> Response:
         raise AccessDenied(ReasonCode.CSRF_INVALID, "the login form's token is missing or wrong")
     username = form_text(form, "username", limit=80).lower()
     password = form_text(form, "password", limit=200)
+    limiter: strategies.RateLimiter = request.app.state.login_limiter
     if not (
-        _limiter.hit(PER_CLIENT, "login-client", client(request))
-        and _limiter.hit(PER_USER, "login-user", username)
+        limiter.hit(PER_CLIENT, "login-client", client(request))
+        and limiter.hit(PER_USER, "login-user", username)
     ):
         error = AccessDenied(ReasonCode.LOGIN_RATE_LIMITED, "too many login attempts")
         response = _login_page(request, cookie, error, status=429)
