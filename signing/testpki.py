@@ -125,10 +125,16 @@ PRIVATE_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")
 class TestPki:
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, *, kind: KeyKind = "rsa2048", now: datetime.datetime | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        kind: KeyKind = "rsa2048",
+        now: datetime.datetime | None = None,
+        key_cache: KeyCache | None = None,
+    ) -> None:
         self.kind = kind
         self.now = now or datetime.datetime.now(datetime.UTC)
-        root_key = keys.generate(kind)
+        root_key = cached_key(key_cache, kind, "root") or keys.generate(kind)
         root_name = _name("TEST Root CA (lienthong)")
         root_cert = self._build(
             subject=root_name,
@@ -142,6 +148,7 @@ class TestPki:
         self.root = Issued(root_key, root_cert, (root_cert,))
         self.issuing = self.issue(
             "TEST Government Cipher Committee CA (lienthong)",
+            key=cached_key(key_cache, kind, "issuing"),
             issuer=self.root,
             profile=Profile(ca=True, path_length=0),
             not_before=self.now - 365 * _DAY,
@@ -222,10 +229,11 @@ class TestPki:
         not_after: datetime.datetime | None = None,
         issuer: Issued | None = None,
         profile: Profile = Profile(),
+        key: keys.PrivateKey | None = None,
     ) -> Issued:
-        """A certificate from `issuer` (the issuing CA by default)."""
+        """A certificate from `issuer` (the issuing CA by default), for `key` or a new one."""
         issuer = issuer or self.issuing
-        key = keys.generate(kind or self.kind)
+        key = key or keys.generate(kind or self.kind)
         certificate = self._build(
             subject=_name(common_name, *uids),
             issuer_name=issuer.certificate.subject,
@@ -254,6 +262,7 @@ class TestPki:
         not_after: datetime.datetime | None = None,
         issuer: Issued | None = None,
         profile: Profile = Profile(),
+        key: keys.PrivateKey | None = None,
     ) -> Issued:
         """An organisation certificate: the unit's clerks sign with it."""
         return self.issue(
@@ -264,13 +273,20 @@ class TestPki:
             not_after=not_after,
             issuer=issuer,
             profile=profile,
+            key=key,
         )
 
     def person(
-        self, organ_id: str, full_name: str, citizen_id: str, *, kind: KeyKind | None = None
+        self,
+        organ_id: str,
+        full_name: str,
+        citizen_id: str,
+        *,
+        kind: KeyKind | None = None,
+        key: keys.PrivateKey | None = None,
     ) -> Issued:
         """A personal certificate for a head of unit: a citizen id and the unit's code."""
-        return self.issue(full_name, f"CCCD:{citizen_id}", f"MDDT:{organ_id}", kind=kind)
+        return self.issue(full_name, f"CCCD:{citizen_id}", f"MDDT:{organ_id}", kind=kind, key=key)
 
     def revoke(self, issued: Issued) -> None:
         self.revoked.append(issued.certificate)
@@ -339,20 +355,41 @@ def write_pki(
     router_id: str,
     kind: KeyKind = "rsa2048",
     pki: TestPki | None = None,
+    key_cache: KeyCache | None = None,
 ) -> TestPki:
     """The folder layout the services read: `trust/`, `units/<OrganId>/` (with `head/`,
     a personal certificate for the head of unit) and `router/`. With `pki`, its CAs issue
-    them (two deployments under one Government root, as provinces are)."""
-    pki = pki or TestPki(kind=kind)
+    them (two deployments under one Government root, as provinces are). With `key_cache`,
+    the keys of what this call issues are reused from earlier calls (see `cached_key`)."""
+    pki = pki or TestPki(kind=kind, key_cache=key_cache)
     pki.write_trust(out / "trust")
     for organ_id, name in units:
-        pki.unit(organ_id, name).write(out / "units" / organ_id)
+        unit_key = cached_key(key_cache, kind, organ_id)
+        pki.unit(organ_id, name, key=unit_key).write(out / "units" / organ_id)
         citizen_id = f"{int(hashlib.sha256(organ_id.encode()).hexdigest(), 16) % 10**12:012d}"
-        pki.person(organ_id, f"Thủ trưởng {name or organ_id}", citizen_id).write(
+        head_key = cached_key(key_cache, kind, f"head {organ_id}")
+        pki.person(organ_id, f"Thủ trưởng {name or organ_id}", citizen_id, key=head_key).write(
             out / "units" / organ_id / "head"
         )
-    pki.unit(router_id, "lienthong router").write(out / "router")
+    router_key = cached_key(key_cache, kind, router_id)
+    pki.unit(router_id, "lienthong router", key=router_key).write(out / "router")
     return pki
+
+
+KeyCache = dict[tuple[str, str], keys.PrivateKey]
+"""Keys by (kind, role in a PKI): a test suite that builds a fresh PKI for each of hundreds
+of exchanges spends seconds each on RSA key generation; the certificates, CAs and trust
+stores stay new every time, only the key material repeats between exchanges."""
+
+
+def cached_key(cache: KeyCache | None, kind: KeyKind, label: str) -> keys.PrivateKey | None:
+    """The key `label` had in an earlier PKI of `cache`, or a new one it keeps; None (a new
+    key each time) without a cache."""
+    if cache is None:
+        return None
+    if (kind, label) not in cache:
+        cache[kind, label] = keys.generate(kind)
+    return cache[kind, label]
 
 
 def write_gateway(pki: TestPki, out: Path, name: str, units: Iterable[str]) -> Issued:

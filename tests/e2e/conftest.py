@@ -36,7 +36,7 @@ from lienthong.commands.pki import SAMPLE_DIRECTORY
 from lienthong.devstack.stack import Endpoints
 from signing.endorsement import endorse
 from signing.identity import Identity
-from signing.testpki import TestPki, write_pki
+from signing.testpki import KeyCache, TestPki, write_pki
 
 T = TypeVar("T")
 PROVINCE = "000.00.00.H62"
@@ -45,6 +45,9 @@ COMMUNE_A = "000.02.00.H62"
 COMMUNE_B = "000.03.00.H62"
 CLOSED_DISTRICT = "000.00.31.H07"
 HOSTED = (PROVINCE, DEPARTMENT, COMMUNE_A, COMMUNE_B)
+_KEYS: KeyCache = {}
+"""RSA keys reused from one exchange's fresh PKI to the next's (signing.testpki.KeyCache):
+about a second of key generation saved per test."""
 
 
 @dataclasses.dataclass
@@ -247,6 +250,7 @@ async def running_exchange(
         [(u, directory.units[u].name) for u in hosted],
         router_id=local.router_id,
         pki=shared_pki,
+        key_cache=_KEYS,
     )
     admin = services.kafka
     assert services.owner_database_url
