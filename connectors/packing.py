@@ -8,6 +8,7 @@ attachments with their SHA-256 and size, so the receiver can check them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import mimetypes
@@ -86,6 +87,53 @@ def build_body(
     )
     binding.check(body, packet)
     return body
+
+
+def numbered(body: EnvelopeBody, number: int, issued_on: datetime.date) -> EnvelopeBody | None:
+    """The body of a new document the outgoing register numbers, or None when it keeps its own.
+
+    The rule (Decree 30/2020, Article 15 and Appendix III: the outgoing register's number is
+    the document's Số, one number on paper and electronically): a new document that comes
+    without a `CodeNumber` is issued by the register, so the register number becomes its
+    `CodeNumber`, it is promulgated on `issued_on` unless it says otherwise, and a missing
+    `DocumentId` is written as QCVN 102:2016 builds it (`OrganId,yyyy/MM/dd,number/notation`),
+    so the receivers, the register and any later revoke name it alike. A document that comes
+    with a `CodeNumber` was numbered by the unit's own document system: that number is printed
+    on its signed original, and Decree 30 lets a unit keep several number series (each type of
+    legal normative document, secret documents, councils) that one register counter cannot
+    follow, so the register adopts it as the entry's Số và ký hiệu rather than refusing it or
+    rewriting a signed number. Revokes, updates and replacements name the document they
+    follow up and are sent as written. An unnumbered packet carrying an XML signature cannot
+    be numbered without breaking that signature: it is refused before it takes a number.
+    """
+    if body.kind != "document":
+        return None
+    packet = edxml.parse(body.edxml)
+    if not isinstance(packet, edxml.DocumentPacket):
+        return None
+    code = packet.code or Code()
+    if code.code_number is not None:
+        return None
+    if packet.signature is not None:
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE,
+            "the edXML is signed but has no CodeNumber: number it before signing it, since"
+            " writing the register's number in would break its signature",
+        )
+    info = packet.promulgation_info or PromulgationInfo()
+    promulgated = info.promulgation_date or issued_on
+    day = promulgated if isinstance(promulgated, datetime.date) else issued_on
+    code_text = f"{number}/{code.code_notation}" if code.code_notation else str(number)
+    rewritten = dataclasses.replace(
+        packet,
+        code=Code(str(number), code.code_notation),
+        promulgation_info=dataclasses.replace(info, promulgation_date=promulgated),
+        document_id=packet.document_id or f"{body.sender},{day:%Y/%m/%d},{code_text}",
+    )
+    edxml_bytes = edxml.write(rewritten)
+    renumbered = dataclasses.replace(body, edxml=edxml_bytes, document_id=rewritten.document_id)
+    binding.check(renumbered, edxml.parse(edxml_bytes))
+    return renumbered
 
 
 _FIELDS = {

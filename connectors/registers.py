@@ -4,6 +4,9 @@ Numbers come from a counter row per unit, year and register, bumped with
 `INSERT … ON CONFLICT DO UPDATE … RETURNING` inside the transaction that writes the entry:
 the row stays locked until commit, so numbers are consecutive under concurrency, and a
 rolled-back entry gives its number back. Years are calendar years in Vietnam's time zone.
+
+Each entry also keeps the columns of Decree 30's register forms, read from the edXML header
+(`Columns`); a sender writes them, so they are bounded texts, never trusted further.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import dataclasses
 import datetime
 import json
 import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord
 
+from connectors import packing
 from kernel.database import Connection
+from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
-from schemas import codec, statuses
+from schemas import binding, codec, edxml, statuses
 from schemas.envelope import EnvelopeBody, StatusBody
+from signing.identity import Identity
 
 VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -35,6 +42,60 @@ class Outgoing:
 
 def year_of(moment: datetime.datetime) -> int:
     return moment.astimezone(VIETNAM).year
+
+
+LIMITS = {"code_number": 32, "code_notation": 128, "document_type": 128, "signer": 128,
+          "author": 256}  # fmt: skip
+"""The most characters a register keeps of each text column (migration 0022 bounds alike)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Columns:
+    """What Decree 30's register forms show of a document, as its edXML header says it."""
+
+    code_number: str | None = None
+    code_notation: str | None = None
+    promulgated_on: datetime.date | None = None
+    document_type: str | None = None
+    signer: str | None = None
+    due_date: datetime.date | None = None
+    author: str | None = None
+
+    @classmethod
+    def of(cls, packet: edxml.Packet | None) -> Columns:
+        if not isinstance(packet, edxml.DocumentPacket):
+            return cls(author=_bounded(packet.from_.organ_name, "author") if packet else None)
+        code = packet.code
+        info = packet.promulgation_info
+        return cls(
+            code_number=_bounded(code.code_number if code else None, "code_number"),
+            code_notation=_bounded(code.code_notation if code else None, "code_notation"),
+            promulgated_on=_date(info.promulgation_date if info else None),
+            document_type=_bounded(
+                packet.document_type.type_name if packet.document_type else None, "document_type"
+            ),
+            signer=_bounded(packet.signer_info.full_name if packet.signer_info else None, "signer"),
+            due_date=_date(packet.due_date),
+            author=_bounded(packet.from_.organ_name, "author"),
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        """In the order the registers' INSERTs name them."""
+        return dataclasses.astuple(self)
+
+
+def _bounded(value: str | None, column: str) -> str | None:
+    if value is None:
+        return None
+    text = value.replace("\x00", "").strip()[: LIMITS[column]].strip()
+    return text or None
+
+
+def _date(value: edxml.model.DateValue) -> datetime.date | None:
+    """A date the parser read; the raw text of one it could not read is no date."""
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    return value if isinstance(value, datetime.date) else None
 
 
 async def _next_number(conn: Connection, unit: str, year: int, register: str) -> int:
@@ -63,27 +124,87 @@ async def _queue(conn: Connection, message_id: str, unit: str, outgoing: Outgoin
 
 
 async def register_outgoing(
-    conn: Connection, body: EnvelopeBody, subject: str | None, outgoing: Outgoing
+    conn: Connection,
+    body: EnvelopeBody,
+    subject: str | None,
+    outgoing: Outgoing,
+    *,
+    packet: edxml.Packet | None = None,
 ) -> int:
-    """Number the document in the sender's outgoing register and queue its envelope."""
-    year = year_of(body.created_at)
+    """Number the document in the sender's outgoing register and queue its envelope, as
+    sealed: the document keeps whatever number it carries (see `register_numbered`)."""
     async with conn.transaction():
-        number = await _next_number(conn, body.sender, year, "out")
-        await conn.execute(
-            "INSERT INTO outgoing_register (unit, year, number, message_id, document_id, kind,"
-            " subject, recipients, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            body.sender,
-            year,
-            number,
-            body.message_id,
-            body.document_id,
-            body.kind,
-            subject,
-            list(body.recipients),
-            body.created_at,
-        )
+        number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
+        await _enter_outgoing(conn, body, subject, number, packet)
         await _queue(conn, body.message_id, body.sender, outgoing)
     return number
+
+
+async def register_numbered(
+    conn: Connection,
+    body: EnvelopeBody,
+    subject: str | None,
+    seal: Callable[[EnvelopeBody], Outgoing],
+) -> tuple[EnvelopeBody, int]:
+    """Number the document, write that number into it when the register issues it (the rule
+    is `packing.numbered`'s), then seal, enter and queue it in one transaction: a refusal
+    while sealing (an envelope grown too large) gives the number back.
+
+    Returns the body as sent, which differs from `body` when the register numbered it.
+    """
+    async with conn.transaction():
+        number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
+        issued_on = body.created_at.astimezone(VIETNAM).date()
+        body = packing.numbered(body, number, issued_on) or body
+        outgoing = seal(body)
+        await _enter_outgoing(conn, body, subject, number, None)
+        await _queue(conn, body.message_id, body.sender, outgoing)
+    return body, number
+
+
+def sealer(
+    identity: Identity, registry: codec.Registry, lane: str, *, limit: int, threshold: int
+) -> Callable[[EnvelopeBody], Outgoing]:
+    """How `register_numbered` seals a body for `lane`: signed by the unit, refused when the
+    envelope exceeds what the exchange carries (`limit` bytes)."""
+
+    def seal(body: EnvelopeBody) -> Outgoing:
+        headers, value = identity.seal(registry, body)
+        if len(value) > limit:
+            raise Rejected(
+                ReasonCode.ENVELOPE_TOO_LARGE,
+                f"the envelope is {len(value)} bytes; the exchange carries at most {limit};"
+                f" attachments over {threshold} bytes travel by reference",
+            )
+        return Outgoing(lane, body.sender.encode(), value, headers)
+
+    return seal
+
+
+async def _enter_outgoing(
+    conn: Connection,
+    body: EnvelopeBody,
+    subject: str | None,
+    number: int,
+    packet: edxml.Packet | None,
+) -> None:
+    columns = Columns.of(packet or edxml.parse(body.edxml))
+    await conn.execute(
+        "INSERT INTO outgoing_register (unit, year, number, message_id, document_id, kind,"
+        " subject, recipients, created_at, code_number, code_notation, promulgated_on,"
+        " document_type, signer, due_date, author)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        body.sender,
+        year_of(body.created_at),
+        number,
+        body.message_id,
+        body.document_id,
+        body.kind,
+        subject,
+        list(body.recipients),
+        body.created_at,
+        *columns.values(),
+    )
 
 
 async def register_incoming(
@@ -96,12 +217,16 @@ async def register_incoming(
     receipt: tuple[str, Outgoing],
     received_at: datetime.datetime,
     paper_copy_required: bool = False,
+    packet: edxml.Packet | None = None,
 ) -> tuple[int, bool]:
     """Enter the document once with the next số đến; queue the 01 receipt in the same step.
+    A revoke also marks the entries of the document it revokes (`_revoke`).
 
     Returns (number, True) the first time, (the same number, False) for a repeat.
     """
     receipt_id, receipt_out = receipt
+    packet = packet or edxml.parse(body.edxml)
+    columns = Columns.of(packet)
     for _attempt in range(3):
         try:
             async with conn.transaction():
@@ -118,8 +243,9 @@ async def register_incoming(
                 await conn.execute(
                     "INSERT INTO incoming_register (unit, year, number, message_id, kind, sender,"
                     " document_id, subject, received_at, sent_at, redirected_from, edxml,"
-                    " paper_copy_required)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    " paper_copy_required, code_number, code_notation, promulgated_on,"
+                    " document_type, signer, due_date, author) VALUES ($1, $2, $3, $4, $5, $6,"
+                    " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                     unit,
                     year,
                     number,
@@ -133,6 +259,7 @@ async def register_incoming(
                     redirected_from,
                     body.edxml,
                     paper_copy_required,
+                    *columns.values(),
                 )
                 await conn.executemany(
                     "INSERT INTO incoming_attachments (unit, message_id, position, name,"
@@ -144,11 +271,37 @@ async def register_incoming(
                         for position, a in enumerate(body.attachments)
                     ],
                 )  # fmt: skip
+                if body.kind == "revoke":
+                    await _revoke(conn, unit, body, packet)
                 await _queue(conn, receipt_id, unit, receipt_out)
                 return number, True
         except asyncpg.UniqueViolationError:
             continue  # another process registered it first: read its number
     raise RuntimeError(f"could not register {body.message_id} for {unit}")
+
+
+async def _revoke(
+    conn: Connection, unit: str, body: EnvelopeBody, packet: edxml.Packet | None
+) -> None:
+    """Mark revoked, as of when the sender revoked it, what `unit` registered of the document
+    a revoke names (the document and any update or replacement of it from the same sender).
+
+    The entry's status stays the unit's own answer (01 … 06: `schemas/statuses.py` moves it
+    only by a status the receiver sends); a revoke is the sender's act, kept beside it as a
+    recall request is. A revoke that names no document, or one not registered here (it may
+    have gone to another unit), marks nothing: it stays an entry of its own.
+    """
+    document_id = binding.referenced(packet) if packet is not None else body.document_id
+    if document_id is None:
+        return
+    await conn.execute(
+        "UPDATE incoming_register SET revoked_at = coalesce(revoked_at, $4)"
+        " WHERE unit = $1 AND sender = $2 AND document_id = $3 AND kind <> 'revoke'",
+        unit,
+        body.sender,
+        document_id,
+        body.created_at,
+    )
 
 
 def _storable(value: str) -> bool:
