@@ -1,8 +1,9 @@
 """Operators decide on documents the policy held: release them on their way, or refuse them.
 
 Release puts the original record back on the submit topic; the router then routes it
-without holding it again. Refusal sends the sender a status 02 signed by the router. Both
-are one-time (a held document is decided once) and written to the audit with who and why.
+without holding it again. Refusal sends the sender a status 02 signed by the router, naming
+the rules and articles that held the document. Both are one-time (a held document is
+decided once) and written to the audit with who and why.
 """
 
 from __future__ import annotations
@@ -22,18 +23,49 @@ from kernel.topics import Topics
 from schemas import codec
 from signing.identity import Identity
 
+_RULES = (
+    "SELECT p.message_id, p.rule_id AS rule, p.article, p.reason_code, p.action, p.field,"
+    " p.matched FROM policy_decisions p WHERE p.message_id = ANY($1::text[])"
+    " ORDER BY p.message_id, array_position(ARRAY['reject', 'hold', 'flag', 'paper'], p.action),"
+    " p.rule_id, p.field, p.matched"
+)
+"""Every rule that matched a document, those that held it first: the review names what
+actually held it, not whichever hit the join happened to give first."""
+
 
 async def list_held(conn: Connection, *, state: str = "held") -> list[dict[str, Any]]:
+    """Each document in `state`, with `rules` (every hit, strongest action first) and
+    `held_by` (the hits whose action is hold: the rules and articles under review)."""
     rows = await conn.fetch(
-        "SELECT h.message_id, h.sender, h.held_at, h.state, h.reviewed_by, h.why,"
-        " coalesce(json_agg(json_build_object('rule', p.rule_id, 'article', p.article,"
-        " 'field', p.field, 'matched', p.matched)) FILTER (WHERE p.rule_id IS NOT NULL),"
-        " '[]') AS rules"
-        " FROM held h LEFT JOIN policy_decisions p USING (message_id)"
-        " WHERE h.state = $1 GROUP BY h.message_id ORDER BY h.held_at",
+        "SELECT message_id, sender, held_at, state, reviewed_by, why FROM held"
+        " WHERE state = $1 ORDER BY held_at",
         state,
     )
-    return [{**dict(r), "rules": json.loads(r["rules"])} for r in rows]
+    hits = await _rules(conn, [r["message_id"] for r in rows])
+    return [
+        {
+            **dict(r),
+            "rules": hits.get(r["message_id"], []),
+            "held_by": [h for h in hits.get(r["message_id"], []) if h["action"] == "hold"],
+        }
+        for r in rows
+    ]
+
+
+async def _rules(conn: Connection, message_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in await conn.fetch(_RULES, message_ids):
+        hit = dict(row)
+        found.setdefault(hit.pop("message_id"), []).append(hit)
+    return found
+
+
+def _naming(held_by: list[dict[str, Any]]) -> str:
+    """`rule A4.2-complaint-content (Đ4.2) matched “đơn tố cáo” in subject`, for each."""
+    return "; ".join(
+        f"rule {h['rule']} ({h['article']}) matched “{h['matched']}” in {h['field']}"
+        for h in held_by
+    )
 
 
 async def _decide(conn: Connection, message_id: str, state: str, actor: str, why: str) -> Any:
@@ -100,18 +132,25 @@ async def refuse(
     actor: str,
     why: str,
 ) -> None:
+    """The 02 says it was refused on review (not that it still waits) and names the rules
+    and articles that held it, with the reviewer's reason; the message row says the same."""
     async with conn.transaction():
         row = await _decide(conn, message_id, "rejected", actor, why)
+        held_by = [
+            h for h in (await _rules(conn, [message_id])).get(message_id, [])
+            if h["action"] == "hold"
+        ]  # fmt: skip
+        detail = f"{_naming(held_by) or 'held for review'}; refused on review: {why}"
         await conn.execute(
             "UPDATE messages SET verdict = 'rejected', reason_code = $2, reason = $3"
             " WHERE message_id = $1",
             message_id,
-            ReasonCode.POLICY_SENSITIVE.value,
-            why,
+            ReasonCode.POLICY_REFUSED_ON_REVIEW.value,
+            detail,
         )
         refusal = notices.notice(
             topics, registry, router,
             to_unit=row["sender"], about=message_id, about_recipient="*", code="02",
-            reason=ReasonCode.POLICY_SENSITIVE, detail=f"refused on review: {why}",
+            reason=ReasonCode.POLICY_REFUSED_ON_REVIEW, detail=detail,
         )  # fmt: skip
         await producing.send_all(producer, [refusal])

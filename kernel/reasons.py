@@ -155,6 +155,9 @@ class ReasonCode(enum.StrEnum):
     SESSION_REQUIRED = "session_required"
     CSRF_INVALID = "csrf_invalid"
     LOGIN_RATE_LIMITED = "login_rate_limited"
+    # The content policy, continued: Article 4.3's foreign affairs, and an operator's refusal.
+    POLICY_FOREIGN_AFFAIRS = "policy_foreign_affairs"
+    POLICY_REFUSED_ON_REVIEW = "policy_refused_on_review"
 
     @property
     def sentence_en(self) -> str:
@@ -667,5 +670,17 @@ _SENTENCES: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.LOGIN_RATE_LIMITED: (
         "Too many login attempts from this address or for this account; wait and retry.",
         "Đăng nhập quá nhiều lần từ địa chỉ này hoặc cho tài khoản này; hãy chờ rồi thử lại.",
+    ),
+    ReasonCode.POLICY_FOREIGN_AFFAIRS: (
+        "The document concerns a sensitive foreign-affairs matter and cites no conclusion of "
+        "a competent authority; it waits for review (Art. 4.3).",
+        "Văn bản liên quan đến vấn đề đối ngoại nhạy cảm, chưa viện dẫn kết luận của cơ quan "
+        "có thẩm quyền; chờ xem xét (Điều 4.3).",
+    ),
+    ReasonCode.POLICY_REFUSED_ON_REVIEW: (
+        "The document was held under the content policy and refused on review; the rule and "
+        "article that held it follow.",
+        "Văn bản bị giữ lại theo quy định về nội dung và đã bị từ chối sau khi xem xét; quy "
+        "tắc và điều khoản áp dụng nêu sau đây.",
     ),
 }

@@ -1,15 +1,19 @@
 """Policy files: validated at load, evaluated over a document's fields and attachment text.
 
 The decision is the strongest action any rule takes (reject > hold > flag > pass), with
-every hit listed: rule id, article, reason code, field and the words matched. The PAdES
-requirements per document type (`pdf_signatures`) are loaded here and checked by
+every hit listed: rule id, article, reason code, field and the words matched. A rule's
+terms may need company (`also`: each of these clauses must match somewhere in the document
+too) or be answered (`unless`: any of these clauses matching means the rule does not
+apply), so that a rule can say "a foreign-affairs matter, unless a competent authority's
+conclusion is cited" or "a normative preamble, in a document headed as a normative form".
+The PAdES requirements per document type (`pdf_signatures`) are loaded here and checked by
 broker.policy.signatures, which needs the trust store.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,8 +31,11 @@ ACTIONS: tuple[Action, ...] = ("pass", "paper", "flag", "hold", "reject")
 """Weakest first. `paper` only marks the delivery paper_copy_required (Article 5.3)."""
 FIELDS = ("subject", "content", "type_name", "attachment_text")
 _SCOPE_KEYS = {"sender_levels", "recipient_levels"}
-_KEYS = {"id", "article", "reason", "action", "looks_at", "terms", "diacritics", "stamped",
-         "not_before", "not_after", *_SCOPE_KEYS}  # fmt: skip
+_CLAUSE_KEYS = {"looks_at", "terms", "diacritics", "stamped", "not_before", "not_after",
+                "followed_by", "within"}  # fmt: skip
+_KEYS = {"id", "article", "reason", "action", "also", "unless", *_CLAUSE_KEYS, *_SCOPE_KEYS}
+DEFAULT_WITHIN = 8
+"""How many words may stand between a clause's term and its `followed_by` term."""
 _SIGNATURE_KEYS = {"id", "article", "document_types", "require", "action", *_SCOPE_KEYS}
 ANY_SIGNATURE = "any"
 SIGNATURE_KINDS = (ANY_SIGNATURE, "organisation", "personal")
@@ -68,19 +75,76 @@ class Scope:
         return senders_ok and recipients_ok
 
 
+Folded = Mapping[str, Sequence[text.Words]]
+"""Each field's texts as words, folded once for every rule."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    article: str
-    reason: ReasonCode
-    action: Action
+class Clause:
+    """Terms looked for in some fields. With `followed_by`, a term counts only where one of
+    those terms starts within `within` words after it (`ý kiến của ... Bộ Ngoại giao`)."""
+
     looks_at: tuple[str, ...]
     terms: tuple[tuple[str, ...], ...]
     loose: bool = False
     stamped: bool = False
     not_before: frozenset[str] = frozenset()
     not_after: frozenset[str] = frozenset()
+    followed_by: tuple[tuple[str, ...], ...] = ()
+    within: int = DEFAULT_WITHIN
+
+    def hits(self, folded: Folded) -> Iterator[tuple[str, str]]:
+        """(field, words matched) for each place the clause matches."""
+        for field in self.looks_at:
+            for field_words in folded.get(field, []):
+                followers: list[int] | None = None
+                for term in self.terms:
+                    found = text.find(
+                        field_words, term, loose=self.loose, stamped=self.stamped,
+                        not_before=self.not_before, not_after=self.not_after,
+                    )  # fmt: skip
+                    for hit in found:
+                        if self.followed_by:
+                            if followers is None:
+                                followers = self._followers(field_words)
+                            if not any(hit.end <= f <= hit.end + self.within for f in followers):
+                                continue
+                        yield field, " ".join(field_words.folded[hit.start : hit.end])
+
+    def _followers(self, field_words: text.Words) -> list[int]:
+        """Where the `followed_by` terms start in this text (found once per text)."""
+        return [
+            after.start
+            for term in self.followed_by
+            for after in text.find(field_words, term, loose=self.loose)
+        ]
+
+    def matches(self, folded: Folded) -> bool:
+        return next(self.hits(folded), None) is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rule:
+    """Its own clause finds the hits; every `also` clause must match as well, and no
+    `unless` clause may (each looks over the whole document, not only the hit's field)."""
+
+    id: str
+    article: str
+    reason: ReasonCode
+    action: Action
+    match: Clause
+    also: tuple[Clause, ...] = ()
+    unless: tuple[Clause, ...] = ()
     scope: Scope = Scope()
+
+    def hits(self, folded: Folded) -> list[Hit]:
+        found = [
+            Hit(self.id, self.article, self.reason.value, self.action, field, matched)
+            for field, matched in self.match.hits(folded)
+        ]
+        if not found or not all(c.matches(folded) for c in self.also):
+            return []
+        return [] if any(c.matches(folded) for c in self.unless) else found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,18 +238,7 @@ class Policy:
             if finding is not None
         ]  # fmt: skip
         for rule in (r for r in self.rules if r.scope.covers(parties)):
-            for field in rule.looks_at:
-                for field_words in folded.get(field, []):
-                    for term in rule.terms:
-                        found = text.find(
-                            field_words, term, loose=rule.loose, stamped=rule.stamped,
-                            not_before=rule.not_before, not_after=rule.not_after,
-                        )  # fmt: skip
-                        hits.extend(
-                            Hit(rule.id, rule.article, rule.reason.value, rule.action, field,
-                                " ".join(field_words.folded[h.start : h.end]))
-                            for h in found
-                        )  # fmt: skip
+            hits += rule.hits(folded)
         return decide(hits)
 
 
@@ -289,24 +342,63 @@ def _rule(raw: Any, where: str) -> Rule:
         raise PolicyError(
             ReasonCode.POLICY_INVALID, f"{where}: action must be reject, hold, flag or paper"
         )
-    looks_at = tuple(entry["looks_at"])
-    if not set(looks_at) <= set(FIELDS):
-        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: looks_at takes {', '.join(FIELDS)}")
-    if entry.get("diacritics", "exact") not in ("exact", "loose"):
-        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: diacritics is exact or loose")
-    terms = tuple(text.phrase(str(t)) for t in entry["terms"])
-    if not all(terms):
-        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: a term has no words")
+    match = _clause(entry, where, None)
     return Rule(
         id=str(entry["id"]),
         article=str(entry["article"]),
         reason=reason,
         action=entry["action"],
+        match=match,
+        also=_clauses(entry, "also", where, match),
+        unless=_clauses(entry, "unless", where, match),
+        scope=_scope(entry, where),
+    )
+
+
+def _clauses(entry: dict[str, Any], key: str, where: str, rule: Clause) -> tuple[Clause, ...]:
+    """`also` or `unless`: a list of clauses, each taking the rule's fields and diacritics
+    unless it names its own."""
+    listed = entry.get(key) or []
+    if not isinstance(listed, list):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is a list of clauses")
+    return tuple(
+        _clause(_entry(c, f"{where} {key} {i + 1}", _CLAUSE_KEYS, ("terms",)),
+                f"{where} {key} {i + 1}", rule)
+        for i, c in enumerate(listed)
+    )  # fmt: skip
+
+
+def _clause(entry: dict[str, Any], where: str, rule: Clause | None) -> Clause:
+    looks_at = tuple(entry.get("looks_at") or (rule.looks_at if rule else ()))
+    if not set(looks_at) <= set(FIELDS):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: looks_at takes {', '.join(FIELDS)}")
+    default = "loose" if rule is not None and rule.loose else "exact"
+    diacritics = entry.get("diacritics", default)
+    if diacritics not in ("exact", "loose"):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: diacritics is exact or loose")
+    terms = _terms(entry.get("terms"), where, "terms")
+    followed_by = (
+        _terms(entry["followed_by"], where, "followed_by") if "followed_by" in entry else ()
+    )
+    within = entry.get("within", DEFAULT_WITHIN)
+    if not isinstance(within, int) or isinstance(within, bool) or not 0 <= within <= 50:
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: within is 0 to 50 words")
+    return Clause(
         looks_at=looks_at,
         terms=terms,
-        loose=entry.get("diacritics") == "loose",
+        loose=diacritics == "loose",
         stamped=bool(entry.get("stamped", False)),
         not_before=frozenset(w for t in entry.get("not_before", []) for w in text.phrase(str(t))),
         not_after=frozenset(w for t in entry.get("not_after", []) for w in text.phrase(str(t))),
-        scope=_scope(entry, where),
+        followed_by=followed_by,
+        within=within,
     )
+
+
+def _terms(listed: Any, where: str, key: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(listed, list) or not listed:
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: `{key}` is a list of terms")
+    terms = tuple(text.phrase(str(t)) for t in listed)
+    if not all(terms):
+        raise PolicyError(ReasonCode.POLICY_INVALID, f"{where}: a term has no words")
+    return terms
