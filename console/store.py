@@ -427,6 +427,12 @@ async def abbreviations(conn: Connection, units: list[str]) -> dict[str, str]:
     return {row["unit"]: row["unit_abbreviation"] for row in rows}
 
 
+def _detail(text: str) -> dict[str, Any]:
+    """An event's detail; the store writes objects, anything else is shown as one value."""
+    detail = json.loads(text)
+    return detail if isinstance(detail, dict) else {"detail": detail}
+
+
 async def events(
     conn: Connection,
     units: list[str],
@@ -471,7 +477,7 @@ async def events(
             actor=row["actor"],
             event=row["event"],
             reason=row["reason"],
-            detail=json.loads(row["detail"]),
+            detail=_detail(row["detail"]),
         )
         for row in rows
     ], int(total)
