@@ -25,9 +25,10 @@ from kernel.settings import Secret
 OWNER = "lienthong_owner"
 ROUTER = "lienthong_router"
 REPORTING = "lienthong_reporting"
+CONSOLE = "lienthong_console"
 CONNECTOR = "lienthong_connector"
 GATEWAY = "lienthong_gateway"
-LOGIN_ROLES = (OWNER, ROUTER, REPORTING)
+LOGIN_ROLES = (OWNER, ROUTER, REPORTING, CONSOLE)
 ROLES_SQL = Path(__file__).resolve().parents[1] / "deploy" / "postgres" / "roles.sql"
 _DEPLOYMENT = re.compile(r"^[a-z0-9_]{1,40}$")
 _GATEWAY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -8,13 +8,14 @@
 --   lienthong_owner      owns the database, its schemas and tables; runs migrations
 --                        (LIENTHONG_DATABASE_URL names this role); not a superuser
 --   lienthong_router     the router: reads and writes the ledger, never a register
---   lienthong_reporting  the Department's console and reconcile: reads everything
+--   lienthong_reporting  reconcile and reports: reads everything
+--   lienthong_console    the web console: reads the ledger and registers, keeps accounts
 --   lienthong_connector  NOLOGIN group of the connector deployments' login roles
 --   lienthong_gateway    NOLOGIN group of the gateways' login roles (`lienthong vxp bridge`)
 -- then makes lienthong_owner the database's owner and lets only these roles connect.
 -- Grants on the tables and the row-level security policies come with the migrations.
 --
--- Next, either give the three login roles passwords yourself (\password lienthong_owner,
+-- Next, either give the four login roles passwords yourself (\password lienthong_owner,
 -- ...) and write each one's DSN to `<LIENTHONG_STATE_DIR>/database/<role>.dsn` (mode 0600),
 -- or let lienthong generate them and write those files, with an administrator's DSN kept
 -- in a 0600 file (never on a command line):
@@ -45,6 +46,7 @@ BEGIN
     FOR wanted IN
         SELECT * FROM (VALUES ('lienthong_owner', 'LOGIN'), ('lienthong_router', 'LOGIN'),
                               ('lienthong_reporting', 'LOGIN'),
+                              ('lienthong_console', 'LOGIN'),
                               ('lienthong_connector', 'NOLOGIN'),
                               ('lienthong_gateway', 'NOLOGIN')) AS r (name, login)
     LOOP
@@ -62,7 +64,8 @@ BEGIN
     EXECUTE format('ALTER DATABASE %I OWNER TO lienthong_owner', current_database());
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO lienthong_router, lienthong_reporting,'
-                   ' lienthong_connector, lienthong_gateway', current_database());
+                   ' lienthong_console, lienthong_connector, lienthong_gateway',
+                   current_database());
 END $$;
 
 -- PostgreSQL 15 already denies it; older servers let anyone create tables in public.

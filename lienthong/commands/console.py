@@ -76,7 +76,7 @@ async def _lock_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    dsn = stack.service_dsn(settings, dbroles.OWNER).reveal()
+    dsn = stack.service_dsn(settings, dbroles.CONSOLE).reveal()
     async with Console(settings, dsn, host=args.host, port=args.port) as console:
         structlog.get_logger(__name__).info("console", url=console.url)
         await console.run(handle_signals=True)

@@ -43,6 +43,7 @@ class Endpoints:
     """lienthong_owner's DSN: migrations, connector_units (LIENTHONG_DATABASE_URL when given)."""
     router_database_url: Secret | None = None
     reporting_database_url: Secret | None = None
+    console_database_url: Secret | None = None
     database_roles_dir: Path | None = None
     """Where each login role's `<role>.dsn` is (0600 files, 0700 dir); None: no roles yet."""
 
@@ -79,6 +80,7 @@ def endpoints(settings: Settings) -> Endpoints:
         owner_database_url=role_database_url(settings, dbroles.OWNER),
         router_database_url=role_database_url(settings, dbroles.ROUTER),
         reporting_database_url=role_database_url(settings, dbroles.REPORTING),
+        console_database_url=role_database_url(settings, dbroles.CONSOLE),
         database_roles_dir=roles,
     )
 

@@ -82,6 +82,26 @@ GATEWAY: dict[str, frozenset[str]] = {
     "gateway_outbox": KEEP,
 }
 """The gateway group's privileges (a bridge's role is a member); none on any other table."""
+CONSOLE: dict[str, frozenset[str]] = {
+    "units": READ,
+    "messages": frozenset({"SELECT", "UPDATE"}),
+    "deliveries": READ,
+    "delivery_events": READ,
+    "dead_letters": frozenset({"SELECT", "UPDATE"}),
+    "held": frozenset({"SELECT", "UPDATE"}),
+    "policy_decisions": READ,
+    "malware_scans": READ,
+    "audit": WRITE,
+    "incoming_register": READ,
+    "outgoing_register": READ,
+    "outgoing_status": READ,
+    "incoming_attachments": READ,
+    "accounts": KEEP,
+    "account_passwords": KEEP,
+    "account_events": WRITE,
+    "console_sessions": frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"}),
+}
+"""The web console's privileges (migration 0024); none on any other table."""
 
 
 @dataclasses.dataclass
@@ -205,12 +225,14 @@ async def test_every_table_is_in_the_privilege_scheme(roles: Roles) -> None:
         assert await held(dbroles.ROUTER, table) == router, table
         assert await held(dbroles.CONNECTOR, table) == connector, table
         assert await held(dbroles.GATEWAY, table) == gateway, table
+        assert await held(dbroles.CONSOLE, table) == CONSOLE.get(table, NONE), table
         assert await held(dbroles.REPORTING, table) == READ, table
         assert tables[table] is rls, f"{table}: row-level security"
         if rls:
             confined = {dbroles.REPORTING}
             confined |= {dbroles.CONNECTOR} if connector else set()
             confined |= {dbroles.GATEWAY} if gateway else set()
+            confined |= {dbroles.CONSOLE} if table in CONSOLE else set()
             assert {(table, role) for role in confined} <= policies, table
 
 
@@ -410,8 +432,37 @@ async def test_reporting_reads_every_register_and_writes_nothing(roles: Roles) -
         await _denied(roles.reporting, statement)
 
 
+async def test_the_console_keeps_accounts_and_writes_no_register(
+    roles: Roles, services: Endpoints
+) -> None:
+    """A flaw in a console page gives what the console role may do: read, decide reviews,
+    keep accounts; never a register write, DDL or a connector's secrets."""
+    await _send(roles.a, A_UNITS[0], "m-a")
+    console = await database.connect(_url(services.console_database_url), schema=roles.schema)
+    try:
+        rows = await console.fetch("SELECT unit FROM outgoing_register")
+        assert [row["unit"] for row in rows] == [A_UNITS[0]]
+        for statement in (
+            "UPDATE outgoing_register SET subject = 'x'",
+            "INSERT INTO register_counters (unit, year, register) VALUES ('x', 2026, 'in')",
+            "SELECT * FROM api_credentials",
+            "SELECT * FROM outbox",
+            "DELETE FROM accounts",
+            "DELETE FROM audit",
+            "TRUNCATE console_sessions",
+            "DROP TABLE audit",
+            "CREATE TABLE mine (x int)",
+        ):
+            await _denied(console, statement)
+    finally:
+        await console.close()
+
+
 async def test_no_run_time_role_has_power(roles: Roles) -> None:
-    names = [dbroles.OWNER, dbroles.ROUTER, dbroles.REPORTING, dbroles.CONNECTOR, dbroles.GATEWAY]
+    names = [
+        dbroles.OWNER, dbroles.ROUTER, dbroles.REPORTING, dbroles.CONSOLE, dbroles.CONNECTOR,
+        dbroles.GATEWAY,
+    ]  # fmt: skip
     rows = await roles.owner.fetch(
         "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,"
         " rolcanlogin, pg_has_role(rolname, $2, 'MEMBER') AS connector FROM pg_roles"
@@ -419,7 +470,7 @@ async def test_no_run_time_role_has_power(roles: Roles) -> None:
         [*names, roles.a_role, roles.b_role],
         dbroles.CONNECTOR,
     )
-    assert len(rows) == 7
+    assert len(rows) == 8
     for row in rows:
         powers = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
         assert not any(row[power] for power in powers), row["rolname"]
