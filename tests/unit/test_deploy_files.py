@@ -136,7 +136,8 @@ def test_compose_kafka_mirrors_the_devstack_broker() -> None:
 def test_systemd_units() -> None:
     units = sorted((DEPLOY / "systemd").glob("*.service"))
     assert {u.name for u in units} == {
-        "lienthong-router.service", "lienthong-connector@.service", "lienthong-bridge@.service"
+        "lienthong-router.service", "lienthong-connector@.service", "lienthong-bridge@.service",
+        "lienthong-console.service", "lienthong-lock-due.service",
     }  # fmt: skip
     for unit in units:
         text = unit.read_text(encoding="utf-8")
@@ -151,7 +152,7 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed here")
     # Verify checks that ExecStart's program exists: point it at this checkout's.
     program = str(Path(sys.executable).with_name("lienthong"))
-    for unit in (DEPLOY / "systemd").glob("*.service"):
+    for unit in [*(DEPLOY / "systemd").glob("*.service"), *(DEPLOY / "systemd").glob("*.timer")]:
         text = unit.read_text(encoding="utf-8")
         (tmp_path / unit.name).write_text(
             text.replace("/opt/lienthong/venv/bin/lienthong", program), encoding="utf-8"
