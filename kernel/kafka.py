@@ -366,6 +366,64 @@ async def _replication_defaults(client: AIOKafkaAdminClient) -> tuple[int, int]:
     return int(values.get(_REPLICATION, "1")), int(values.get(_MIN_INSYNC, "1"))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnderReplicated:
+    """A topic with fewer replicas than the cluster's default asks: made when the cluster
+    was smaller. Kafka cannot change a topic's replication factor by configuration; a
+    partition reassignment (`reassignment_plan`) adds the replicas."""
+
+    topic: str
+    replicas: int
+    wanted: int
+    partitions: tuple[tuple[int, tuple[int, ...]], ...]
+    """Each partition's number and its replicas, the preferred leader first."""
+
+
+async def under_replicated(config: ClientConfig, names: Sequence[str]) -> list[UnderReplicated]:
+    """The topics of `names` whose partitions have fewer replicas than the brokers'
+    default.replication.factor (capped at the number of brokers)."""
+    if not names:
+        return []
+    async with admin_client(config) as client:
+        wanted, _min_insync = await _replication_defaults(client)
+        with mapped_errors("describing topics failed"):
+            brokers = len((await client.describe_cluster())["brokers"])
+            described = await client.describe_topics(sorted(names))
+    wanted = min(wanted, brokers)
+    found: list[UnderReplicated] = []
+    for topic in described:
+        if topic["error_code"] != _NO_ERROR:
+            continue
+        partitions = tuple(
+            (int(p["partition"]), tuple(int(r) for r in p["replicas"]))
+            for p in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
+        )
+        fewest = min((len(replicas) for _, replicas in partitions), default=wanted)
+        if fewest < wanted:
+            found.append(UnderReplicated(topic["topic"], fewest, wanted, partitions))
+    return found
+
+
+def reassignment_plan(topics: Sequence[UnderReplicated], brokers: Sequence[int]) -> dict[str, Any]:
+    """Kafka's partition reassignment JSON (`kafka-reassign-partitions.sh
+    --reassignment-json-file`) giving each partition `wanted` replicas: its current ones
+    kept, in order (the leader stays preferred), then other brokers taken in turn so the
+    new replicas spread over the cluster."""
+    ring = sorted(brokers)
+    partitions: list[dict[str, Any]] = []
+    turn = 0
+    for topic in topics:
+        for number, replicas in topic.partitions:
+            chosen = list(replicas)
+            while len(chosen) < min(topic.wanted, len(ring)):
+                candidate = ring[turn % len(ring)]
+                turn += 1
+                if candidate not in chosen:
+                    chosen.append(candidate)
+            partitions.append({"topic": topic.topic, "partition": number, "replicas": chosen})
+    return {"version": 1, "partitions": partitions}
+
+
 async def wait_until_ready(config: ClientConfig, *, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

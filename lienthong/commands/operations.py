@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import getpass
+import json
+import sys
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
@@ -114,6 +117,10 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     for start in range(0, len(specs), args.batch):
         created += await kafka.ensure_topics(admin, specs[start : start + args.batch])
     synced = await provisioning.sync(admin, topics, directory, today=datetime.date.today())
+    short = await kafka.under_replicated(admin, [spec.name for spec in specs])
+    if short and args.plan:
+        plan = kafka.reassignment_plan(short, sorted(await kafka.broker_ids(admin)))
+        Path(args.plan).write_text(json.dumps(plan, indent=1) + "\n", encoding="utf-8")
     print_json(
         {
             "topics": len(specs),
@@ -121,8 +128,19 @@ async def _topics_sync(args: argparse.Namespace, settings: Settings) -> int:
             "acls_created": len(synced.created),
             "acls_deleted": len(synced.deleted),
             "credentials_deleted": list(synced.users_deleted),
+            "under_replicated": [
+                {"topic": t.topic, "replicas": t.replicas, "wanted": t.wanted} for t in short
+            ],
         }
     )
+    if short:
+        print(
+            f"{len(short)} topics have fewer replicas than the cluster's default (made when it"
+            " was smaller): write a plan with --plan FILE and run kafka-reassign-partitions.sh"
+            " --execute --reassignment-json-file FILE, then raise min.insync.replicas",
+            file=sys.stderr,
+        )
+        return EXIT_NO
     return EXIT_OK
 
 
@@ -215,4 +233,10 @@ def register(commands: Subparsers) -> None:
         "sync", help="create the unit topics and provision their ACLs from the directory"
     )
     sync.add_argument("--batch", type=int, default=200)
+    sync.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="write a partition reassignment (Kafka's JSON) giving under-replicated topics "
+        "the replicas the cluster's default asks",
+    )
     sync.set_defaults(handler=_topics_sync)

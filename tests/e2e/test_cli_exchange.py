@@ -109,6 +109,7 @@ async def test_router_health_and_topics_sync(exchange: Exchange) -> None:
     synced = await _json(exchange, "topics", "sync", "--batch", "7")
     assert synced["created"] == 0  # the fixture made them all already
     assert synced["topics"] == 24 + 3  # submit, its urgent lane, dead letters
+    assert synced["under_replicated"] == []  # one broker: one replica is all it asks
 
 
 async def test_revoke_update_and_the_registers_from_the_command_line(

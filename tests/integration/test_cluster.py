@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -27,6 +29,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from kernel import kafka
 from kernel.kafka import ClientConfig
+from kernel.secrets import write_private
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.devstack.kafka import LocalKafka
@@ -112,6 +115,42 @@ def _leader(partitions: Iterable[dict[str, object]], partition: int) -> int:
     return next(int(str(p["leader"])) for p in partitions if p["partition"] == partition)
 
 
+async def _a_topic_made_on_one_broker_gets_its_replicas(
+    cluster: LocalKafka, admin: ClientConfig, topics: Topics
+) -> None:
+    """A topic made while the cluster had one broker keeps one replica: `topics sync`
+    names it, and its plan, run by Kafka's own reassignment tool, gives it three."""
+    alone = dataclasses.replace(
+        topics.specs([UNIT])[0], name=f"{topics.prefix}alone", replication_factor=1
+    )
+    await kafka.ensure_topics(admin, [alone])
+    (short,) = await kafka.under_replicated(admin, [alone.name, topics.submit])
+    assert (short.topic, short.replicas, short.wanted) == (alone.name, 1, 3)
+    plan = kafka.reassignment_plan([short], sorted(await kafka.broker_ids(admin)))
+    for moved, (number, replicas) in zip(plan["partitions"], short.partitions, strict=True):
+        assert moved["partition"] == number
+        assert moved["replicas"][0] == replicas[0]  # the leader stays preferred
+        assert len(set(moved["replicas"])) == 3
+    folder = cluster.settings.state_dir
+    (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    write_private(folder / "admin.properties", admin.java_properties())
+    tool = [
+        cluster.java(), "-cp", cluster.classpath(),
+        "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+        "--bootstrap-server", admin.bootstrap,
+        "--command-config", str(folder / "admin.properties"),
+        "--reassignment-json-file", str(folder / "plan.json"),
+    ]  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run, [*tool, "--execute"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 60
+    while await kafka.under_replicated(admin, [alone.name]):
+        assert time.monotonic() < deadline, "the reassignment did not complete"
+        await asyncio.sleep(1)
+
+
 async def test_one_broker_lost_nothing_lost_two_lost_writes_wait(cluster: LocalKafka) -> None:
     admin = cluster.admin_config()
     topics = Topics(f"c{uuid.uuid4().hex[:8]}.")
@@ -122,6 +161,7 @@ async def test_one_broker_lost_nothing_lost_two_lost_writes_wait(cluster: LocalK
         assert {len(p["replicas"]) for p in partitions} == {3}  # type: ignore[arg-type]
         assert min_insync == "2"
     topic = topics.submit
+    await _a_topic_made_on_one_broker_gets_its_replicas(cluster, admin, topics)
 
     producer = _producer(admin)
     consumer = AIOKafkaConsumer(
