@@ -44,8 +44,8 @@ import structlog
 import yaml
 from aiohttp import hdrs, web
 
-from connectors import api_metrics, credentials, http, packing, registers, vxp
-from connectors.service import Connector
+from connectors import api_metrics, credentials, http, listing, packing, registers, vxp
+from connectors.service import PRIORITIES, Connector, Undeliverable
 from kernel import claims, database
 from kernel.errors import AccessDenied, LienthongError, Rejected
 from kernel.hosts import host_allowed
@@ -85,7 +85,10 @@ _DOCUMENT_FIELDS: dict[str, type[object]] = {
     ),
     "type": int, "priority": int, "business_doc_type": int, "to_places": list,
 }  # fmt: skip
-_RANGES = {"priority": range(5), "business_doc_type": range(4)}
+_RANGES = {"priority": PRIORITIES, "business_doc_type": range(4)}
+_PAGING = frozenset({"after", "since", "limit"})
+_ATTACHMENT = ("name", "media_type", "sha256", "size", "content", "reference")
+_STATUS_ROW = ("recipient", "status_code", "reason_code", "description", "at")
 _TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "an object"}
 
 
@@ -127,6 +130,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return http.framework_refusal(request, exc, _error)
     except AccessDenied as exc:
         return _error(exc.reason, exc.message, _STATUS.get(exc.reason, 403))
+    except Undeliverable as exc:
+        return _error(exc.reason, exc.message, 422)
     except Rejected as exc:
         return _error(exc.reason, exc.message, _STATUS.get(exc.reason, 422))
     except LienthongError as exc:
@@ -390,7 +395,9 @@ async def send_document(request: web.Request) -> web.Response:
         document = _decode(edxml, "edxml")
     else:
         raise Rejected(ReasonCode.EDXML_INVALID_VALUE, "give the document as `edxml` or `fields`")
-    sent, number = await request.app[CONNECTOR].send(unit, document, to, attachments)
+    sent, number = await request.app[CONNECTOR].send(
+        unit, document, to, attachments, check_first=True
+    )
     return _json(
         {"message_id": sent.message_id, "number": number, "kind": sent.kind,
          "document_id": sent.document_id},
@@ -398,10 +405,41 @@ async def send_document(request: web.Request) -> web.Response:
     )  # fmt: skip
 
 
+def _paging(
+    request: web.Request, register: listing.Register
+) -> tuple[listing.Cursor, datetime.datetime | None, int]:
+    """The listing's query: `after`, `since`, `limit`, each at most once, nothing else (a
+    misspelt `after` would silently start the poll over)."""
+    query = request.query
+    unknown = set(query) - _PAGING
+    if unknown:
+        raise _malformed(
+            f"a listing takes after, since and limit, not {', '.join(sorted(map(repr, unknown)))}"
+        )
+    repeated = sorted(name for name in _PAGING if len(query.getall(name, [])) > 1)
+    if repeated:
+        raise _malformed(f"give {repeated[0]} once")
+    after = query.get("after")
+    cursor = listing.Cursor(register) if after is None else listing.Cursor.parse(after, register)
+    return cursor, listing.moment_of(query.get("since")), listing.limit_of(query.get("limit"))
+
+
 async def list_inbox(request: web.Request) -> web.Response:
+    """The incoming register in số đến order, a page at a time (connectors.listing)."""
     unit = _unit(request)
+    after, since, limit = _paging(request, "in")
     async with request.app[CONNECTOR].pool.acquire() as conn:
-        return _json(await registers.incoming_list(conn, unit))
+        page = await listing.page(conn, unit, after, since=since, limit=limit)
+    return _json(page.as_json())
+
+
+async def list_sent(request: web.Request) -> web.Response:
+    """The outgoing register in số đi order, a page at a time, with each recipient's state."""
+    unit = _unit(request)
+    after, since, limit = _paging(request, "out")
+    async with request.app[CONNECTOR].pool.acquire() as conn:
+        page = await listing.page(conn, unit, after, since=since, limit=limit)
+    return _json(page.as_json())
 
 
 async def get_incoming(request: web.Request) -> web.Response:
@@ -411,7 +449,14 @@ async def get_incoming(request: web.Request) -> web.Response:
         entry = await registers.incoming_entry(conn, unit, message_id)
     if entry is None:
         raise Rejected(ReasonCode.NOT_FOUND, f"{unit} has no incoming document {message_id}")
-    return _json(entry)
+    # What the OpenAPI promises, named: columns the register gains stay out until described.
+    return _json(
+        {
+            **{name: entry[name] for name in listing.INCOMING},
+            "edxml": entry["edxml"],
+            "attachments": [{k: a[k] for k in _ATTACHMENT} for a in entry["attachments"]],
+        }
+    )
 
 
 async def post_status(request: web.Request) -> web.Response:
@@ -430,9 +475,16 @@ async def delivery_state(request: web.Request) -> web.Response:
     message_id = _message_id(request)
     async with request.app[CONNECTOR].pool.acquire() as conn:
         entry = await registers.outgoing_entry(conn, unit, message_id)
-    if entry is None:
+        sent = await listing.sent(conn, unit, message_id) if entry is not None else None
+    if entry is None or sent is None:
         raise Rejected(ReasonCode.NOT_FOUND, f"{unit} sent no document {message_id}")
-    return _json(entry)
+    return _json(
+        {
+            **sent,
+            "statuses": [{k: s[k] for k in _STATUS_ROW} for s in entry["statuses"]],
+            "states": entry["states"],
+        }
+    )
 
 
 async def follow_up(request: web.Request) -> web.Response:
@@ -449,7 +501,11 @@ async def follow_up(request: web.Request) -> web.Response:
         reason=reason,
         fields=_document_fields(fields, "fields") if fields is not None else None,
     )
-    return _json({"message_id": sent.message_id, "number": number, "kind": sent.kind}, 201)
+    return _json(
+        {"message_id": sent.message_id, "number": number, "kind": sent.kind,
+         "document_id": sent.document_id},
+        201,
+    )  # fmt: skip
 
 
 async def recall(request: web.Request) -> web.Response:
@@ -483,6 +539,7 @@ def application(connector: Connector) -> web.Application:
         "/units/{unit}/documents/{message_id}/{kind:revoke|update|replace}", follow_up
     )
     app.router.add_post("/units/{unit}/documents/{message_id}/recall", recall)
+    app.router.add_get("/units/{unit}/sent", list_sent)
     app.router.add_get("/units/{unit}/inbox", list_inbox)
     app.router.add_get("/units/{unit}/inbox/{message_id}", get_incoming)
     app.router.add_get("/units/{unit}/inbox/{message_id}/attachments/{position}", get_attachment)

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import io
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,9 @@ from aiokafka import AIOKafkaProducer
 from connectors import api, packing
 from lienthong.samples import minimal_pdf
 from schemas import edxml
+from schemas.edxml.model import OtherInfo
 from schemas.envelope import status_id
+from tests.documents import document
 from tests.e2e.apiclient import bearer
 from tests.e2e.conftest import COMMUNE_A, PROVINCE, Exchange
 from tests.paths import FIXTURES
@@ -35,8 +38,8 @@ async def _post(session: aiohttp.ClientSession, url: str, body: object) -> tuple
 
 
 async def _registered(session: aiohttp.ClientSession, base: str, unit: str) -> list[Any]:
-    status, entries = await _get(session, f"{base}/units/{unit}/inbox")
-    return entries if status == 200 and entries else []
+    status, page = await _get(session, f"{base}/units/{unit}/inbox")
+    return page["entries"] if status == 200 and page["entries"] else []
 
 
 async def _answered(
@@ -150,6 +153,10 @@ async def test_fields_and_a_pdf_become_an_edxml_document(exchange: Exchange) -> 
             functools.partial(_fetched, s, base, sent["message_id"]), what="fetched"
         )
     assert entry["subject"] == "Quyết định về việc giao chỉ tiêu"
+    assert (entry["code_number"], entry["code_notation"], entry["signer"]) == (
+        "77", "QĐ-UBND", "Lê Văn Bình",
+    )  # fmt: skip
+    assert entry["promulgated_on"] == "2026-11-20"
     packet = edxml.parse(base64.b64decode(entry["edxml"]))
     assert isinstance(packet, edxml.DocumentPacket)
     assert packet.signer_info is not None
@@ -234,3 +241,55 @@ async def test_an_attachment_that_lies_about_its_hash_is_refused(
     assert not await exchange.fetch(
         "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id
     )
+
+
+def _urgent(priority: int) -> str:
+    packet = edxml.parse(document(PROVINCE, [COMMUNE_A]))
+    assert isinstance(packet, edxml.DocumentPacket)
+    marked = dataclasses.replace(packet, other_info=OtherInfo(priority=priority))
+    return base64.b64encode(edxml.write(marked)).decode()
+
+
+async def test_a_document_refused_before_numbering_uses_no_number(exchange: Exchange) -> None:
+    """What the router would surely refuse is refused at the API, 422 with its reason code,
+    and takes no number: the next document sent is number 1."""
+    note = {"name": "a.txt", "media_type": "text/plain", "content": "YQ=="}
+    letter = {"subject": "Công văn về việc thử nghiệm"}
+    large = b"%PDF-1.4\n" + bytes(6 * 1024 * 1024)
+    async with (
+        api.serving(exchange.connector, "127.0.0.1", 0) as port,
+        aiohttp.ClientSession(headers=await bearer(exchange)) as s,
+    ):
+        base = f"http://127.0.0.1:{port}/units/{PROVINCE}"
+        upload = {"Content-Type": "application/octet-stream"}
+        async with s.post(f"{base}/attachments", data=io.BytesIO(large), headers=upload) as answer:
+            claim = await answer.json()
+        by_reference = {"name": "scan.pdf", "media_type": "application/pdf",
+                        "reference": claim["reference"]}  # fmt: skip
+        refused = {
+            "unit_unknown": {"to": [COMMUNE_A, "000.77.00.H62"], "fields": letter},
+            "edxml_invalid_value": {"to": [COMMUNE_A], "edxml": _urgent(7)},
+            "attachment_type_not_allowed": {
+                "to": [COMMUNE_A], "fields": letter,
+                "attachments": [{**note, "media_type": "application/x-msdownload"}],
+            },
+            "attachment_too_large": {
+                "to": [COMMUNE_A], "fields": letter, "attachments": [by_reference] * 100,
+            },
+            "attachment_too_large (count)": {
+                "to": [COMMUNE_A], "fields": letter, "attachments": [note] * 101,
+            },
+        }  # fmt: skip
+        for reason, body in refused.items():
+            status, answer = await _post(s, f"{base}/documents", body)
+            assert (status, answer["reason_code"]) == (422, reason.split(" ")[0]), answer
+            assert "000.77.00.H62" in answer["reason"] or reason != "unit_unknown"
+        for table in ("register_counters", "outgoing_register", "outbox"):
+            assert not await exchange.fetch(f"SELECT 1 FROM {table}"), table
+
+        status, sent = await _post(
+            s, f"{base}/documents", {"to": [COMMUNE_A], "edxml": _urgent(4), "attachments": [note]}
+        )
+    assert (status, sent["number"]) == (201, 1), sent
+    counters = await exchange.fetch("SELECT unit, register, last FROM register_counters")
+    assert counters == [{"unit": PROVINCE, "register": "out", "last": 1}]
