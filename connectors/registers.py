@@ -123,23 +123,6 @@ async def _queue(conn: Connection, message_id: str, unit: str, outgoing: Outgoin
     )
 
 
-async def register_outgoing(
-    conn: Connection,
-    body: EnvelopeBody,
-    subject: str | None,
-    outgoing: Outgoing,
-    *,
-    packet: edxml.Packet | None = None,
-) -> int:
-    """Number the document in the sender's outgoing register and queue its envelope, as
-    sealed: the document keeps whatever number it carries (see `register_numbered`)."""
-    async with conn.transaction():
-        number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
-        await _enter_outgoing(conn, body, subject, number, packet)
-        await _queue(conn, body.message_id, body.sender, outgoing)
-    return number
-
-
 async def register_numbered(
     conn: Connection,
     body: EnvelopeBody,
@@ -150,14 +133,15 @@ async def register_numbered(
     is `packing.numbered`'s), then seal, enter and queue it in one transaction: a refusal
     while sealing (an envelope grown too large) gives the number back.
 
-    Returns the body as sent, which differs from `body` when the register numbered it.
+    Returns the body as sent, which differs from `body` when the register numbered it;
+    a document with a number of its own keeps it.
     """
     async with conn.transaction():
         number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
         issued_on = body.created_at.astimezone(VIETNAM).date()
         body = packing.numbered(body, number, issued_on) or body
         outgoing = seal(body)
-        await _enter_outgoing(conn, body, subject, number, None)
+        await _enter_outgoing(conn, body, subject, number)
         await _queue(conn, body.message_id, body.sender, outgoing)
     return body, number
 
@@ -186,9 +170,8 @@ async def _enter_outgoing(
     body: EnvelopeBody,
     subject: str | None,
     number: int,
-    packet: edxml.Packet | None,
 ) -> None:
-    columns = Columns.of(packet or edxml.parse(body.edxml))
+    columns = Columns.of(edxml.parse(body.edxml))
     await conn.execute(
         "INSERT INTO outgoing_register (unit, year, number, message_id, document_id, kind,"
         " subject, recipients, created_at, code_number, code_notation, promulgated_on,"

@@ -26,13 +26,15 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from broker.directory import Directory, Unit
+from broker.policy import attachments as attachment_rules
 from broker.policy.attachments import MAX_ATTACHMENTS
 from connectors import packing, registers
 from connectors.registers import Outgoing
 from kernel import claims, consuming, database, kafka, metrics
 from kernel.claims import Claims
 from kernel.database import Connection
-from kernel.errors import ConfigurationError, LienthongError, Rejected
+from kernel.errors import ConfigurationError, DirectoryError, LienthongError, Rejected
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
@@ -61,6 +63,21 @@ FOLLOW_UPS = {
 }
 POSTABLE = {"02", "03", "04", "05", "06", "15", "16"}
 """What a receiver answers. A recall request (13) is the sender's to make, not a receiver's."""
+PRIORITIES = range(5)
+"""QCVN 102:2016's Priority: 0 thường, 1 khẩn, 2 thượng khẩn, 3 hỏa tốc, 4 hỏa tốc hẹn giờ."""
+_ROUTES = (
+    "WITH RECURSIVE chain AS ("
+    " SELECT organ_id, name, level, valid_from, valid_to, successor, gateway FROM units"
+    " WHERE organ_id = ANY($1::text[])"
+    " UNION SELECT u.organ_id, u.name, u.level, u.valid_from, u.valid_to, u.successor, u.gateway"
+    " FROM units u JOIN chain ON u.organ_id = chain.successor)"
+    " SELECT * FROM chain"
+)
+
+
+class Undeliverable(Rejected):
+    """A recipient the directory cannot deliver to: a fault of the request's content, not
+    of its address (the API answers 422, not the 404 of a unit it does not host)."""
 
 
 class Connector(Service):
@@ -144,10 +161,15 @@ class Connector(Service):
         *,
         lane: str | None = None,
         message_id: str | None = None,
+        check_first: bool = False,
     ) -> tuple[EnvelopeBody, int]:
-        """Number, sign and send a document; return its body and outgoing number. It takes
+        """Number, sign and send a document; return its body as sent (with the register's
+        number written in when it had none: `packing.numbered`) and its number. It takes
         the urgent lane if marked urgent, unless it must follow another on its `lane`. A
-        `message_id` fixed beforehand lets a resend be recognised (the /vxp claims do)."""
+        `message_id` fixed beforehand lets a resend be recognised (the /vxp claims do).
+        With `check_first`, what the router would surely refuse is refused before a number
+        is taken (`check_sendable`); without, the router judges it, as the router's own
+        tests need."""
         identity = self._identity(unit)
         attachments = await self.by_reference(unit, attachments)
         body = packing.build_body(
@@ -155,21 +177,69 @@ class Connector(Service):
         )
         if message_id is not None:
             body = dataclasses.replace(body, message_id=message_id)
-        headers, value = identity.seal(self.registry, body)
-        if len(value) > self.topics.max_envelope_bytes:
-            raise Rejected(
-                ReasonCode.ENVELOPE_TOO_LARGE,
-                f"the envelope is {len(value)} bytes; the exchange carries at most "
-                f"{self.topics.max_envelope_bytes}; attachments over "
-                f"{self.claims.threshold} bytes travel by reference",
-            )
+        if check_first:
+            await self.check_sendable(body)
         lane = lane or self.topics.lane(body.kind, body.priority)
-        outgoing = Outgoing(lane, unit.encode(), value, headers)
+        seal = registers.sealer(
+            identity, self.registry, lane,
+            limit=self.topics.max_envelope_bytes, threshold=self.claims.threshold,
+        )  # fmt: skip
         async with self.pool.acquire() as conn:
-            number = await registers.register_outgoing(conn, body, _subject(edxml_bytes), outgoing)
+            body, number = await registers.register_numbered(
+                conn, body, _subject(edxml_bytes), seal
+            )
         await self._publish_soon()
         log.info("sent", message_id=body.message_id, unit=unit, number=number)
         return body, number
+
+    async def check_sendable(self, body: EnvelopeBody) -> None:
+        """The router's sure refusals, made before a number is taken, so a document refused
+        never uses one: a priority out of QCVN 102's range, attachments of a type not
+        carried, too many or too large (a PDF's inside is left to the router's workers), a
+        sender or a recipient the directory cannot deliver for on this day. One bad
+        recipient refuses the whole document, where the router would drop that one alone:
+        the agency's system chose the list, and corrects it."""
+        if body.priority not in PRIORITIES:
+            raise Rejected(
+                ReasonCode.EDXML_INVALID_VALUE,
+                f"Priority {body.priority} is not one of 0 (thường), 1 (khẩn), 2 (thượng khẩn),"
+                " 3 (hỏa tốc), 4 (hỏa tốc hẹn giờ)",
+            )
+        limits = attachment_rules.Limits(max_referenced_bytes=self.claims.max_bytes)
+        attachment_rules.check(body.attachments, limits, pdfs=False)
+        if body.edxml is not None:
+            attachment_rules.check_embedded(edxml.parse(body.edxml).attachments, limits, pdfs=False)
+        await self._check_addressed(body)
+
+    async def _check_addressed(self, body: EnvelopeBody) -> None:
+        """As the router's address stage: the sender open, each recipient open or closed
+        with a successor to take its mail."""
+        named = [body.sender, *dict.fromkeys(body.recipients)]
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(_ROUTES, named)
+        # The units named and their successors, which is all resolving reads.
+        directory = Directory(Unit(**dict(row)) for row in rows)
+        day = body.created_at.date()
+        try:
+            sender = directory.resolve(body.sender, day)
+        except DirectoryError as exc:
+            raise Undeliverable(exc.reason, f"the sender: {exc.message}") from None
+        if sender.redirected:
+            raise Undeliverable(
+                ReasonCode.UNIT_CLOSED,
+                f"the sender {body.sender} closed; {sender.unit.organ_id} sends in its own name",
+            )
+        refused: list[DirectoryError] = []
+        for recipient in named[1:]:
+            try:
+                directory.resolve(recipient, day)
+            except DirectoryError as exc:
+                refused.append(exc)
+        if refused:
+            raise Undeliverable(
+                refused[0].reason,
+                "; ".join(exc.message for exc in refused) + "; nothing was sent or numbered",
+            )
 
     async def by_reference(
         self, unit: str, attachments: Sequence[AttachmentRef]

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from connectors import packing, registers
 from connectors.registers import VIETNAM
 from schemas import edxml
 from schemas.edxml.model import Code
@@ -73,15 +72,7 @@ async def test_a_document_sent_without_a_number_takes_the_register_number(
     unnumbered = edxml.write(
         dataclasses.replace(packet, code=Code(None, "UBND-VP"), document_id=None)
     )
-    body = packing.build_body(unnumbered, sender=PROVINCE, recipients=[COMMUNE_A])
-    seal = registers.sealer(
-        connector._identity(PROVINCE), connector.registry,
-        connector.topics.lane(body.kind, body.priority),
-        limit=connector.topics.max_envelope_bytes, threshold=connector.claims.threshold,
-    )  # fmt: skip
-    async with connector.pool.acquire() as conn:
-        sent, number = await registers.register_numbered(conn, body, "V/v", seal)
-    await connector.publish_pending()
+    sent, number = await connector.send(PROVINCE, unnumbered, [COMMUNE_A])
     day = packet.promulgation_info.promulgation_date if packet.promulgation_info else None
     assert isinstance(day, datetime.date)
     document_id = f"{PROVINCE},{day:%Y/%m/%d},{number}/UBND-VP"

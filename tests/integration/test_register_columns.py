@@ -194,7 +194,9 @@ async def test_the_migration_backfills_what_the_stored_edxml_says(
         assert wanted in indexes
 
 
-async def test_registering_fills_the_columns_bounded(db: asyncpg.Connection) -> None:
+async def test_registering_fills_the_columns_bounded(
+    db: asyncpg.Connection, pki: TestPki, registry: Registry
+) -> None:
     hostile = _written(
         code=Code("9" * 100, "Đ" * 500),
         signer_info=SignerInfo(full_name="  Trần Thị B  "),
@@ -202,7 +204,8 @@ async def test_registering_fills_the_columns_bounded(db: asyncpg.Connection) -> 
         due_date=datetime.date(2026, 12, 1),
     )
     sent = _body(hostile)
-    number = await registers.register_outgoing(db, sent, "V/v", Outgoing("submit", b"k", b"v", []))
+    seal = registers.sealer(_identity(pki), registry, "submit", limit=10**6, threshold=10**5)
+    _, number = await registers.register_numbered(db, sent, "V/v", seal)
     expected = {
         **FIXTURE_COLUMNS,
         "code_number": "9" * registers.LIMITS["code_number"],
