@@ -76,15 +76,19 @@ def client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+def same_host(origin: str, request: Request) -> bool:
+    """Whether `origin` names the host (and port) this request was sent to. The scheme is
+    not compared: behind the TLS reverse proxy the console is deployed behind, the browser's
+    origin is https while the console itself is spoken to in plain HTTP."""
+    scheme, _, host = origin.lower().partition("://")
+    return scheme in ("http", "https") and host == request.headers.get("host", "").lower()
 
 
 def check_origin(request: Request) -> None:
     """Refuse a form a browser says another site sent (defence beside the token)."""
     origin = request.headers.get("origin")
     site = request.headers.get("sec-fetch-site")
-    if (origin is not None and origin.lower() != own_origin(request)) or site in (
+    if (origin is not None and not same_host(origin, request)) or site in (
         "cross-site",
         "same-site",
     ):

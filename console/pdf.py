@@ -9,6 +9,7 @@ is extractable, which the tests use.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,6 +62,26 @@ def heading(pdf: FPDF, lines: Sequence[str], *, size: int = 14) -> None:
     pdf.set_font(FAMILY, size=11)
 
 
+MAX_CELL_LINES = 24
+"""Lines one cell may take: a row must fit on one page (fpdf2 refuses one that does not),
+whatever length of subject a sender wrote."""
+WIDEST_GLYPH_MM = 3.0
+"""About the widest glyph of the table's 8.5 pt serif (W, Ữ), so a cut is safe for any text."""
+CELL_PADDING_MM = 2.0
+
+
+def fitted(value: str, width: float) -> str:
+    """`value` as a cell `width` mm wide shows it: control characters and line breaks made
+    spaces, and cut (with an ellipsis) to what MAX_CELL_LINES lines hold. The CSV export
+    and the pages keep the whole text; the printed register shows its start."""
+    plain = " ".join(
+        "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value).split()
+    )
+    per_line = max(1, int((width - CELL_PADDING_MM) / WIDEST_GLYPH_MM))
+    limit = per_line * MAX_CELL_LINES
+    return plain if len(plain) <= limit else plain[: limit - 1] + "…"
+
+
 def table(
     pdf: FPDF,
     headings: Sequence[str],
@@ -84,8 +105,8 @@ def table(
             header.cell(title)
         for values in rows:
             row = drawn.row()
-            for value in values:
-                row.cell(value)
+            for value, width in zip(values, widths, strict=True):
+                row.cell(fitted(value, width))
 
 
 def as_bytes(pdf: FPDF) -> bytes:

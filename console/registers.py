@@ -328,8 +328,9 @@ def _like(text: str) -> str:
 
 
 def neutralised(cell: str) -> str:
-    """A CSV cell a spreadsheet will show as text, never run as a formula."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+    """A CSV cell a spreadsheet will show as text, never run as a formula: also when
+    blanks or a line break come first, which some spreadsheets skip before reading one."""
+    return f"'{cell}" if cell.lstrip(" \n\v\f").startswith(FORMULA_STARTS) else cell
 
 
 def day(value: datetime.date | datetime.datetime | None) -> str:

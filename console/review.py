@@ -21,6 +21,7 @@ import functools
 import re
 import unicodedata
 import uuid
+import zoneinfo
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -54,6 +55,8 @@ PARSE_INLINE_BYTES = 256 * 1024
 STATES = ("held", "released", "rejected")
 _LINE = re.compile(r"[^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _WORD = re.compile(r"\w+")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -548,13 +551,15 @@ def router_identity(settings: Settings) -> Identity:
 
 
 def moment(value: str, *, end: bool = False) -> datetime.datetime | None:
-    """A date from a filter (YYYY-MM-DD), as the start of that day in UTC, or the start of
-    the next day when it ends a period; None when empty."""
+    """A date from a filter (YYYY-MM-DD), as the start of that day in Vietnam (the day an
+    operator means), or the start of the next day when it ends a period; None when empty."""
     if not value:
         return None
     try:
+        if not _ISO_DAY.fullmatch(value):
+            raise ValueError(value)
         day = datetime.date.fromisoformat(value)
     except ValueError:
         raise Rejected(ReasonCode.REQUEST_MALFORMED, f"{value[:40]!r} is not a date") from None
-    start = datetime.datetime.combine(day, datetime.time(), datetime.UTC)
+    start = datetime.datetime.combine(day, datetime.time(), VIETNAM)
     return start + datetime.timedelta(days=1) if end else start

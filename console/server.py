@@ -67,7 +67,10 @@ class Console(Service):
             access_log=False,
             lifespan="off",
             server_header=False,
-            proxy_headers=False,
+            # Deployed behind a TLS reverse proxy: the client a login's rate limit counts
+            # is the proxy's X-Forwarded-For, trusted only from FORWARDED_ALLOW_IPS
+            # (uvicorn's default: 127.0.0.1), or every user would share the proxy's limit.
+            proxy_headers=True,
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve())

@@ -55,7 +55,14 @@ def _digest(token: str) -> bytes:
 async def open_session(
     conn: Connection, account: Account, *, now: datetime.datetime, client: str
 ) -> tuple[str, Session]:
-    """A new session for `account` and the cookie value that names it (shown only here)."""
+    """A new session for `account` and the cookie value that names it (shown only here).
+    Sessions that ended unseen (idle, too old) are deleted on the way, so that the table
+    holds live sessions only, however many logins there were."""
+    await conn.execute(
+        "DELETE FROM console_sessions WHERE seen_at < $1 OR created_at < $2",
+        now - IDLE,
+        now - LIFETIME,
+    )
     token, csrf = new_token(), new_token()
     await conn.execute(
         "INSERT INTO console_sessions (token_sha256, username, csrf, created_at, seen_at, client)"

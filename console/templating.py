@@ -4,6 +4,8 @@ language and menu; every asset they use is served by the console itself (console
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import zoneinfo
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,18 @@ ENVIRONMENT = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local(moment: datetime.datetime | None, pattern: str = "%d/%m/%Y %H:%M:%S") -> str:
+    """A moment as Vietnamese offices read it, in their own time (the database gives UTC);
+    templates write `{{ at | local }}`, never `at.strftime(...)`."""
+    return moment.astimezone(VIETNAM).strftime(pattern) if moment is not None else ""
+
+
+ENVIRONMENT.filters["local"] = local
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ guesser time and the console no CPU. The account lockout of console.accounts sta
 from __future__ import annotations
 
 import hmac
+import ipaddress
 
 from limits import parse, strategies
 from starlette.requests import Request
@@ -38,6 +39,18 @@ PER_USER = parse("10/minute")
 _COOKIE = {"httponly": True, "secure": True, "samesite": "strict", "path": "/"}
 
 
+def client_key(address: str) -> str:
+    """Whom the per-client limit counts: an IPv4 address, or an IPv6 address's /64, which
+    one subscriber commonly holds whole (counting single addresses, it would count nobody)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def _login_page(
     request: Request, token: str, error: LienthongError | None = None, *, status: int = 200
 ) -> Response:
@@ -63,14 +76,14 @@ async def login(request: Request) -> Response:
     check_origin(request)
     cookie = request.cookies.get(sessions.LOGIN_COOKIE)
     form = await request.form(max_files=0, max_fields=10)
-    given = form_text(form, CSRF_FIELD, limit=100)
-    if not sessions.well_formed(cookie) or not hmac.compare_digest(given, cookie):
+    given = form_text(form, CSRF_FIELD, limit=100).encode("utf-8", "replace")
+    if not sessions.well_formed(cookie) or not hmac.compare_digest(given, cookie.encode()):
         raise AccessDenied(ReasonCode.CSRF_INVALID, "the login form's token is missing or wrong")
     username = form_text(form, "username", limit=80).lower()
     password = form_text(form, "password", limit=200)
     limiter: strategies.RateLimiter = request.app.state.login_limiter
     if not (
-        limiter.hit(PER_CLIENT, "login-client", client(request))
+        limiter.hit(PER_CLIENT, "login-client", client_key(client(request)))
         and limiter.hit(PER_USER, "login-user", username)
     ):
         error = AccessDenied(ReasonCode.LOGIN_RATE_LIMITED, "too many login attempts")
@@ -82,6 +95,8 @@ async def login(request: Request) -> Response:
             account = await store.login(conn, username, password, now=now(request))
         except (AccessDenied, Rejected) as exc:
             return _login_page(request, cookie, exc, status=403)
+        # Whatever session this browser held before (another user's at a shared desk) ends.
+        await sessions.close(conn, request.cookies.get(sessions.COOKIE))
         token, _session = await sessions.open_session(
             conn, account, now=now(request), client=client(request)
         )
@@ -92,7 +107,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@page()
+@page(password_change=True)
 async def logout(request: Request, conn: Connection, viewer: Viewer) -> Response:
     await sessions.close(conn, viewer.token)
     await store.record_act(conn, viewer.account, "logout", now=now(request))
@@ -123,8 +138,15 @@ async def password(request: Request, conn: Connection, viewer: Viewer) -> Respon
         )
     except (AccessDenied, Rejected) as exc:
         return render(request, viewer, "password.html", {"error": exc}, status=400)
-    await sessions.close_others(conn, viewer.account.username, viewer.token)
-    return RedirectResponse("/", status_code=303)
+    # A new session under a new cookie: whoever held any cookie of this account before the
+    # change, this browser's own included, holds nothing now.
+    await sessions.close_others(conn, viewer.account.username, None)
+    token, _session = await sessions.open_session(
+        conn, viewer.account, now=now(request), client=client(request)
+    )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(sessions.COOKIE, token, **_COOKIE)  # type: ignore[arg-type]
+    return response
 
 
 async def choose_language(request: Request) -> Response:

@@ -136,8 +136,8 @@ def test_a_file_name_never_breaks_out_of_its_header() -> None:
 def test_filters_and_dates_are_checked() -> None:
     assert review.moment("") is None
     assert review.moment("2026-03-01", end=True) == datetime.datetime(
-        2026, 3, 2, tzinfo=datetime.UTC
-    )
+        2026, 3, 1, 17, tzinfo=datetime.UTC
+    )  # the end of 1 March in Vietnam
     with pytest.raises(Rejected):
         review.moment("2026-13-01")
     request: Any = SimpleNamespace(query_params={"reason": "unit_unknown'; DROP"})
