@@ -21,9 +21,9 @@ calendar day it was delivered on has ended, holidays and office hours ignored. T
 uses the working-day deadline, so the two differ for documents delivered after 17:00, on
 Fridays and before holidays.
 
-Due dates are the edXML DueDate. Neither the ledger nor a register has a column for it;
-the incoming register keeps each received packet (`edxml`), so it is read from there, and
-a document not yet in its recipient's register has no due date here.
+Due dates are the edXML DueDate, which the connector copies into the incoming register's
+`due_date` at registration (migration 0022); a document not yet in its recipient's register
+has no due date here.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ from zoneinfo import ZoneInfo
 
 from console import pdf
 from kernel.database import Connection
-from kernel.errors import EdxmlError, Rejected
+from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
-from schemas import edxml
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 END_OF_WORKING_DAY = datetime.time(17, 0)
@@ -533,43 +532,31 @@ async def overdue_receipts(
     ]
 
 
-def due_date(packet: bytes) -> datetime.date | None:
-    """The DueDate of a registered edXML packet, if it has one that is a date."""
-    try:
-        parsed = edxml.parse(packet)
-    except EdxmlError:
-        return None
-    due = getattr(parsed, "due_date", None)
-    return due if isinstance(due, datetime.date) else None
-
-
 async def past_due(
     conn: Connection, scope: Sequence[str], today: datetime.date
 ) -> tuple[int, list[PastDue]]:
     """Documents in the incoming registers of units in scope whose DueDate has passed
     (before `today`, local) with no 06 from that unit; refused ones (02) are not theirs to
-    finish. Only packets that name a DueDate at all are read."""
+    finish. Counted in full, listed up to MAX_LISTED, most overdue first."""
+    where = (
+        " FROM incoming_register r LEFT JOIN units u ON u.organ_id = r.unit"
+        " LEFT JOIN units s ON s.organ_id = r.sender"
+        " WHERE r.unit = ANY($1::text[]) AND r.due_date < $2 AND r.kind <> 'status'"
+        " AND r.status NOT IN ('02', '06')"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = r.message_id"
+        " AND d.delivered_to = r.unit AND d.state IN ('02', '06'))"
+    )
+    total = await conn.fetchval("SELECT count(*)" + where, list(scope), today)
     rows = await conn.fetch(
         "SELECT r.unit, coalesce(u.name, '') AS unit_name, r.year, r.number, r.message_id,"
         " r.sender, coalesce(s.name, '') AS sender_name, r.document_id, r.subject,"
-        " r.received_at, r.status, r.edxml"
-        " FROM incoming_register r LEFT JOIN units u ON u.organ_id = r.unit"
-        " LEFT JOIN units s ON s.organ_id = r.sender"
-        " WHERE r.unit = ANY($1::text[]) AND r.kind <> 'status'"
-        " AND r.status NOT IN ('02', '06')"
-        " AND position('DueDate'::bytea IN r.edxml) > 0"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = r.message_id"
-        " AND d.delivered_to = r.unit AND d.state IN ('02', '06'))",
+        " r.received_at, r.status, r.due_date AS due" + where
+        + " ORDER BY r.due_date, r.unit, r.year, r.number LIMIT $3",
         list(scope),
-    )
-    found = []
-    for row in rows:
-        due = due_date(row["edxml"])
-        if due is not None and due < today:
-            fields = {k: v for k, v in dict(row).items() if k != "edxml"}
-            found.append(PastDue(**fields, due=due))
-    found.sort(key=lambda p: (p.due, p.unit, p.year, p.number))
-    return len(found), found[:MAX_LISTED]
+        today,
+        MAX_LISTED,
+    )  # fmt: skip
+    return int(total), [PastDue(**dict(row)) for row in rows]
 
 
 Translate = Callable[[str], str]

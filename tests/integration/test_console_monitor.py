@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
+from connectors import registers
 from console import monitor
 from console.monitor import Period, Refusal
 from schemas import edxml
@@ -96,10 +97,12 @@ async def _delivery(
 async def _registered(
     db: asyncpg.Connection, unit: str, number: int, message_id: str, status: str, packet: bytes
 ) -> None:
+    """An incoming entry with the columns the connector fills from the packet (its due date)."""
+    columns = registers.Columns.of(edxml.parse(packet))
     await db.execute(
         "INSERT INTO incoming_register (unit, year, number, message_id, kind, sender,"
-        " document_id, subject, received_at, sent_at, status, edxml)"
-        " VALUES ($1, 2026, $2, $3, 'document', $4, 'x', 'Trích yếu', $5, $5, $6, $7)",
+        " document_id, subject, received_at, sent_at, status, edxml, due_date)"
+        " VALUES ($1, 2026, $2, $3, 'document', $4, 'x', 'Trích yếu', $5, $5, $6, $7, $8)",
         unit,
         number,
         message_id,
@@ -107,6 +110,7 @@ async def _registered(
         utc(10, 2),
         status,
         packet,
+        columns.due_date,
     )
 
 

@@ -4,7 +4,6 @@ asks for, and the usage report as a PDF whose Vietnamese text reads back."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import io
 from types import SimpleNamespace
@@ -20,8 +19,6 @@ from console.templating import ENVIRONMENT
 from console.views import monitor as views
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
-from schemas import edxml
-from tests.documents import DOCUMENT
 
 D = datetime.date
 
@@ -212,15 +209,6 @@ def test_levels_sum_their_units_and_list_all_four() -> None:
 def test_a_refusal_names_its_reason_when_the_exchange_knows_it() -> None:
     assert monitor.Refusal("signature_invalid", False, 2).known is ReasonCode.SIGNATURE_INVALID
     assert monitor.Refusal("anything a recipient wrote", True, 1).known is None
-
-
-def test_the_due_date_is_read_from_the_registered_packet() -> None:
-    packet = edxml.parse(DOCUMENT)
-    assert isinstance(packet, edxml.DocumentPacket)
-    dated = edxml.write(dataclasses.replace(packet, due_date=D(2026, 11, 20)))
-    assert monitor.due_date(dated) == D(2026, 11, 20)
-    assert monitor.due_date(DOCUMENT) is None
-    assert monitor.due_date(b"<!DOCTYPE x [<!ENTITY a 'DueDate'>]><x>&a;</x>") is None
 
 
 def test_the_usage_report_pdf_reads_back_in_vietnamese() -> None:
