@@ -45,9 +45,9 @@ import yaml
 from aiohttp import hdrs, web
 
 from connectors import api_metrics, credentials, http, listing, packing, registers, vxp
-from connectors.service import PRIORITIES, Connector, Undeliverable
+from connectors.service import PRIORITIES, Connector
 from kernel import claims, database
-from kernel.errors import AccessDenied, LienthongError, Rejected
+from kernel.errors import AccessDenied, LienthongError, Rejected, Undeliverable
 from kernel.hosts import host_allowed
 from kernel.reasons import ReasonCode
 from schemas.envelope import AttachmentRef

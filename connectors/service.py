@@ -34,7 +34,13 @@ from connectors.registers import Outgoing
 from kernel import claims, consuming, database, kafka, metrics
 from kernel.claims import Claims
 from kernel.database import Connection
-from kernel.errors import ConfigurationError, DirectoryError, LienthongError, Rejected
+from kernel.errors import (
+    ConfigurationError,
+    DirectoryError,
+    LienthongError,
+    Rejected,
+    Undeliverable,
+)
 from kernel.kafka import ClientConfig
 from kernel.reasons import ReasonCode
 from kernel.service import Service, stop_event
@@ -73,11 +79,6 @@ _ROUTES = (
     " FROM units u JOIN chain ON u.organ_id = chain.successor)"
     " SELECT * FROM chain"
 )
-
-
-class Undeliverable(Rejected):
-    """A recipient the directory cannot deliver to: a fault of the request's content, not
-    of its address (the API answers 422, not the 404 of a unit it does not host)."""
 
 
 class Connector(Service):

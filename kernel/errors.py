@@ -28,6 +28,8 @@
           ├── EnvelopeError          an Avro envelope (fastavro errors are mapped here)
           ├── TrustError             a signature or certificate (cryptography errors mapped)
           ├── DirectoryError         a unit code or the unit directory
+          ├── Undeliverable          a sender or recipient the directory cannot deliver
+          │                          for, found before a number is taken (connectors)
           ├── BindingError           an edXML that contradicts its envelope; a status its
           │                          sender may not send
           ├── OverBudget             content that costs more to check than a worker's budget
@@ -186,6 +188,11 @@ class TrustError(Rejected):
 
 class DirectoryError(Rejected):
     pass
+
+
+class Undeliverable(Rejected):
+    """A recipient the directory cannot deliver to: a fault of the request's content, not
+    of its address (the connector API answers 422, not the 404 of a unit it does not host)."""
 
 
 class BindingError(Rejected):

@@ -30,15 +30,15 @@ CONNECTOR = "lienthong_connector"
 GATEWAY = "lienthong_gateway"
 LOGIN_ROLES = (OWNER, ROUTER, REPORTING, CONSOLE)
 ROLES_SQL = Path(__file__).resolve().parents[1] / "deploy" / "postgres" / "roles.sql"
-_DEPLOYMENT = re.compile(r"^[a-z0-9_]{1,40}$")
-_GATEWAY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DEPLOYMENT = re.compile(r"[a-z0-9_]{1,40}")
+_GATEWAY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _LOCK_KEY = 0x6C69656F  # one advisory lock for making roles, beside the migrations' one
 _CREDENTIAL_PARAMETERS = {"user", "password", "sslpassword"}
 
 
 def connector_role(name: str) -> str:
     """The login role of connector deployment `name`."""
-    if not _DEPLOYMENT.match(name):
+    if not _DEPLOYMENT.fullmatch(name):
         raise ConfigurationError(
             f"a connector deployment's name is 1-40 of a-z, 0-9 and '_', not {name!r}"
         )
@@ -47,7 +47,7 @@ def connector_role(name: str) -> str:
 
 def gateway_role(name: str) -> str:
     """The login role of gateway `name` (a name the directory gives remote units)."""
-    if not _GATEWAY.match(name):
+    if not _GATEWAY.fullmatch(name):
         raise ConfigurationError(
             f"a gateway's name is a-z, then 0-39 of a-z, 0-9 and '_', not {name!r}"
         )

@@ -24,13 +24,14 @@ from kernel.reasons import ReasonCode
 
 Level = Literal["central", "province", "district", "commune"]
 LEVELS: tuple[Level, ...] = get_args(Level)
-ORGAN_ID = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z][0-9A-Z]{2}$")
-GATEWAY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ORGAN_ID = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9A-Z]{2}")
+"""Matched whole (fullmatch): `$` would let a final newline through, `\\d` other scripts' digits."""
+GATEWAY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 """A gateway's name: it names a Kafka principal and a database role, so plain and short."""
 
 
 def check_gateway(value: str) -> str:
-    if not GATEWAY.match(value):
+    if not GATEWAY.fullmatch(value):
         raise DirectoryError(
             ReasonCode.DIRECTORY_INVALID,
             f"{value!r} is not a gateway name (a-z first, then a-z, 0-9 or '_'; at most 40)",
@@ -39,7 +40,7 @@ def check_gateway(value: str) -> str:
 
 
 def check_organ_id(value: str) -> str:
-    if not ORGAN_ID.match(value):
+    if not ORGAN_ID.fullmatch(value):
         raise DirectoryError(
             ReasonCode.ORGANID_INVALID,
             f"{value!r} is not a unit code of the form 000.00.00.H07 (QĐ 20/2020/QĐ-TTg)",

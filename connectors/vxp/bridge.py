@@ -325,7 +325,7 @@ class Bridge(Service):
         listed = str(entries[0].get("from") or "")
         sender = packet.from_.organ_id or listed
         # Some gateways list their system id as `from`: only a unit code is compared.
-        if ORGAN_ID.match(listed) and listed != sender:
+        if ORGAN_ID.fullmatch(listed) and listed != sender:
             raise Rejected(
                 ReasonCode.EDXML_SENDER_MISMATCH,
                 f"the endpoint lists it from {listed}; the edXML says {sender}",

@@ -29,8 +29,13 @@ def test_valid_codes(code: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["28.22.H17", "01.02.G22", "000.00.00.h07", "000.00.00.H7", "", "000-00-00-H07", "null"]
-)
+    "code",
+    [
+        "28.22.H17", "01.02.G22", "000.00.00.h07", "000.00.00.H7", "", "000-00-00-H07", "null",
+        "000.00.00.H07\n",  # `$` alone lets a final newline through
+        "\u0660\u0660\u0660.00.00.H07",  # `\\d` alone takes Arabic-Indic digits
+    ],
+)  # fmt: skip
 def test_invalid_codes(code: str) -> None:
     with pytest.raises(DirectoryError) as caught:
         check_organ_id(code)
