@@ -80,7 +80,9 @@ async def site(settings: Settings, services: Endpoints) -> AsyncIterator[Site]:
                 actor="test", now=clock(), hasher=CHEAP,
             )  # fmt: skip
         local = dataclasses.replace(settings, database_schema=schema)
-        async with Console(local, dsn, port=0, clock=clock) as console:
+        assert services.console_database_url is not None  # the console runs as its own role
+        console_dsn = services.console_database_url.reveal()
+        async with Console(local, console_dsn, port=0, clock=clock) as console:
             yield Site(console.url, conn, made, passwords, clock)
     finally:
         await conn.close()

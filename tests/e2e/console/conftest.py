@@ -101,7 +101,9 @@ async def site(exchange: Exchange) -> AsyncIterator[Site]:
             users[key] = User(account.username, password)
     finally:
         await conn.close()
-    async with Console(exchange.settings, dsn.reveal(), port=0, clock=clock) as console:
+    console_dsn = exchange.endpoints.console_database_url  # the console runs as its own role
+    assert console_dsn is not None
+    async with Console(exchange.settings, console_dsn.reveal(), port=0, clock=clock) as console:
         yield Site(console.url, exchange, clock, users)
 
 
