@@ -20,6 +20,7 @@ from aiokafka.errors import IllegalStateError
 
 from kernel import kafka, metrics
 from kernel.errors import AccessDenied, ConfigurationError, LienthongError
+from kernel.reasons import ReasonCode
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 log = structlog.get_logger(__name__)
@@ -84,8 +85,12 @@ async def consume(
     while not stop.is_set():
         batch: Batch = {}
         try:
-            with kafka.mapped_errors(f"{name}: fetching failed"):
-                batch = await consumer.getmany(timeout_ms=500, max_records=max_records)
+            try:
+                with kafka.mapped_errors(f"{name}: fetching failed"):
+                    batch = await consumer.getmany(timeout_ms=500, max_records=max_records)
+            except UnicodeDecodeError:
+                await _skip_undecodable(consumer, name)
+                continue
             # An empty batch is handled too: idle time is when reloads and outbox sends happen.
             await handle(batch)
             if not batch:
@@ -102,6 +107,28 @@ async def consume(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, max_backoff)
+
+
+async def _skip_undecodable(consumer: AIOKafkaConsumer, name: str) -> None:
+    """Step past a record aiokafka cannot decode (a header key that is not UTF-8, which
+    only a crafted producer writes): without this, every fetch raises on it again and the
+    partition, the whole submit topic for the router, stops for good. Each partition is
+    fetched alone, one record, to find the one that raises; that record (and, as the batch
+    is read again from its start, the rest of its producer's batch, one fetch each) is
+    skipped, logged with its offset and counted; the good partitions are rewound."""
+    for partition in sorted(consumer.assignment()):
+        position = await consumer.position(partition)
+        try:
+            await consumer.getmany(partition, timeout_ms=100, max_records=1)
+        except UnicodeDecodeError as exc:
+            consumer.seek(partition, position + 1)
+            internal_error(
+                name, exc, "an undecodable record skipped", topic=partition.topic,
+                partition=partition.partition, offset=position,
+                reason=ReasonCode.ENVELOPE_MALFORMED.value,
+            )  # fmt: skip
+            return
+        consumer.seek(partition, position)
 
 
 def _rewind(consumer: AIOKafkaConsumer, batch: Batch) -> None:

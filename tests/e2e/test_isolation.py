@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from connectors import packing
+from kernel import metrics
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
 from schemas import codec
@@ -120,4 +122,48 @@ async def test_a_record_that_breaks_the_connector_is_quarantined_and_the_unit_go
     )
     assert kept[0]["reason_code"] == "internal_error"
     assert kept[0]["reason"].startswith("AttributeError: ")
+    await _honest_flow_still_works(exchange)
+
+
+class _NotUtf8(str):
+    """A header key that encodes to bytes no UTF-8 decoder takes: what a crafted producer
+    puts on the wire, which aiokafka's consumer cannot decode."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"\xff\xfe" + str(self).encode(encoding, errors)
+
+
+def _undecodable_skipped() -> float:
+    return sum(
+        sample.value
+        for metric in metrics.INTERNAL_ERRORS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["error_type"] == "UnicodeDecodeError"
+    )
+
+
+async def test_a_record_aiokafka_cannot_decode_is_stepped_over(exchange: Exchange) -> None:
+    """A header key that is not UTF-8 made every fetch of the submit topic raise: the router
+    stopped for good, for every unit. It is skipped, counted and logged with its offset."""
+    before = _undecodable_skipped()
+    producer = AIOKafkaProducer(
+        **exchange.endpoints.kafka.aiokafka(), acks=1, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        batch._builder = _DefaultRecordBatchBuilderPy(
+            2, 0, is_transactional=0, producer_id=-1, producer_epoch=-1, base_sequence=0,
+            batch_size=16384,
+        )  # fmt: skip
+        batch.append(timestamp=None, key=b"k", value=b"poison", headers=[(_NotUtf8("x"), b"")])
+        batch.append(timestamp=None, key=b"k", value=b"same batch", headers=[])
+        await (await producer.send_batch(batch, exchange.topics.submit, partition=0))
+    finally:
+        await producer.stop()
+
+    async def skipped() -> bool:
+        return _undecodable_skipped() > before
+
+    await exchange.until(skipped, what="the undecodable record skipped")
     await _honest_flow_still_works(exchange)
