@@ -36,6 +36,9 @@ class Kind(enum.StrEnum):
     """An incoming register holds it, the ledger never routed it there."""
     NOT_RECEIVED = "not_received"
     """A sender's outgoing register numbered it, the ledger never received it."""
+    NOT_NUMBERED = "not_numbered"
+    """The ledger routed a document from a hosted unit whose outgoing register does not
+    hold it: a commit the sender's database lost after the document left."""
     REGISTERED_TWICE = "registered_twice"
     """One unit entered the same document (sender, kind, document id) under two numbers."""
     STATE_DIFFERS = "state_differs"
@@ -46,7 +49,8 @@ class Kind(enum.StrEnum):
     NOT_ON_TOPIC = "not_on_topic"
     """The ledger routed it, the unit topic holds no copy."""
     DEAD_LETTER = "dead_letter"
-    """An internal error's dead letter nobody replayed, whose message never got through."""
+    """An internal error's dead letter nobody replayed or acknowledged, whose message never
+    got through."""
     NOT_SENT = "not_sent"
     """A connector's outbox holds a record past the grace period, still unpublished."""
 
@@ -119,6 +123,8 @@ class DeadLetter:
     reason_code: str
     received_at: datetime.datetime
     replay_count: int
+    acknowledged: bool = False
+    """An operator settled it without a replay (`lienthong reconcile acknowledge`)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,6 +163,8 @@ class Books:
     outbox: Sequence[Queued]
     hosted: frozenset[str]
     topics: Mapping[str, Topic]
+    senders: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The sender of each document the ledger routed, by message id."""
 
 
 def compare(books: Books, *, grace: datetime.timedelta) -> list[Discrepancy]:
@@ -167,12 +175,27 @@ def compare(books: Books, *, grace: datetime.timedelta) -> list[Discrepancy]:
         *_heard(books, settled),
         *_unrouted(books),
         *_unreceived(books, settled),
+        *_unnumbered(books),
         *_twice(books.incoming),
         *_gaps(books),
         *_dead_letters(books, settled),
         *_unsent(books, settled),
     ]
     return sorted(found, key=lambda d: (d.kind, d.unit or "", d.message_id or "", d.detail))
+
+
+def _answerable(deliveries: Iterable[Delivery]) -> list[Delivery]:
+    """One delivery per message and unit reached. Recipients redirected to one successor
+    (or one redirected to a unit also addressed itself) reach it once: it registers the
+    document once and its answers move one of their deliveries (the entitle stage's
+    `delivery_of`), the others staying routed. The most advanced speaks for them all."""
+    best: dict[tuple[str, str], Delivery] = {}
+    for d in deliveries:
+        key = (d.message_id, d.delivered_to or f"not delivered to {d.recipient}")
+        held = best.get(key)
+        if held is None or statuses.RANK.get(d.state, -1) > statuses.RANK.get(held.state, -1):
+            best[key] = d
+    return list(best.values())
 
 
 def _in_window(books: Books, moment: datetime.datetime) -> bool:
@@ -188,7 +211,7 @@ def _deliveries(books: Books, settled: datetime.datetime) -> Iterable[Discrepanc
     # In flight: queued within the grace period (sent or not); an older unsent row is a
     # stuck publisher, listed as not_sent, and does not excuse the delivery.
     pending = {(q.unit, q.message_id) for q in books.outbox if q.created_at > settled}
-    for d in books.deliveries:
+    for d in _answerable(books.deliveries):
         unit = d.delivered_to
         if unit is None or d.verdict not in ("routing", "routed") or d.updated_at > settled:
             continue
@@ -220,7 +243,7 @@ def _heard(books: Books, settled: datetime.datetime) -> Iterable[Discrepancy]:
     codes: dict[tuple[str, str, str], list[str]] = collections.defaultdict(list)
     for a in books.answers:
         codes[a.unit, a.message_id, a.recipient].append(a.status_code)
-    for d in books.deliveries:
+    for d in _answerable(books.deliveries):
         unit = senders.get(d.message_id)
         if unit is None or d.state == "rejected" or d.updated_at > settled:
             continue
@@ -256,6 +279,18 @@ def _unreceived(books: Books, settled: datetime.datetime) -> Iterable[Discrepanc
                 Kind.NOT_RECEIVED, o.message_id, o.unit,
                 f"outgoing register {o.year}/{o.number}, not in the ledger",
             )  # fmt: skip
+
+
+def _unnumbered(books: Books) -> Iterable[Discrepancy]:
+    """A hosted unit numbers every document it sends before it leaves (the register and the
+    outbox are one commit), so the ledger routing one its register lacks means that entry
+    was lost, and its number may have been given again."""
+    numbered = {o.message_id for o in books.outgoing}
+    for message_id, sender in books.senders.items():
+        if sender in books.hosted and message_id not in numbered:
+            yield Discrepancy(
+                Kind.NOT_NUMBERED, message_id, sender, "routed, not in the outgoing register"
+            )
 
 
 def _twice(incoming: Sequence[Incoming]) -> Iterable[Discrepancy]:
@@ -323,12 +358,12 @@ def _unsent(books: Books, settled: datetime.datetime) -> Iterable[Discrepancy]:
 
 def _dead_letters(books: Books, settled: datetime.datetime) -> Iterable[Discrepancy]:
     """A dead letter the exchange owes someone: one it failed on (`internal_error`), not
-    replayed and whose message never got through otherwise. A refusal under the rules is
-    settled by the refusal itself: its sender was told (02), or nobody proved they sent it;
-    listing every refusal for ever would leave reconcile no clean run."""
+    replayed nor acknowledged, and whose message never got through otherwise. A refusal
+    under the rules is settled by the refusal itself: its sender was told (02), or nobody
+    proved they sent it; listing every refusal for ever would leave reconcile no clean run."""
     for d in books.dead_letters:
         through = d.message_id is not None and books.verdicts.get(d.message_id) == "routed"
-        owed = d.reason_code == ReasonCode.INTERNAL_ERROR
+        owed = d.reason_code == ReasonCode.INTERNAL_ERROR and not d.acknowledged
         if owed and d.replay_count == 0 and d.received_at <= settled and not through:
             yield Discrepancy(
                 Kind.DEAD_LETTER, d.message_id, d.sender,

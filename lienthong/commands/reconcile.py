@@ -1,5 +1,6 @@
 """`lienthong reconcile`: read the ledger, every register and the unit topics, and list what
-disagrees (broker.reconcile judges); exit 1 if anything does.
+disagrees (broker.reconcile judges); exit 1 if anything does. `lienthong reconcile
+acknowledge ID…` settles a dead letter that needs no replay, so it is no longer listed.
 
 The database is read as lienthong_reporting, the role that reads every unit's register
 (0012_privileges.sql names it for this), in one read-only snapshot; the topics afterwards,
@@ -11,17 +12,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import getpass
+import json
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker import reconcile
 from kernel import database, kafka
 from kernel.database import Connection
-from kernel.errors import LienthongError
+from kernel.errors import LienthongError, Rejected
 from kernel.kafka import ClientConfig
+from kernel.reasons import ReasonCode
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong import dbroles
@@ -69,7 +74,8 @@ async def read_books(
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             now: datetime.datetime = await conn.fetchval("SELECT now()")
             messages = await conn.fetch(
-                "SELECT message_id, verdict FROM messages WHERE received_at >= $1", start
+                "SELECT message_id, verdict, kind, sender FROM messages WHERE received_at >= $1",
+                start,
             )
             deliveries = await conn.fetch(
                 "SELECT d.message_id, d.recipient, d.delivered_to, d.state, m.verdict, d.updated_at"
@@ -100,7 +106,8 @@ async def read_books(
                 start,
             )
             dead = await conn.fetch(
-                "SELECT id, message_id, sender, reason_code, received_at, replay_count"
+                "SELECT id, message_id, sender, reason_code, received_at, replay_count,"
+                " acknowledged_at IS NOT NULL AS acknowledged"
                 " FROM dead_letters WHERE received_at >= $1",
                 start,
             )
@@ -124,6 +131,11 @@ async def read_books(
         outbox=[reconcile.Queued(**r) for r in outbox],
         hosted=frozenset(r["unit"] for r in hosted),
         topics={},
+        senders={
+            r["message_id"]: r["sender"]
+            for r in messages
+            if r["kind"] == "document" and r["verdict"] == "routed"
+        },
     )
 
 
@@ -199,6 +211,54 @@ def _delivered(registry: codec.Registry, headers: Iterable[tuple[str, bytes | No
         return None
 
 
+async def _acknowledge(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await open_database(settings, dbroles.ROUTER)
+    try:
+        done = await acknowledge(
+            conn, args.ids, actor=args.actor or getpass.getuser(), why=args.why
+        )
+    finally:
+        await conn.close()
+    print_json(done)
+    return EXIT_OK if all(d["acknowledged"] for d in done) else EXIT_NO
+
+
+async def acknowledge(
+    conn: Connection, dead_letter_ids: Iterable[int], *, actor: str, why: str
+) -> list[dict[str, Any]]:
+    """Settle dead letters without a replay, each with an audit entry saying who and why
+    (as the router role, which replays them too); one already settled stays as it was."""
+    if not actor.strip() or not why.strip():
+        raise Rejected(ReasonCode.CONFIG_INVALID, "acknowledging needs who (--actor) and why")
+    done: list[dict[str, Any]] = []
+    with database.mapped_errors("acknowledging dead letters"):
+        for dead_letter_id in dead_letter_ids:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    "SELECT message_id, acknowledged_at FROM dead_letters WHERE id = $1 FOR UPDATE",
+                    dead_letter_id,
+                )
+                if row is None or row["acknowledged_at"] is not None:
+                    reason = "no such dead letter" if row is None else "acknowledged before"
+                    done.append({"id": dead_letter_id, "acknowledged": False, "reason": reason})
+                    continue
+                await conn.execute(
+                    "UPDATE dead_letters SET acknowledged_at = now() WHERE id = $1",
+                    dead_letter_id,
+                )
+                await conn.execute(
+                    "INSERT INTO audit (actor, action, subject, detail)"
+                    " VALUES ($1, 'acknowledge', $2, $3::jsonb)",
+                    actor,
+                    f"dead-letter:{dead_letter_id}",
+                    json.dumps({"why": why, "message_id": row["message_id"]}, ensure_ascii=False),
+                )
+            done.append(
+                {"id": dead_letter_id, "acknowledged": True, "message_id": row["message_id"]}
+            )
+    return done
+
+
 def _moment(text: str) -> datetime.datetime:
     moment = datetime.datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
@@ -216,3 +276,11 @@ def register(commands: Subparsers) -> None:
     )  # fmt: skip
     command.add_argument("--json", action="store_true")
     command.set_defaults(handler=_reconcile)
+    actions = command.add_subparsers(dest="action", metavar="ACTION")
+    settle = actions.add_parser(
+        "acknowledge", help="settle dead letters that need no replay (audited)"
+    )
+    settle.add_argument("ids", type=int, nargs="+", metavar="ID")
+    settle.add_argument("--why", required=True, help="recorded in the audit")
+    settle.add_argument("--actor", help="who acknowledges (default: the OS user)")
+    settle.set_defaults(handler=_acknowledge)

@@ -13,7 +13,14 @@ from broker.reconcile import Kind
 from kernel import database
 from schemas import edxml
 from tests.documents import document
-from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, DEPARTMENT, PROVINCE, Exchange
+from tests.e2e.conftest import (
+    CLOSED_DISTRICT,
+    COMMUNE_A,
+    COMMUNE_B,
+    DEPARTMENT,
+    PROVINCE,
+    Exchange,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -102,6 +109,21 @@ async def test_reconcile_is_quiet_then_lists_each_fault(exchange: Exchange) -> N
     assert (Kind.STATE_DIFFERS, sent[2], DEPARTMENT) in listed(found)
     assert (Kind.STATE_DIFFERS, sent[2], PROVINCE) in listed(found)
 
+    # The sender's database lost the commit that numbered a document already routed (an
+    # immediate shutdown with asynchronous commit): its number is free to be given again.
+    await _owner(
+        exchange, "DELETE FROM outgoing_register WHERE unit = $1 AND message_id = $2",
+        PROVINCE, sent[2],
+    )  # fmt: skip
+    await _owner(
+        exchange,
+        "UPDATE register_counters SET last = last - 1 WHERE unit = $1 AND register = 'out'",
+        PROVINCE,
+    )
+    _, found = await _reconcile(exchange)
+    assert (Kind.NOT_NUMBERED, sent[2], PROVINCE) in listed(found)
+    assert (Kind.REGISTER_GAP, None, PROVINCE) not in listed(found)
+
     # The ledger says routed, the copy never reached the unit topic (a write Kafka lost).
     await _owner(
         exchange,
@@ -130,3 +152,38 @@ async def test_reconcile_is_quiet_then_lists_each_fault(exchange: Exchange) -> N
     await _owner(exchange, "UPDATE dead_letters SET reason_code = 'internal_error'")
     _, found = await _reconcile(exchange)
     assert Kind.DEAD_LETTER in {d["kind"] for d in found}
+
+    # An operator settles it without a replay: audited, and no longer listed; once only.
+    (letter,) = await exchange.fetch("SELECT id FROM dead_letters")
+    why = ("reconcile", "acknowledge", str(letter["id"]), "--why", "not an envelope: a test")
+    code, out, err = await exchange.cli(*why, "--actor", "operator")
+    assert code == 0, err
+    assert json.loads(out) == [{"id": letter["id"], "acknowledged": True, "message_id": None}]
+    _, found = await _reconcile(exchange)
+    assert Kind.DEAD_LETTER not in {d["kind"] for d in found}
+    audit = await exchange.fetch(
+        "SELECT actor, detail->>'why' AS why FROM audit WHERE action = 'acknowledge'"
+        " AND subject = $1",
+        f"dead-letter:{letter['id']}",
+    )
+    assert audit == [{"actor": "operator", "why": "not an envelope: a test"}]
+    code, out, _ = await exchange.cli(*why)
+    assert code == 1
+    assert json.loads(out)[0]["reason"] == "acknowledged before"
+
+
+async def test_recipients_that_reach_one_unit_are_answered_once(exchange: Exchange) -> None:
+    """A closed district redirected to the commune also addressed: the commune registers it
+    once and its 01 moves one of the two deliveries; the other stays routed, no discrepancy."""
+    to = [COMMUNE_A, CLOSED_DISTRICT]
+    body, _ = await exchange.connector.send(PROVINCE, _numbered(PROVINCE, to, 1), to)
+    await exchange.until(lambda: _settled(exchange, 1), what="the commune's 01")
+    states = await exchange.fetch(
+        "SELECT recipient, delivered_to, state FROM deliveries WHERE message_id = $1",
+        body.message_id,
+    )
+    assert {(r["recipient"], r["delivered_to"]) for r in states} == {
+        (COMMUNE_A, COMMUNE_A),
+        (CLOSED_DISTRICT, COMMUNE_A),
+    }
+    assert await _reconcile(exchange) == (0, [])
