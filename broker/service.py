@@ -215,7 +215,10 @@ class Router(Service):
             await self._round(group)
         consumer = self.urgent if urgent else self.consumer
         group_id = self.topics.router_urgent_group if urgent else self.group_id
+        assigned = consumer.assignment()
         for partition, records in batch.items():
+            if partition not in assigned:  # a rebalance took it during the batch
+                continue
             metrics.CONSUMER_LAG.labels(group_id, partition.topic, partition.partition).set(
                 max(0, (consumer.highwater(partition) or 0) - records[-1].offset - 1)
             )

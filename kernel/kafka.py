@@ -231,6 +231,15 @@ _AUTHORIZATION_ERRORS = (
     kafka_errors.ClusterAuthorizationFailedError,
     kafka_errors.TransactionalIdAuthorizationFailed,
 )
+_GROUP_CHANGED = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.UnknownMemberIdError,
+)
+"""The group moved on under a consumer (a rebalance: a router joined or left, a coordinator
+died): its batch goes to whoever owns the partitions now, so a retry, not a stop."""
+_RETRIED = (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError, *_GROUP_CHANGED)
 _AUTHENTICATION_ERRORS = (
     kafka_errors.SaslAuthenticationFailed,
     kafka_errors.AuthenticationFailedError,
@@ -260,7 +269,8 @@ def mapped_errors(what: str) -> Iterator[None]:
     except kafka_errors.KafkaError as exc:
         error = KafkaUnavailable(f"{what}: {type(exc).__name__}: {exc}")
         error.retriable = bool(getattr(exc, "retriable", False)) or isinstance(
-            exc, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError
+            exc,
+            (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError, *_GROUP_CHANGED),
         )
         raise error from exc
 

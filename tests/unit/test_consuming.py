@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from aiokafka import errors as kafka_errors
 
-from kernel import consuming
+from kernel import consuming, kafka
 from kernel.errors import (
     AccessDenied,
     ConfigurationError,
@@ -44,3 +45,29 @@ def test_whose_fault(error: BaseException, transient: bool, fatal: bool) -> None
 
 def test_stored_headers_keep_null_values() -> None:
     assert codec.stored_headers('[["a", "6869"], ["b", null]]') == [("a", b"hi"), ("b", None)]
+
+
+def _mapped(error: BaseException) -> BaseException:
+    with pytest.raises(KafkaUnavailable) as caught, kafka.mapped_errors("committing"):
+        raise error
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        kafka_errors.CommitFailedError("the group rebalanced"),
+        kafka_errors.RebalanceInProgressError(),
+        kafka_errors.IllegalGenerationError(),
+        kafka_errors.UnknownMemberIdError(),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_rebalance_under_a_batch_is_retried_not_fatal(error: BaseException) -> None:
+    """A router joining or leaving made the others' commits fail and the routers stop (the
+    fault harness found it): the batch is rewound and retried, whoever owns it now."""
+    assert consuming.transient(_mapped(error))
+
+
+def test_a_request_kafka_refuses_for_good_is_not_retried() -> None:
+    assert not consuming.transient(_mapped(kafka_errors.InvalidTopicError()))
