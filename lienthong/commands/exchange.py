@@ -104,7 +104,11 @@ async def _send(args: argparse.Namespace, settings: Settings) -> int:
     connector = await _one_off(settings, args.sender)
     try:
         body, number = await connector.send(
-            args.sender, document, args.to, [packing.attachment(Path(f)) for f in args.attach]
+            args.sender,
+            document,
+            args.to,
+            [packing.attachment(Path(f)) for f in args.attach],
+            check_first=True,  # as the API: what the router would surely refuse takes no number
         )
     finally:
         await connector.stop()

@@ -40,6 +40,14 @@ async def test_send_inbox_status_and_ledger_from_the_command_line(
     )  # fmt: skip
     assert code == 0, err
     message_id = out.strip()
+    # A recipient the directory does not know: refused before a number is taken.
+    code, _, err = await cli(
+        exchange, "send", "--from", PROVINCE, "--to", "000.99.99.H62", "--edxml", str(packet)
+    )
+    assert code != 0
+    assert "unit_unknown" in err
+    numbers = await exchange.fetch("SELECT number FROM outgoing_register WHERE unit = $1", PROVINCE)
+    assert [row["number"] for row in numbers] == [1]
 
     async def inbox() -> list[Any]:
         entries: list[Any] = await _json(exchange, "inbox", "list", "--unit", COMMUNE_A, "--json")
