@@ -9,7 +9,10 @@ stays locked until its entry commits (connectors.registers), so within a year no
 becomes visible after a higher number has; and an entry once listed never moves. Across a
 new year two counter rows are in play: a page that reaches into a later year than it starts
 in first waits for the registrations still in flight in the earlier years (a shared lock
-on their counter rows), then is read again. A receive time would not do as a position:
+on their counter rows), then is read again; a first page counts as starting before every
+year. A registration whose time falls in a year its register has already left (stamped
+before 1 January, numbered after) goes into the later year (registers._next_number), so
+no entry appears behind a cursor that has moved on. A receive time would not do as a position:
 it is taken before its entry commits, so a later-stamped entry can be seen first.
 
 `since` narrows a listing to entries received (incoming) or made (outgoing) at or after a
@@ -154,8 +157,9 @@ async def page(
 ) -> Page:
     """Up to `limit` entries of `unit`'s register after `after`, in register order."""
     rows = await _read(conn, unit, after, since, limit)
-    years = [after.year] if after.year else []
-    years += [row["year"] for row in rows]
+    # A first page (year 0) counts as before every year: an entry of an earlier year than
+    # the rows read may still be in flight even when the poller has seen none of its year.
+    years = [after.year, *(row["year"] for row in rows)] if rows else []
     if years and max(years) > min(years):
         async with conn.transaction():
             await conn.execute(

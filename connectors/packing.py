@@ -17,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from broker.directory.model import check_organ_id
 from kernel.errors import EdxmlError
 from kernel.reasons import ReasonCode
 from schemas import binding, edxml
+from schemas.edxml import parser as edxml_parser
 from schemas.edxml.model import (
     BusinessDocType,
     Code,
@@ -114,7 +117,8 @@ def numbered(body: EnvelopeBody, number: int, issued_on: datetime.date) -> Envel
     code = packet.code or Code()
     if code.code_number is not None:
         return None
-    if packet.signature is not None:
+    root = _tree(body.edxml)
+    if packet.signature is not None or any(_local(e) == "Signature" for e in root.iter()):
         raise EdxmlError(
             ReasonCode.EDXML_INVALID_VALUE,
             "the edXML is signed but has no CodeNumber: number it before signing it, since"
@@ -124,16 +128,84 @@ def numbered(body: EnvelopeBody, number: int, issued_on: datetime.date) -> Envel
     promulgated = info.promulgation_date or issued_on
     day = promulgated if isinstance(promulgated, datetime.date) else issued_on
     code_text = f"{number}/{code.code_notation}" if code.code_notation else str(number)
-    rewritten = dataclasses.replace(
+    document_id = packet.document_id or f"{body.sender},{day:%Y/%m/%d},{code_text}"
+    expected = dataclasses.replace(
         packet,
         code=Code(str(number), code.code_notation),
         promulgation_info=dataclasses.replace(info, promulgation_date=promulgated),
-        document_id=packet.document_id or f"{body.sender},{day:%Y/%m/%d},{code_text}",
+        document_id=document_id,
     )
-    edxml_bytes = edxml.write(rewritten)
-    renumbered = dataclasses.replace(body, edxml=edxml_bytes, document_id=rewritten.document_id)
-    binding.check(renumbered, edxml.parse(edxml_bytes))
+    edxml_bytes = _write_number(root, number, issued_on, document_id)
+    written = edxml.parse(edxml_bytes)
+    if written != expected:  # the parser reads the edited packet otherwise than intended
+        raise EdxmlError(
+            ReasonCode.EDXML_INVALID_VALUE,
+            "the register's number cannot be written into this edXML; give it a CodeNumber",
+        )
+    renumbered = dataclasses.replace(body, edxml=edxml_bytes, document_id=document_id)
+    binding.check(renumbered, written)
     return renumbered
+
+
+# What precedes each element `_write_number` may add to MessageHeader, nearest first
+# (QCVN 102:2016's order, as schemas/edxml/writer.py writes it).
+_BEFORE = {
+    "DocumentId": ("To", "From"),
+    "Code": ("DocumentId", "To", "From"),
+    "PromulgationInfo": ("Code", "DocumentId", "To", "From"),
+}
+
+
+def _tree(data: bytes) -> etree._Element:
+    """The packet's XML as the edXML parser reads it (no DTD, nothing fetched, capped)."""
+    return edxml_parser._parse_xml(edxml_parser._read(data, edxml.Limits()))
+
+
+def _local(element: etree._Element) -> str:
+    tag = element.tag
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _named(parent: etree._Element, name: str) -> list[etree._Element]:
+    return [child for child in parent if _local(child) == name]
+
+
+def _element(parent: etree._Element, name: str, before: Sequence[str] = ()) -> etree._Element:
+    """`parent`'s child `name`, added in the standard's place (after the last of the first
+    of `before` present, else first) in `parent`'s namespace when it has none."""
+    found = _named(parent, name)
+    if found:
+        return found[0]
+    namespace = etree.QName(parent).namespace
+    added = etree.Element(f"{{{namespace}}}{name}" if namespace else name)
+    position = 0
+    for preceding in before:
+        present = _named(parent, preceding)
+        if present:
+            position = parent.index(present[-1]) + 1
+            break
+    parent.insert(position, added)
+    return added
+
+
+def _write_number(
+    root: etree._Element, number: int, issued_on: datetime.date, document_id: str
+) -> bytes:
+    """The agency's own packet with the register's number written in: `CodeNumber`, and a
+    `DocumentId` and `PromulgationDate` where it has none. Everything else it wrote (elements
+    and attributes the edXML model does not name, formatting) is kept as written."""
+    header = [h for e in _named(root, "edXMLEnvelope") for h in _named(e, "edXMLHeader")]
+    message = _named(header[0], "MessageHeader")[0]
+    found = _named(message, "DocumentId")
+    if not found or not (found[0].text or "").strip():
+        _element(message, "DocumentId", _BEFORE["DocumentId"]).text = document_id
+    code = _element(message, "Code", _BEFORE["Code"])
+    _element(code, "CodeNumber").text = str(number)
+    info = _element(message, "PromulgationInfo", _BEFORE["PromulgationInfo"])
+    date = _named(info, "PromulgationDate")
+    if not date or not (date[0].text or "").strip():
+        _element(info, "PromulgationDate", ("Place",)).text = f"{issued_on:%Y/%m/%d}"
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 _FIELDS = {

@@ -98,7 +98,37 @@ def _date(value: edxml.model.DateValue) -> datetime.date | None:
     return value if isinstance(value, datetime.date) else None
 
 
-async def _next_number(conn: Connection, unit: str, year: int, register: str) -> int:
+async def _next_number(conn: Connection, unit: str, year: int, register: str) -> tuple[int, int]:
+    """The (year, number) an entry takes, inside the transaction that writes it.
+
+    `year` is the year of a time taken before this transaction began (a document's
+    creation, a receipt), so a registration can reach here for a year its register has
+    already left: another entry of the new year may be committed and listed by now, and a
+    poller past it (connectors.listing) would never see this one. So once a later year has
+    a counter, the entry goes into that year instead. The check runs after this year's
+    counter row is locked: a later year's entry committed before the lock is seen here; one
+    committed after it makes a poller wait for this transaction (listing.page)."""
+    number = await _bump(conn, unit, year, register)
+    later: int | None = await conn.fetchval(
+        "SELECT max(year) FROM register_counters WHERE unit = $1 AND register = $2 AND year > $3",
+        unit,
+        register,
+        year,
+    )
+    if later is None:
+        return year, number
+    # The row stays locked by this transaction: nobody took a number after this one.
+    await conn.execute(
+        "UPDATE register_counters SET last = last - 1"
+        " WHERE unit = $1 AND year = $2 AND register = $3",
+        unit,
+        year,
+        register,
+    )
+    return later, await _bump(conn, unit, later, register)
+
+
+async def _bump(conn: Connection, unit: str, year: int, register: str) -> int:
     number: int = await conn.fetchval(
         "INSERT INTO register_counters (unit, year, register, last) VALUES ($1, $2, $3, 1)"
         " ON CONFLICT (unit, year, register)"
@@ -137,11 +167,11 @@ async def register_numbered(
     a document with a number of its own keeps it.
     """
     async with conn.transaction():
-        number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
+        year, number = await _next_number(conn, body.sender, year_of(body.created_at), "out")
         issued_on = body.created_at.astimezone(VIETNAM).date()
         body = packing.numbered(body, number, issued_on) or body
         outgoing = seal(body)
-        await _enter_outgoing(conn, body, subject, number)
+        await _enter_outgoing(conn, body, subject, year, number)
         await _queue(conn, body.message_id, body.sender, outgoing)
     return body, number
 
@@ -169,6 +199,7 @@ async def _enter_outgoing(
     conn: Connection,
     body: EnvelopeBody,
     subject: str | None,
+    year: int,
     number: int,
 ) -> None:
     columns = Columns.of(edxml.parse(body.edxml))
@@ -178,7 +209,7 @@ async def _enter_outgoing(
         " document_type, signer, due_date, author)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         body.sender,
-        year_of(body.created_at),
+        year,
         number,
         body.message_id,
         body.document_id,
@@ -221,8 +252,7 @@ async def register_incoming(
                 if existing is not None:
                     await _queue(conn, receipt_id, unit, receipt_out)
                     return int(existing), False
-                year = year_of(received_at)
-                number = await _next_number(conn, unit, year, "in")
+                year, number = await _next_number(conn, unit, year_of(received_at), "in")
                 await conn.execute(
                     "INSERT INTO incoming_register (unit, year, number, message_id, kind, sender,"
                     " document_id, subject, received_at, sent_at, redirected_from, edxml,"

@@ -324,8 +324,13 @@ class Connector(Service):
             business_doc_reason=reason.strip(),
         )
         packet = packing.edxml_from_fields(unit, given, original["recipients"])
-        # On its original's lane, so it never overtakes the document it follows up.
-        return await self.send(unit, packet, original["recipients"], attachments, lane=lane)
+        # On its original's lane, so it never overtakes the document it follows up. An update
+        # or replacement brings new content, checked before it takes a number; a revoke goes
+        # to every recipient the original had, closed ones too, for the router to resolve.
+        return await self.send(
+            unit, packet, original["recipients"], attachments, lane=lane,
+            check_first=business != BusinessDocType.REVOKE,
+        )  # fmt: skip
 
     async def post_status(
         self, unit: str, message_id: str, code: str, reason: str | None = None

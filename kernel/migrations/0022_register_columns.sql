@@ -138,9 +138,15 @@ BEGIN
     END IF;
     SELECT a.pos, a.value INTO pos, size FROM pg_temp.avro_long(envelope, pos) AS a;  -- body
     SELECT a.pos, a.value INTO pos, size FROM pg_temp.avro_long(envelope, pos) AS a;  -- message_id
+    IF size < 0 OR pos + size > length(envelope) THEN  -- a length no envelope has
+        RETURN NULL;
+    END IF;
     pos := pos + size;
     SELECT a.pos INTO pos FROM pg_temp.avro_long(envelope, pos) AS a;  -- kind
     SELECT a.pos, a.value INTO pos, size FROM pg_temp.avro_long(envelope, pos) AS a;  -- sender
+    IF size < 0 OR pos + size > length(envelope) THEN  -- a length no envelope has
+        RETURN NULL;
+    END IF;
     pos := pos + size;
     LOOP  -- recipients: blocks of strings, a negative count followed by the block's size
         SELECT a.pos, a.value INTO pos, count FROM pg_temp.avro_long(envelope, pos) AS a;
@@ -149,8 +155,14 @@ BEGIN
             count := -count;
             SELECT a.pos INTO pos FROM pg_temp.avro_long(envelope, pos) AS a;
         END IF;
+        IF count > length(envelope) THEN  -- every item takes a byte at least
+            RETURN NULL;
+        END IF;
         FOR i IN 1..count LOOP
             SELECT a.pos, a.value INTO pos, size FROM pg_temp.avro_long(envelope, pos) AS a;
+            IF size < 0 OR pos + size > length(envelope) THEN  -- a length no envelope has
+                RETURN NULL;
+            END IF;
             pos := pos + size;
         END LOOP;
     END LOOP;
@@ -158,6 +170,9 @@ BEGIN
     SELECT a.pos, a.value INTO pos, count FROM pg_temp.avro_long(envelope, pos) AS a;
     IF count = 1 THEN  -- document_id: the union's string branch
         SELECT a.pos, a.value INTO pos, size FROM pg_temp.avro_long(envelope, pos) AS a;
+        IF size < 0 OR pos + size > length(envelope) THEN  -- a length no envelope has
+            RETURN NULL;
+        END IF;
         pos := pos + size;
     END IF;
     SELECT a.pos INTO pos FROM pg_temp.avro_long(envelope, pos) AS a;  -- priority

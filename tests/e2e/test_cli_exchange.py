@@ -41,8 +41,10 @@ async def test_send_inbox_status_and_ledger_from_the_command_line(
     assert code == 0, err
     message_id = out.strip()
     # A recipient the directory does not know: refused before a number is taken.
+    unknown = tmp_path / "to-nobody.edxml"
+    unknown.write_bytes(document(PROVINCE, ["000.99.99.H62"]))
     code, _, err = await cli(
-        exchange, "send", "--from", PROVINCE, "--to", "000.99.99.H62", "--edxml", str(packet)
+        exchange, "send", "--from", PROVINCE, "--to", "000.99.99.H62", "--edxml", str(unknown)
     )
     assert code != 0
     assert "unit_unknown" in err
