@@ -8,7 +8,6 @@ import socket
 import uuid
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from broker import provisioning
@@ -19,6 +18,7 @@ from kernel.topics import Topics
 from lienthong import demo
 from lienthong.devstack.console import LocalConsole, demo_account
 from lienthong.devstack.stack import Endpoints
+from tests import browserless
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -66,8 +66,7 @@ async def _the_console_is_left_running(local: Settings) -> None:
     console = LocalConsole(local)
     assert await console.start()
     try:
-        jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[console.url])
-        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with browserless.client(console.url) as http:
             page = await (await http.get(f"{console.url}login")).text()
             token = re.search(r'name="csrf" value="([^"]+)"', page)
             assert token is not None

@@ -27,6 +27,7 @@ from console.views import auth
 from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
+from tests import browserless
 from tests.integration.test_console_perimeter import Clock
 
 pytestmark = pytest.mark.postgres
@@ -91,8 +92,7 @@ async def site(settings: Settings, services: Endpoints) -> AsyncIterator[Site]:
 
 
 def _client(site: Site) -> aiohttp.ClientSession:
-    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[site.url])
-    return aiohttp.ClientSession(cookie_jar=jar)
+    return browserless.client(site.url)
 
 
 async def _token(http: aiohttp.ClientSession, url: str) -> str:

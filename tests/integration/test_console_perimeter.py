@@ -26,6 +26,7 @@ from console.views import auth
 from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
+from tests import browserless
 
 pytestmark = pytest.mark.postgres
 
@@ -80,9 +81,7 @@ async def site(settings: Settings, services: Endpoints) -> AsyncIterator[Site]:
 
 
 def _client(site: Site) -> aiohttp.ClientSession:
-    """A client keeping the console's Secure cookies over plain HTTP on loopback."""
-    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[site.url])
-    return aiohttp.ClientSession(cookie_jar=jar)
+    return browserless.client(site.url)
 
 
 async def _token(http: aiohttp.ClientSession, url: str) -> str:
