@@ -14,7 +14,6 @@ import enum
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from lienthong.devstack import processes
 from lienthong.devstack.clamd import LocalClamd
 from lienthong.devstack.kafka import LocalKafka
 from lienthong.devstack.postgres import LocalPostgres
+from tests.ports import free_range
 
 PORTS = 16
 """Kafka's nine, PostgreSQL, clamd, metrics, and one API port per connector process."""
@@ -87,21 +87,9 @@ def schedule(seed: int, plan: Plan) -> list[Fault]:
 def free_ports(count: int, seed: int) -> int:
     """The first of `count` consecutive free ports, from a seeded start away from the
     devstack's and test_cluster.py's, so parallel runs rarely race for one range."""
-    start = 40_000 + random.Random(seed).randrange(0, 15_000)
-    for base in range(start, 60_000, count + 7):
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
+    return free_range(
+        count, start=40_000 + random.Random(seed).randrange(0, 15_000), step=count + 7
+    )
 
 
 def own_settings(base: Settings, root: Path, ports: int) -> Settings:

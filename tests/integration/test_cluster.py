@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -33,28 +32,11 @@ from kernel.secrets import write_private
 from kernel.settings import Settings
 from kernel.topics import Topics
 from lienthong.devstack.kafka import LocalKafka
+from tests.ports import free_range
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 UNIT = "000.00.01.H62"
 PARTITIONS = 3
-
-
-def _free_range(count: int) -> int:
-    """The first of `count` consecutive free ports, away from the usual devstack ones."""
-    for base in range(31000, 60000, 97):
-        with_sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                with_sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in with_sockets:
-                sock.close()
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @pytest.fixture
@@ -63,7 +45,7 @@ async def cluster(settings: Settings, tmp_path: Path) -> AsyncIterator[LocalKafk
         settings,
         state_dir=tmp_path / "state",
         kafka_brokers=3,
-        kafka_cluster_port=_free_range(9),
+        kafka_cluster_port=free_range(9, start=31_000, step=97),  # away from the devstack
         kafka_bootstrap=None,
         kafka_clients=None,
         kafka_client_config=None,

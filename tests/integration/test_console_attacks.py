@@ -28,7 +28,7 @@ from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
 from tests import browserless
-from tests.integration.test_console_perimeter import Clock
+from tests.clock import Clock
 
 pytestmark = pytest.mark.postgres
 

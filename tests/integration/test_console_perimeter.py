@@ -27,19 +27,12 @@ from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack.stack import Endpoints
 from tests import browserless
+from tests.clock import Clock
 
 pytestmark = pytest.mark.postgres
 
 PROVINCE = "000.00.00.H62"
 PASSWORD = "một mật khẩu đủ dài 2026"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = datetime.timedelta()
-
-    def __call__(self) -> datetime.datetime:
-        return datetime.datetime.now(datetime.UTC) + self.offset
 
 
 @dataclasses.dataclass

@@ -9,7 +9,6 @@ committed), so a reviewer can see what each page looked like.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from console.server import Console
 from kernel import database
 from kernel.settings import Settings
 from lienthong.devstack import chromium
+from tests.clock import Clock
 from tests.e2e.conftest import COMMUNE_A, COMMUNE_B, DEPARTMENT, PROVINCE, Exchange
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
@@ -36,16 +36,6 @@ class User:
     username: str
     password: str
     """The one-time password until `login` changes it to NEW_PASSWORD."""
-
-
-class Clock:
-    """The console's clock, which a test moves (Article 7's 30 and 60 days)."""
-
-    def __init__(self) -> None:
-        self.offset = datetime.timedelta()
-
-    def __call__(self) -> datetime.datetime:
-        return datetime.datetime.now(datetime.UTC) + self.offset
 
 
 @dataclasses.dataclass
