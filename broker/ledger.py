@@ -276,8 +276,9 @@ class Writes:
         self.message(facts, HELD, None)
         self.screening(facts.message_id, decision, scans)
         self.held.append(
-            (facts.message_id, facts.sender, incoming.key, _headers_json(incoming), incoming.value)
-        )
+            (facts.message_id, facts.sender, incoming.key, _headers_json(incoming),
+             incoming.value, incoming.topic)
+        )  # fmt: skip
 
     def status(
         self, facts: MessageFacts, status: StatusBody, delivery: Delivery, *, moves: bool
@@ -364,8 +365,8 @@ _STATEMENTS = {
     " scanner) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     "decisions": "INSERT INTO policy_decisions (message_id, rule_id, article, reason_code,"
     " action, field, matched) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    "held": "INSERT INTO held (message_id, sender, key, headers, original)"
-    " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (message_id) DO NOTHING",
+    "held": "INSERT INTO held (message_id, sender, key, headers, original, topic)"
+    " VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (message_id) DO NOTHING",
     "dead_letters": 'INSERT INTO dead_letters (topic, partition, "offset", key, headers,'
     " original, stage, reason_code, reason, sender, message_id, envelope_sha256)"
     " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, sha256($6))"

@@ -1,8 +1,9 @@
 """Operators replay dead letters once the cause is fixed (a trust-store or directory update).
 
-A replay puts the original record back on the submit topic, byte for byte with its key and
-headers, and writes who and why to the audit. The router's ledger makes a second replay of a
-message already routed a no-op, so replaying twice never delivers twice.
+A replay puts the original record back on the lane it came in on (`submit` or the urgent
+lane), byte for byte with its key and headers, and writes who and why to the audit. The
+router's ledger makes a second replay of a message already routed a no-op, so replaying
+twice never delivers twice.
 """
 
 from __future__ import annotations
@@ -79,13 +80,13 @@ async def run(
     actor: str,
     why: str,
 ) -> list[dict[str, Any]]:
-    """Republish each dead letter to the submit topic and audit it; return what was done."""
+    """Republish each dead letter to its lane and audit it; return what was done."""
     if not actor.strip() or not why.strip():
         raise Rejected(ReasonCode.CONFIG_INVALID, "a replay needs who (--actor) and why (--why)")
     done: list[dict[str, Any]] = []
     for dead_letter_id in dead_letter_ids:
         row = await conn.fetchrow(
-            "SELECT key, headers, original, message_id FROM dead_letters WHERE id = $1",
+            "SELECT key, headers, original, message_id, topic FROM dead_letters WHERE id = $1",
             dead_letter_id,
         )
         if row is None:
@@ -101,7 +102,7 @@ async def run(
         )
         with kafka.mapped_errors("replaying to the submit topic failed"):
             sent = await producer.send_and_wait(
-                topics.submit, row["original"], key=row["key"], headers=headers
+                topics.back_to(row["topic"]), row["original"], key=row["key"], headers=headers
             )
         async with conn.transaction():
             await conn.execute(

@@ -1,6 +1,6 @@
 """Operators decide on documents the policy held: release them on their way, or refuse them.
 
-Release puts the original record back on the submit topic; the router then routes it
+Release puts the original record back on the lane it came in on; the router then routes it
 without holding it again. Refusal sends the sender a status 02 signed by the router, naming
 the rules and articles that held the document. Both are one-time (a held document is
 decided once) and written to the audit with who and why.
@@ -73,7 +73,8 @@ async def _decide(conn: Connection, message_id: str, state: str, actor: str, why
         raise Rejected(ReasonCode.CONFIG_INVALID, "a review needs who (--actor) and why (--why)")
     row = await conn.fetchrow(
         "UPDATE held SET state = $2, reviewed_by = $3, reviewed_at = $4, why = $5"
-        " WHERE message_id = $1 AND state = 'held' RETURNING key, headers, original, sender",
+        " WHERE message_id = $1 AND state = 'held' RETURNING key, headers, original, sender,"
+        " topic",
         message_id,
         state,
         actor,
@@ -101,15 +102,15 @@ async def release(
     actor: str,
     why: str,
 ) -> None:
-    """The decision is committed before the record goes back on the submit topic: the
-    router must find it released when it reads the record, or it would hold it again."""
+    """The decision is committed before the record goes back on its lane (`Topics.back_to`):
+    the router must find it released when it reads the record, or it would hold it again."""
     async with conn.transaction():
         row = await _decide(conn, message_id, "released", actor, why)
     headers = codec.stored_headers(row["headers"])
     try:
         with kafka.mapped_errors("releasing to the submit topic failed"):
             await producer.send_and_wait(
-                topics.submit, row["original"], key=row["key"], headers=headers
+                topics.back_to(row["topic"]), row["original"], key=row["key"], headers=headers
             )
     except KafkaUnavailable:
         # Not on its way after all: back to waiting, so the operator can release it again.

@@ -50,6 +50,12 @@ class Topics:
         of the sender's own (a follow-up, a recall) goes on that message's lane instead."""
         return self.submit_urgent if kind == "document" and priority >= 1 else self.submit
 
+    def back_to(self, topic: str | None) -> str:
+        """Where a released or replayed record goes: the lane it came in on, so an urgent
+        document does not queue behind the backlog it was sent to overtake; `submit` for
+        any other topic (or none recorded)."""
+        return topic if topic in (self.submit, self.submit_urgent) else self.submit
+
     @property
     def deadletter(self) -> str:
         return f"{self.prefix}deadletter"

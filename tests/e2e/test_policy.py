@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from broker import review
+from broker import replay, review
 from connectors import packing
 from kernel import database
 from kernel.errors import KafkaUnavailable
@@ -123,6 +123,69 @@ async def test_a_release_that_cannot_be_published_waits_again(exchange: Exchange
                           "SELECT 1 FROM incoming_register WHERE message_id = $1", body.message_id),
         what="delivered after the second release",
     )  # fmt: skip
+
+
+async def test_released_and_replayed_records_go_back_on_their_own_lane(
+    exchange: Exchange,
+) -> None:
+    """An urgent document held and released goes back on the urgent lane, not behind the
+    backlog on `submit`; a dead letter that came in on the urgent lane is replayed there.
+    A dead letter's topic is the router's own record, but whatever it names, nothing is
+    republished outside the two lanes (kernel.topics.back_to)."""
+    urgent = packing.edxml_from_fields(
+        PROVINCE, {"subject": "V/v hoạt động tôn giáo", "type_name": "Công văn", "priority": 2},
+        [COMMUNE_A],
+    )  # fmt: skip
+    body, _ = await exchange.connector.send(PROVINCE, urgent, [COMMUNE_A])
+    held = await exchange.until(
+        functools.partial(_rows, exchange, "SELECT topic FROM held WHERE message_id = $1",
+                          body.message_id),
+        what="held",
+    )  # fmt: skip
+    assert held == [{"topic": exchange.topics.submit_urgent}]
+    producer = exchange.connector.producer(PROVINCE)
+    await producer.send_and_wait(exchange.topics.submit_urgent, b"\x00not an envelope",
+                                 key=PROVINCE.encode())  # fmt: skip
+    first = await exchange.until(
+        functools.partial(_rows, exchange, "SELECT id, topic FROM dead_letters"
+                          " WHERE original = '\\x006e6f7420616e20656e76656c6f7065'::bytea"),
+        what="the crafted record dead-lettered",
+    )  # fmt: skip
+    assert first[0]["topic"] == exchange.topics.submit_urgent
+    conn = await database.connect(exchange.dsn, schema=exchange.settings.database_schema)
+    try:
+        await review.release(conn, producer, exchange.topics, body.message_id,
+                             actor="qtv.stttt", why="nội dung hành chính thông thường")  # fmt: skip
+        done = await replay.run(conn, producer, exchange.topics, [first[0]["id"]],
+                                actor="qtv.stttt", why="thử lại")  # fmt: skip
+        assert done[0]["replayed"]
+        await conn.execute(
+            "UPDATE dead_letters SET topic = 'elsewhere.unit.000.00.00.H07' WHERE id = $1",
+            first[0]["id"],
+        )
+        await replay.run(conn, producer, exchange.topics, [first[0]["id"]],
+                         actor="qtv.stttt", why="thử lại lần nữa")  # fmt: skip
+    finally:
+        await conn.close()
+    routed = await exchange.until(
+        functools.partial(_rows, exchange, "SELECT source FROM messages"
+                          " WHERE message_id = $1 AND verdict = 'routed'", body.message_id),
+        what="the released one routed",
+    )  # fmt: skip
+    assert routed[0]["source"].rsplit("/", 1)[0] == exchange.topics.submit_urgent
+    again = await exchange.until(
+        lambda: _dead_letters_of(exchange, first[0]["id"], 2), what="both replays dead-lettered"
+    )
+    assert [r["topic"] for r in again] == [exchange.topics.submit_urgent, exchange.topics.submit]
+
+
+async def _dead_letters_of(exchange: Exchange, first: int, n: int) -> list[dict[str, Any]]:
+    rows = await exchange.fetch(
+        "SELECT topic FROM dead_letters WHERE id > $1 AND original ="
+        " (SELECT original FROM dead_letters WHERE id = $1) ORDER BY id",
+        first,
+    )
+    return rows if len(rows) >= n else []
 
 
 async def _at_least(exchange: Exchange, query: str, n: int) -> bool:
