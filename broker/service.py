@@ -287,11 +287,17 @@ class Router(Service):
         return outcomes
 
     async def _produce(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """Every record of the outcomes, sent together. Should Kafka refuse one for good
-        (not a transient failure), each outcome is sent alone and the one refused becomes
-        its internal error: that record's dead letter, its copies not sent."""
+        """Every record of the outcomes, their copies' endorsements signed together, sent
+        together. Should Kafka refuse one for good (not a transient failure), each outcome
+        is sent alone and the one refused becomes its internal error: that record's dead
+        letter, its copies not sent."""
+        records = producing.sealed([r for o in outcomes for r in o.records], self.identity,
+                                   self.registry)  # fmt: skip
+        sealed = iter(records)
+        for outcome in outcomes:
+            outcome.records = [next(sealed) for _ in outcome.records]
         try:
-            await producing.send_all(self.producer, [r for o in outcomes for r in o.records])
+            await producing.send_all(self.producer, records)
             return outcomes
         except LienthongError as exc:
             if exc.retriable:
@@ -507,9 +513,7 @@ class Router(Service):
             outcome.writes.routing(facts, addressed.routes, addressed.refused,
                                    paper_copy_required=paper)  # fmt: skip
             outcome.writes.screening(body.message_id, screened.decision, screened.scans)
-        outcome.records += route(
-            addressed, self.topics, self.identity, self.registry, paper_copy_required=paper
-        )
+        outcome.records += route(addressed, self.topics, self.identity, paper_copy_required=paper)
         outcome.records += self._to_sender(addressed)
         created_at = body.created_at
 

@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from kernel.errors import EnvelopeError
 from kernel.reasons import ReasonCode
@@ -18,6 +18,7 @@ from schemas.codec import Registry
 
 MessageKind = Literal["document", "status", "revoke", "update", "replace"]
 Algorithm = Literal["UNKNOWN", "ECDSA_P256_SHA256", "RSA_PKCS1V15_SHA256", "RSA_PSS_SHA256"]
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +80,28 @@ class Endorsement:
     redirected_from: tuple[str, ...] = ()
     paper_copy_required: bool = False
     received_at: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EndorsementBatch:
+    """What the router signs once for a wave of endorsements: their Merkle tree's root."""
+
+    root: bytes
+    size: int
+    sender: str
+    created_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EndorsementProof:
+    """One endorsement of a wave, its inclusion proof, and the wave's signed root."""
+
+    endorsement_schema: bytes
+    endorsement: bytes
+    index: int
+    rule: tuple[int, ...]
+    path: tuple[bytes, ...]
+    batch: bytes
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,7 +170,15 @@ def expected_status_id(status: StatusBody) -> str:
 
 
 Body = EnvelopeBody | StatusBody
-Record = EnvelopeBody | StatusBody | Endorsement | DeadLetter | SignedEnvelope
+Record = (
+    EnvelopeBody
+    | StatusBody
+    | Endorsement
+    | EndorsementBatch
+    | EndorsementProof
+    | DeadLetter
+    | SignedEnvelope
+)
 _NESTED: dict[str, type] = {
     "attachments": AttachmentRef,
     "trace": TraceEntry,
@@ -191,12 +222,30 @@ def decode_signed(registry: Registry, fingerprint: bytes, payload: bytes) -> Sig
 
 def open_endorsement(registry: Registry, envelope: SignedEnvelope) -> Endorsement:
     """Decode a signed endorsement's body; call only after verifying its signature."""
-    name = registry.name_of(envelope.body_schema)
-    if name.rsplit(".", 1)[-1] != "Endorsement":
-        raise EnvelopeError(ReasonCode.ENDORSEMENT_INVALID, f"a {name} is not an endorsement")
-    record = registry.decode(envelope.body_schema, envelope.body, name)
-    endorsement: Endorsement = from_record(Endorsement, record)
-    return endorsement
+    return read_endorsement(registry, envelope.body_schema, envelope.body)
+
+
+def read_endorsement(registry: Registry, fingerprint: bytes, payload: bytes) -> Endorsement:
+    """Decode an endorsement's bytes; call only after verifying what covers them."""
+    return _opened(registry, Endorsement, fingerprint, payload)
+
+
+def open_batch(registry: Registry, envelope: SignedEnvelope) -> EndorsementBatch:
+    """Decode a signed wave root; call only after verifying its signature."""
+    return _opened(registry, EndorsementBatch, envelope.body_schema, envelope.body)
+
+
+def decode_proof(registry: Registry, fingerprint: bytes, payload: bytes) -> EndorsementProof:
+    return _opened(registry, EndorsementProof, fingerprint, payload)
+
+
+def _opened(registry: Registry, cls: type[T], fingerprint: bytes, payload: bytes) -> T:
+    """`payload` read as `cls`, refused when its writer schema is of another record."""
+    name = registry.name_of(fingerprint)
+    if name.rsplit(".", 1)[-1] != cls.__name__:
+        raise EnvelopeError(ReasonCode.ENDORSEMENT_INVALID, f"a {name} is not a {cls.__name__}")
+    opened: T = from_record(cls, registry.decode(fingerprint, payload, name))
+    return opened
 
 
 def open_body(registry: Registry, envelope: SignedEnvelope) -> Body:

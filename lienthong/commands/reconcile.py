@@ -33,7 +33,7 @@ from lienthong import dbroles
 from lienthong.commands.common import EXIT_NO, EXIT_OK, Subparsers, open_database, print_json
 from lienthong.devstack import stack
 from schemas import codec
-from schemas.envelope import decode_signed, open_endorsement
+from signing import endorsement
 
 _VIETNAM = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -205,8 +205,7 @@ def _delivered(registry: codec.Registry, headers: Iterable[tuple[str, bytes | No
     if value is None:
         return None
     try:
-        envelope = decode_signed(registry, *codec.from_single_object(value))
-        return open_endorsement(registry, envelope).message_id
+        return endorsement.claimed(registry, value).message_id
     except LienthongError:
         return None
 
