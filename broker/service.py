@@ -39,7 +39,6 @@ from kernel.budget import Budget, Workers
 from kernel.claims import Claims
 from kernel.errors import (
     ConfigurationError,
-    LienthongError,
     OverBudget,
     Rejected,
     ScannerUnavailable,
@@ -288,34 +287,37 @@ class Router(Service):
 
     async def _produce(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Every record of the outcomes, their copies' endorsements signed together, sent
-        together. Should Kafka refuse one for good (not a transient failure), each outcome
-        is sent alone and the one refused becomes its internal error: that record's dead
-        letter, its copies not sent."""
-        records = producing.sealed([r for o in outcomes for r in o.records], self.identity,
-                                   self.registry)  # fmt: skip
-        sealed = iter(records)
-        for outcome in outcomes:
-            outcome.records = [next(sealed) for _ in outcome.records]
+        together. Should the signing or Kafka fail for good (not a transient failure), each
+        outcome is signed and sent alone, and the one that fails becomes its internal
+        error: that record's dead letter, its copies not sent."""
         try:
-            await producing.send_all(self.producer, records)
+            self._seal(outcomes)
+            await producing.send_all(self.producer, [r for o in outcomes for r in o.records])
             return outcomes
-        except LienthongError as exc:
-            if exc.retriable:
-                raise
-            log.warning("Kafka refused a record of the round; producing them one by one",
-                        error=exc.message)  # fmt: skip
+        except Exception as exc:
+            consuming.contain(exc)
+            log.warning("a round's records failed together; producing them one by one",
+                        error=f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
         produced = []
         for outcome in outcomes:
             try:
+                self._seal([outcome])
                 await producing.send_all(self.producer, outcome.records)
-            except LienthongError as exc:
-                if exc.retriable:
-                    raise
+            except Exception as exc:
+                consuming.contain(exc)
                 outcome = self._internal_error(outcome.incoming, exc)
                 await self._write_alone(outcome)
                 await producing.send_all(self.producer, outcome.records)
             produced.append(outcome)
         return produced
+
+    def _seal(self, outcomes: list[Outcome]) -> None:
+        """The outcomes' copies, their endorsements signed with one signature for all."""
+        records = iter(
+            producing.sealed([r for o in outcomes for r in o.records], self.identity, self.registry)
+        )
+        for outcome in outcomes:
+            outcome.records = [next(records) for _ in outcome.records]
 
     def _item(self, incoming: Incoming) -> Item:
         try:

@@ -4,7 +4,8 @@ enforces rather than one trusted to the library doing the work.
 A PDF of a few KiB can make text extraction run for minutes (pages sharing one stream) or
 recurse until the interpreter gives up (a thousand nested arrays). On the event loop that
 would stop the router. Here each job goes to a pebble process pool: a job past its wall time
-has its worker killed and replaced; each worker's address space is capped (RLIMIT_AS), so an
+has its worker killed and replaced (and one that finished past it before the pool's timer
+looked is over budget all the same); each worker's address space is capped (RLIMIT_AS), so an
 allocation past the budget fails inside the worker, never in the service. A job over budget
 raises `OverBudget`, which the policy turns into a hold for review
 (`attachment_too_complex`): the document is neither refused nor crashed on.
@@ -17,9 +18,10 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import resource
+import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
@@ -33,12 +35,15 @@ class _Failed(Exception):
     """What a job raised, as text: picklable whatever the original was."""
 
 
-def _contained(function: Callable[..., T], *args: Any) -> T:
-    """Runs in the worker. Running out of stack or memory is the budget's to report; any
-    other exception comes back as its type and message, never as an object that might not
-    unpickle (which would break the pool rather than fail the job)."""
+def _contained(function: Callable[..., T], *args: Any) -> tuple[float, T]:
+    """Runs in the worker; answers with how long the job ran and its result. Running out
+    of stack or memory is the budget's to report; any other exception comes back as its
+    type and message, never as an object that might not unpickle (which would break the
+    pool rather than fail the job)."""
+    started = time.monotonic()
     try:
-        return function(*args)
+        result = function(*args)
+        return time.monotonic() - started, result
     except (RecursionError, MemoryError):
         raise
     except BaseException as exc:
@@ -78,7 +83,9 @@ class Workers:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await self._answer(self._schedule(function, args))
 
-    def _schedule(self, function: Callable[..., T], args: tuple[Any, ...]) -> ProcessFuture[T]:
+    def _schedule(
+        self, function: Callable[..., T], args: tuple[Any, ...]
+    ) -> ProcessFuture[tuple[float, T]]:
         try:
             return self._pool.schedule(
                 _contained, args=(function, *args), timeout=self.budget.seconds
@@ -86,9 +93,9 @@ class Workers:
         except RuntimeError as exc:  # pebble: the pool is no longer running
             raise self._rebuilt(exc) from exc
 
-    async def _answer(self, future: ProcessFuture[T]) -> T:
+    async def _answer(self, future: ProcessFuture[tuple[float, T]]) -> T:
         try:
-            return cast(T, await asyncio.wrap_future(future))
+            took, result = await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
             raise OverBudget(f"took longer than {self.budget.seconds:g} s") from None
         except (MemoryError, ProcessExpired):
@@ -99,6 +106,10 @@ class Workers:
             raise JobFailed(str(exc)) from None
         except BrokenProcessPool as exc:
             raise self._rebuilt(exc) from exc
+        if took > self.budget.seconds:
+            # Done before the pool's timer looked (it checks now and then): over all the same.
+            raise OverBudget(f"took {took:.3g} s, longer than {self.budget.seconds:g} s")
+        return result
 
     def _rebuilt(self, exc: BaseException) -> WorkersUnavailable:
         """The pool's fault, not the record's: a new pool, and the batch is retried."""

@@ -7,10 +7,12 @@ reader (the router, the receiving connector, an agency system downloading) strea
 bytes through SHA-256 and refuses them unless they are the signed ones. Nothing over the
 threshold is held whole in memory: writes and reads go in `CHUNK`s.
 
-`DirectoryStore` is a folder, a shared filesystem in production. OSError is mapped here:
-`ClaimStoreUnavailable` (retriable) for a store that does not answer, `Rejected`
-(`attachment_missing`, `attachment_hash_mismatch`, `attachment_too_large`) for content
-that is absent, altered or too big.
+A `Store` is either of two: `DirectoryStore`, a folder (a shared filesystem in
+production), or `S3Store`, a bucket of an S3-compatible object store. OSError, and the
+`minio` client's and urllib3's errors, are mapped here: `ClaimStoreUnavailable` (retriable)
+for a store that does not answer or refuses us (credentials, bucket: an operator's fix),
+`Rejected` (`attachment_missing`, `attachment_hash_mismatch`, `attachment_too_large`) for
+content that is absent, altered or too big.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import errno
 import hashlib
 import os
@@ -26,14 +29,21 @@ import shutil
 import stat
 import tempfile
 import time
+import urllib.parse
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ParamSpec, Protocol, TypeVar
+from xml.etree import ElementTree
 
-from kernel.errors import ClaimStoreUnavailable, Rejected
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error, ServerError
+from urllib3.exceptions import HTTPError, MaxRetryError
+
+from kernel.errors import ClaimStoreUnavailable, ConfigurationError, Rejected
 from kernel.reasons import ReasonCode
-from kernel.settings import Settings
+from kernel.settings import Secret, Settings
 
 CHUNK = 1024 * 1024
 PREFIX = "sha256:"
@@ -71,15 +81,31 @@ class Claim:
         self.size = size
 
 
+class Store(Protocol):
+    """Where referenced attachments live. Readers never trust it (`verified`)."""
+
+    async def put(self, chunks: AsyncIterable[bytes], *, limit: int) -> Claim: ...
+
+    async def size(self, reference: str) -> int | None:
+        """The stored size, None when nothing is stored under the reference."""
+        ...
+
+    def read(self, reference: str) -> AsyncGenerator[bytes]:
+        """The stored bytes in `CHUNK`s, unchecked; `attachment_missing` when absent."""
+        ...
+
+    async def sweep(self, older_than: float) -> None:
+        """Remove what a killed `put` left half-written."""
+        ...
+
+
 def _too_large(limit: int) -> Rejected:
     return Rejected(
         ReasonCode.ATTACHMENT_TOO_LARGE, f"the attachment is over the limit of {limit} bytes"
     )
 
 
-async def verified(
-    store: DirectoryStore, reference: str, sha256: str, size: int
-) -> AsyncGenerator[bytes]:
+async def verified(store: Store, reference: str, sha256: str, size: int) -> AsyncGenerator[bytes]:
     """The referenced bytes, streamed; the last chunk is given only once the whole content
     has been seen to match `sha256` and `size`, so a consumer that acts on the end of the
     stream never acts on altered content."""
@@ -109,7 +135,7 @@ async def verified(
         yield held
 
 
-async def spool(store: DirectoryStore, reference: str, sha256: str, size: int, into: Path) -> None:
+async def spool(store: Store, reference: str, sha256: str, size: int, into: Path) -> None:
     """Copy the referenced content into a private file, checked on the way: what is read
     afterwards (by clamd, by a PDF reader) is what was signed, whatever the store does."""
     try:
@@ -139,7 +165,7 @@ async def file_chunks(path: Path) -> AsyncGenerator[bytes]:
 class Claims:
     """The store as a service uses it, with its limits and a private spool folder."""
 
-    store: DirectoryStore
+    store: Store
     spool_dir: Path
     threshold: int
     max_bytes: int
@@ -147,9 +173,13 @@ class Claims:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Claims:
+        spool_dir = settings.state_dir / "spool"
+        store: Store = DirectoryStore(settings.claims_dir)
+        if settings.claims_s3_endpoint is not None:
+            store = S3Store.from_settings(settings, spool_dir)
         return cls(
-            DirectoryStore(settings.claims_dir),
-            settings.state_dir / "spool",
+            store,
+            spool_dir,
             settings.claim_threshold,
             settings.max_attachment_bytes,
         )
@@ -170,7 +200,7 @@ class Claims:
     async def sweep(self, older_than: float = LEFT_BEHIND_SECONDS) -> None:
         """What a killed process left: spool folders and half-written uploads."""
         await asyncio.to_thread(_sweep, self.spool_dir, older_than)
-        await asyncio.to_thread(_sweep, self.store.root / INCOMING, older_than)
+        await self.store.sweep(older_than)
 
 
 class DirectoryStore:
@@ -236,6 +266,9 @@ class DirectoryStore:
                     return
                 yield chunk
 
+    async def sweep(self, older_than: float) -> None:
+        await asyncio.to_thread(_sweep, self.root / INCOMING, older_than)
+
     async def _missing(self) -> None:
         """A miss in a folder without the marker is the store missing, not the entry."""
         try:
@@ -248,6 +281,204 @@ class DirectoryStore:
             )
 
 
+_PRESIGNED = datetime.timedelta(minutes=15)
+"""An upload's URL is good this long after it is signed; it is used at once."""
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_DENIED = frozenset({"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"})
+"""What an S3 store answers to keys it does not know or that may not touch the bucket."""
+
+
+class S3Store:
+    """`<prefix><2 hex>/<64 hex>` in a bucket of an S3-compatible store. An upload is
+    spooled to an unnamed local file while it is hashed, so the object's name is known (and
+    the limit enforced) before a byte is sent; an object appears only whole. As in the
+    folder, whoever else can write the bucket is not trusted: an object already under the
+    name stays only when its content is the name's."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: Secret,
+        *,
+        scratch: Path,
+        prefix: str = "",
+        region: str | None = None,
+    ) -> None:
+        url = urllib.parse.urlsplit(endpoint)
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix
+        self.scratch = scratch
+        # Two quick retries at most: the caller retries unavailability itself, and a dead
+        # endpoint must not hold a request for minutes.
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=10, read=60),
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+        )
+        self._client = Minio(
+            url.netloc,
+            access_key=access_key,
+            secret_key=secret_key.reveal(),
+            secure=url.scheme == "https",
+            region=region,
+            http_client=self._http,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, scratch: Path) -> S3Store:
+        if (
+            settings.claims_s3_endpoint is None
+            or settings.claims_s3_bucket is None
+            or settings.claims_s3_access_key is None
+            or settings.claims_s3_secret_key is None
+        ):
+            raise ConfigurationError(
+                "LIENTHONG_CLAIMS_S3_ENDPOINT needs LIENTHONG_CLAIMS_S3_BUCKET, "
+                "LIENTHONG_CLAIMS_S3_ACCESS_KEY and LIENTHONG_CLAIMS_S3_SECRET_KEY"
+            )
+        return cls(
+            settings.claims_s3_endpoint,
+            settings.claims_s3_bucket,
+            settings.claims_s3_access_key,
+            settings.claims_s3_secret_key,
+            scratch=scratch,
+            prefix=settings.claims_s3_prefix,
+            region=settings.claims_s3_region,
+        )
+
+    def _key(self, reference: str) -> str:
+        digest = digest_of(reference)
+        return f"{self.prefix}{digest[:2]}/{digest}"
+
+    def _unavailable(self, exc: Exception) -> ClaimStoreUnavailable:
+        where = f"the claim store's bucket {self.bucket!r} at {self.endpoint}"
+        if isinstance(exc, S3Error) and exc.code in _DENIED:
+            return ClaimStoreUnavailable(
+                f"{where} refused access ({exc.code})",
+                hint="check LIENTHONG_CLAIMS_S3_ACCESS_KEY, LIENTHONG_CLAIMS_S3_SECRET_KEY "
+                "and what the bucket's policy allows that key",
+            )
+        if isinstance(exc, S3Error) and exc.code == "NoSuchBucket":
+            return self._no_bucket()
+        if isinstance(exc, S3Error):
+            return ClaimStoreUnavailable(f"{where} answered {exc.code}: {exc.message}")
+        if isinstance(exc, MaxRetryError) and exc.reason is not None:
+            exc = exc.reason  # its own message quotes the URL, a presigned one's signature too
+        return ClaimStoreUnavailable(f"{where} did not answer: {exc}")
+
+    def _no_bucket(self) -> ClaimStoreUnavailable:
+        return ClaimStoreUnavailable(
+            f"the claim store's bucket {self.bucket!r} does not exist at {self.endpoint}",
+            hint="create it, or correct LIENTHONG_CLAIMS_S3_BUCKET",
+        )
+
+    async def _run(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """`call` off the event loop, the client's errors mapped to ours."""
+        try:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        except (MinioException, HTTPError, OSError, ElementTree.ParseError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def put(self, chunks: AsyncIterable[bytes], *, limit: int) -> Claim:
+        try:
+            spooled = await asyncio.to_thread(_scratch_file, self.scratch)
+        except OSError as exc:
+            raise ClaimStoreUnavailable(f"the spool folder {self.scratch}: {exc}") from exc
+        with spooled:
+            try:
+                claim = await _write(spooled, chunks, limit)
+                await asyncio.to_thread(spooled.flush)
+            except OSError as exc:
+                raise ClaimStoreUnavailable(f"the spool folder {self.scratch}: {exc}") from exc
+            await self._run(self._place, spooled, claim)
+        return claim
+
+    async def size(self, reference: str) -> int | None:
+        found = await self._run(self._stat, self._key(reference))
+        if found is None and not await self._run(self._client.bucket_exists, self.bucket):
+            # A HEAD of an object cannot tell a missing bucket from a missing object.
+            raise self._no_bucket()
+        return found
+
+    async def read(self, reference: str) -> AsyncGenerator[bytes]:
+        response = await self._run(self._get, self._key(reference))
+        if response is None:
+            raise Rejected(ReasonCode.ATTACHMENT_MISSING, f"nothing is stored under {reference}")
+        try:
+            while chunk := await self._run(response.read, CHUNK):
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def sweep(self, older_than: float) -> None:
+        """Nothing to sweep: `put` spools into an unnamed file that goes with its process,
+        and uploads in a single PUT, so an object appears whole or not at all."""
+
+    def _stat(self, key: str) -> int | None:
+        try:
+            found = self._client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        if found.size is None:
+            raise ClaimStoreUnavailable(f"the claim store gave no size for {key}")
+        return found.size
+
+    def _get(self, key: str) -> urllib3.BaseHTTPResponse | None:
+        try:
+            return self._client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+
+    def _place(self, spooled: BinaryIO, claim: Claim) -> None:
+        """Uploaded unless the object there holds the same content already; one that does
+        not (planted under a name it does not hash to) is replaced, as in the folder."""
+        key = self._key(claim.reference)
+        if self._stat(key) == claim.size and self._holds(key, claim):
+            return
+        self._upload(spooled, key, claim.size)
+
+    def _upload(self, spooled: BinaryIO, key: str, size: int) -> None:
+        """One PUT streamed from the spooled file to a presigned URL. The client's
+        put_object holds each part in memory (5 MiB, the whole of a smaller attachment) and
+        a multipart upload a killed process began stays behind; a single PUT does neither
+        (S3 takes up to 5 GiB in one)."""
+        url = self._client.presigned_put_object(self.bucket, key, expires=_PRESIGNED)
+        spooled.seek(0)
+        response = self._http.request(
+            "PUT", url, body=spooled, headers={"Content-Length": str(size)}, redirect=False
+        )
+        if response.status == 200:
+            return
+        if response.data and "xml" in response.headers.get("Content-Type", ""):
+            raise S3Error.fromxml(response)
+        raise ServerError(f"the upload was answered HTTP {response.status}", response.status)
+
+    def _holds(self, key: str, claim: Claim) -> bool:
+        response = self._get(key)
+        if response is None:
+            return False
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            while chunk := response.read(CHUNK):
+                size += len(chunk)
+                digest.update(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return size == claim.size and digest.hexdigest() == claim.sha256
+
+
 async def _write(out: BinaryIO, chunks: AsyncIterable[bytes], limit: int) -> Claim:
     digest = hashlib.sha256()
     size = 0
@@ -258,6 +489,12 @@ async def _write(out: BinaryIO, chunks: AsyncIterable[bytes], limit: int) -> Cla
         digest.update(chunk)
         await asyncio.to_thread(out.write, chunk)
     return Claim(digest.hexdigest(), size)
+
+
+def _scratch_file(folder: Path) -> BinaryIO:
+    """A file without a name (O_TMPFILE): a killed process leaves nothing to sweep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryFile("w+b", dir=folder)
 
 
 def _prepare(root: Path, incoming: Path) -> None:

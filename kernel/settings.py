@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +27,10 @@ _PRINCIPAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ROUTER_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}(\.[a-z0-9-]{1,40})?$")
 """The router's identity: a lower-case name, never of the OrganId form units have."""
 _CLAMD = re.compile(r"^(tcp://[^\s:]+:\d{1,5}|unix:/\S+)$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = re.compile(r"(?!/)[A-Za-z0-9!_.*'()/-]{0,200}")
+"""S3's safe characters for a key, not starting at the root."""
+_REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Secret:
@@ -99,6 +103,8 @@ def mask_dsn(text: str) -> str:
 
 INLINE_ATTACHMENT_BYTES = 10 * 1024 * 1024
 """The largest attachment carried inside a record; larger ones travel by reference."""
+S3_PUT_BYTES = 5 * 1024**3
+"""The most S3 takes in one PUT, which is how the S3 claim store uploads."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,6 +184,17 @@ class Settings:
     """LIENTHONG_CLAIM_THRESHOLD: attachments above this many bytes travel by reference."""
     max_attachment_bytes: int = 512 * 1024 * 1024
     """LIENTHONG_MAX_ATTACHMENT_BYTES: the largest attachment carried by reference."""
+    claims_s3_endpoint: str | None = None
+    """LIENTHONG_CLAIMS_S3_ENDPOINT: `http[s]://host[:port]` of an S3-compatible store that
+    holds the claims instead of the folder (LIENTHONG_CLAIMS); unset = the folder."""
+    claims_s3_bucket: str | None = None
+    """LIENTHONG_CLAIMS_S3_BUCKET: its bucket, made beforehand by the operator."""
+    claims_s3_access_key: str | None = None
+    claims_s3_secret_key: Secret | None = None
+    claims_s3_prefix: str = ""
+    """LIENTHONG_CLAIMS_S3_PREFIX: put before every key (`lienthong/claims/`); none by default."""
+    claims_s3_region: str | None = None
+    """LIENTHONG_CLAIMS_S3_REGION: unset = asked of the store (one request, then cached)."""
 
     @property
     def claims_dir(self) -> Path:
@@ -337,7 +354,14 @@ class Settings:
                 defaults.max_attachment_bytes,
                 1024,
             ),
+            **_claims_s3(get),
         )
+        if settings.claims_s3_endpoint and settings.max_attachment_bytes > S3_PUT_BYTES:
+            raise ConfigurationError(
+                f"LIENTHONG_MAX_ATTACHMENT_BYTES ({settings.max_attachment_bytes}) must not "
+                f"exceed {S3_PUT_BYTES} with LIENTHONG_CLAIMS_S3_ENDPOINT: the most S3 takes in "
+                "one upload"
+            )
         if settings.claim_threshold > min(INLINE_ATTACHMENT_BYTES, settings.max_attachment_bytes):
             raise ConfigurationError(
                 f"LIENTHONG_CLAIM_THRESHOLD ({settings.claim_threshold}) must not exceed the "
@@ -345,6 +369,80 @@ class Settings:
                 f"LIENTHONG_MAX_ATTACHMENT_BYTES ({settings.max_attachment_bytes})"
             )
         return settings
+
+
+def _claims_s3(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """The S3 claim store's settings: all of endpoint, bucket and keys, or none of them."""
+    names = ("ENDPOINT", "BUCKET", "ACCESS_KEY", "SECRET_KEY")
+    given = {name: get("CLAIMS_S3_" + name) for name in names}
+    prefix = get("CLAIMS_S3_PREFIX") or ""
+    region = get("CLAIMS_S3_REGION")
+    if given["ENDPOINT"] is None:
+        stray = [n for n, v in given.items() if v is not None]
+        stray += ["PREFIX"] * bool(prefix) + ["REGION"] * bool(region)
+        if stray:
+            raise ConfigurationError(
+                f"{', '.join(PREFIX + 'CLAIMS_S3_' + n for n in stray)} set without "
+                f"{PREFIX}CLAIMS_S3_ENDPOINT"
+            )
+        return {}
+    missing = [PREFIX + "CLAIMS_S3_" + n for n, v in given.items() if v is None]
+    if missing:
+        raise ConfigurationError(
+            f"{PREFIX}CLAIMS_S3_ENDPOINT is set but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not"
+        )
+    if get("CLAIMS") is not None:
+        raise ConfigurationError(
+            f"{PREFIX}CLAIMS and {PREFIX}CLAIMS_S3_ENDPOINT are both set: the claim store is "
+            "either a folder or a bucket"
+        )
+    bucket = given["BUCKET"] or ""
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise ConfigurationError(
+            f"{PREFIX}CLAIMS_S3_BUCKET must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), "
+            f"not {bucket!r}"
+        )
+    if not _S3_PREFIX.fullmatch(prefix) or ".." in prefix.split("/"):
+        raise ConfigurationError(
+            f"{PREFIX}CLAIMS_S3_PREFIX must be letters, digits and !_.*'()/- (at most 200, "
+            f"not starting with '/'), not {prefix!r}"
+        )
+    if region is not None and not _REGION.fullmatch(region):
+        raise ConfigurationError(f"{PREFIX}CLAIMS_S3_REGION must be a region name, not {region!r}")
+    return {
+        "claims_s3_endpoint": _s3_endpoint(given["ENDPOINT"] or ""),
+        "claims_s3_bucket": bucket,
+        "claims_s3_access_key": given["ACCESS_KEY"],
+        "claims_s3_secret_key": Secret(given["SECRET_KEY"] or ""),
+        "claims_s3_prefix": prefix,
+        "claims_s3_region": region,
+    }
+
+
+def _s3_endpoint(value: str) -> str:
+    """`scheme://host[:port]`, nothing else: the keys have settings of their own."""
+    url = urllib.parse.urlsplit(value)
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if (
+        url.scheme not in ("http", "https")
+        or any(c.isspace() for c in value.strip())
+        or not url.hostname
+        or url.username is not None
+        or url.path not in ("", "/")
+        or url.query
+        or url.fragment
+        or port == -1
+        or port == 0
+    ):
+        raise ConfigurationError(
+            f"{PREFIX}CLAIMS_S3_ENDPOINT must be http://host[:port] or https://host[:port], "
+            f"not {value!r}"
+        )
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _brokers(value: str | None) -> int | None:

@@ -47,6 +47,9 @@ from signing.identity import Identity
 
 HASH = "sha256"
 MAX_PATH = 64
+MAX_HEADER = 64 * 1024
+"""The longest endorsement header read: a certificate chain and a proof of 64 hashes fit
+many times over; a crafted one of megabytes is refused before it is decoded."""
 """Hashes an inclusion proof may carry: a tree of 2^63 leaves needs 64 with the leaf's."""
 _HASHER = MerkleHasher(HASH, security=True)
 """Leaves hashed as RFC 9162 does (0x00 before a leaf, 0x01 before a node), as the tree
@@ -151,6 +154,11 @@ def check(
         )
     if len(found) > 1 or found[0] is None:
         raise Rejected(ReasonCode.ENDORSEMENT_INVALID, "the record carries a malformed endorsement")
+    if len(found[0]) > MAX_HEADER:
+        raise Rejected(
+            ReasonCode.ENDORSEMENT_INVALID,
+            f"the endorsement is {len(found[0])} bytes; none is over {MAX_HEADER}",
+        )
     try:
         proof, envelope = _signed(registry, found[0])
         signer = parse_certificate(envelope.certificate_chain[0], source="the router's certificate")
@@ -202,6 +210,10 @@ def _signed(
 ) -> tuple[EndorsementProof | None, SignedEnvelope]:
     """What the router signed in this header: the endorsement itself, or its wave's root
     (with the proof that leads from the endorsement to it)."""
+    if len(header) > MAX_HEADER:
+        raise EnvelopeError(
+            ReasonCode.ENDORSEMENT_INVALID, f"an endorsement over {MAX_HEADER} bytes"
+        )
     fingerprint, payload = codec.from_single_object(header)
     if registry.name_of(fingerprint).rsplit(".", 1)[-1] != "EndorsementProof":
         return None, decode_signed(registry, fingerprint, payload)
@@ -215,7 +227,7 @@ def _proven(
     """The proof's endorsement, once its inclusion proof leads to the signed root."""
     if len(proof.path) > MAX_PATH or len(proof.rule) > MAX_PATH:
         raise EnvelopeError(ReasonCode.ENDORSEMENT_INVALID, "the inclusion proof is too long")
-    leaf = MerkleHasher(HASH, security=True).hash_buff(proof.endorsement_schema + proof.endorsement)
+    leaf = _HASHER.hash_buff(proof.endorsement_schema + proof.endorsement)
     try:
         verify_inclusion(
             leaf, batch.root,

@@ -8,7 +8,7 @@ from typing import cast
 
 import pytest
 
-from kernel.errors import Rejected
+from kernel.errors import EnvelopeError, Rejected
 from schemas import codec
 from schemas.codec import Registry
 from schemas.envelope import (
@@ -196,3 +196,19 @@ def test_a_crafted_proof_is_refused(pki: TestPki, registry: Registry, craft: str
     # The genuine copies beside it still hold.
     assert _check(pki, registry, [(codec.ENDORSEMENT_HEADER, wave[0])], value).message_id == "m-0"
     assert _check(pki, registry, _header(registry, second), VALUE + bytes([1])).message_id == "m-1"
+
+
+def test_a_header_of_megabytes_is_refused_before_it_is_read(
+    pki: TestPki, registry: Registry
+) -> None:
+    """A proof of two million empty hashes decodes for seconds into a huge list: refused
+    by its length first, and by `claimed` (reconcile's read) as well."""
+    proof = _proof(registry, _wave(pki, registry, 3)[0])
+    huge = _header(registry, dataclasses.replace(proof, path=(b"",) * 2_000_000))
+    assert len(huge[0][1]) > endorsement.MAX_HEADER
+    with pytest.raises(Rejected) as caught:
+        _check(pki, registry, huge, VALUE + bytes([0]))
+    assert caught.value.reason == "endorsement_invalid"
+    assert "none is over" in caught.value.message
+    with pytest.raises(EnvelopeError):
+        endorsement.claimed(registry, huge[0][1])
