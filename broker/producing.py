@@ -28,11 +28,14 @@ class Record:
     has one is not sent."""
 
 
-def sealed(records: Sequence[Record], router: Identity, registry: Registry) -> list[Record]:
+def sealed(
+    records: Sequence[Record], router: Identity, registry: Registry, *, waves: bool = True
+) -> list[Record]:
     """The records, each copy's endorsement signed and in its headers: one signature for
-    all of them (signing.endorsement.endorse_all)."""
+    all of them (signing.endorsement.endorse_all), or without `waves` one each."""
     pending = [r.endorsement for r in records if r.endorsement is not None]
-    headers = iter(endorsement.endorse_all(router, registry, pending))
+    batches = [pending] if waves else [[e] for e in pending]
+    headers = iter([h for b in batches for h in endorsement.endorse_all(router, registry, b)])
     return [
         r
         if r.endorsement is None

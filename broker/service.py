@@ -313,9 +313,9 @@ class Router(Service):
 
     def _seal(self, outcomes: list[Outcome]) -> None:
         """The outcomes' copies, their endorsements signed with one signature for all."""
-        records = iter(
-            producing.sealed([r for o in outcomes for r in o.records], self.identity, self.registry)
-        )
+        flat = [r for o in outcomes for r in o.records]
+        waves = self.settings.endorse_waves
+        records = iter(producing.sealed(flat, self.identity, self.registry, waves=waves))
         for outcome in outcomes:
             outcome.records = [next(records) for _ in outcome.records]
 

@@ -174,6 +174,9 @@ class Settings:
     """LIENTHONG_JOB_MEMORY_MB: the address space each worker process may use."""
     job_workers: int = 2
     """LIENTHONG_JOB_WORKERS: worker processes per router."""
+    endorse_waves: bool = True
+    """LIENTHONG_ENDORSE_WAVES: `no` has the router sign each copy's endorsement alone, the
+    form connectors and peers older than the wave endorsement read (signing.endorsement)."""
     clamd: str | None = None
     """LIENTHONG_CLAMD: tcp://host:port or unix:/path, `none` for no scanning; unset = local."""
     clamd_port: int = 13310
@@ -342,6 +345,7 @@ class Settings:
             job_seconds=_seconds(get("JOB_SECONDS"), "JOB_SECONDS", defaults.job_seconds),
             job_memory_mb=_int(get("JOB_MEMORY_MB"), "JOB_MEMORY_MB", defaults.job_memory_mb, 128),
             job_workers=_int(get("JOB_WORKERS"), "JOB_WORKERS", defaults.job_workers, 1),
+            endorse_waves=_yes(get("ENDORSE_WAVES"), "ENDORSE_WAVES", defaults.endorse_waves),
             clamd=_clamd(get("CLAMD")),
             clamd_port=_port(get("CLAMD_PORT"), "CLAMD_PORT", defaults.clamd_port),
             claims=_path(get("CLAIMS")),
@@ -505,6 +509,15 @@ def _int(value: str | None, name: str, default: int, minimum: int) -> int:
     if number < minimum:
         raise ConfigurationError(f"{PREFIX}{name} must be at least {minimum}, not {number}")
     return number
+
+
+def _yes(value: str | None, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    answer = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+    if value.strip().lower() not in answer:
+        raise ConfigurationError(f"{PREFIX}{name} must be yes or no, not {value!r}")
+    return answer[value.strip().lower()]
 
 
 def _seconds(value: str | None, name: str, default: float) -> float:

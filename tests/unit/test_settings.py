@@ -72,6 +72,7 @@ def test_values_are_read_with_the_prefix(tmp_path: Path) -> None:
         ("LIENTHONG_KAFKA_BROKERS", "three", "must be 1 or 3"),
         ("LIENTHONG_KAFKA_CLUSTER_PORT", "65530", "1-65527"),
         ("LIENTHONG_KAFKA_CLUSTER_HEAP_MB", "64", "must be at least 128"),
+        ("LIENTHONG_ENDORSE_WAVES", "maybe", "yes or no"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -257,3 +258,9 @@ def test_the_claim_check_settings(tmp_path: Path) -> None:
 def test_a_threshold_nothing_could_be_sent_under_is_refused(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="LIENTHONG_CLAIM_THRESHOLD"):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(("value", "waves"), [(None, True), ("no", False), (" YES ", True)])
+def test_wave_endorsement_can_be_turned_off(value: str | None, waves: bool) -> None:
+    env = {} if value is None else {"LIENTHONG_ENDORSE_WAVES": value}
+    assert Settings.from_env(env).endorse_waves is waves
