@@ -50,7 +50,7 @@ class MessageFacts:
             created_at=body.created_at,
             responds_to=_text(body.responds_to) if isinstance(body, StatusBody) else None,
             source=f"{incoming.topic}/{incoming.partition}@{incoming.offset}",
-            envelope_sha256=hashlib.sha256(incoming.value).digest(),
+            envelope_sha256=incoming.sha256,
             received_at=received_at,
         )
 
@@ -77,19 +77,19 @@ class Seen:
 
 
 async def seen(conn: Connection, message_id: str | None, envelope: bytes) -> Seen:
-    """`seen_many` of one record."""
-    return (await seen_many(conn, [(message_id, envelope)]))[0]
+    """`seen_many` of one record's bytes."""
+    return (await seen_many(conn, [(message_id, hashlib.sha256(envelope).digest())]))[0]
 
 
 async def seen_many(conn: Connection, claims: Sequence[tuple[str | None, bytes]]) -> list[Seen]:
-    """For each (message id, envelope bytes): the ledger's verdict on that id (an id nobody
+    """For each (message id, the envelope's SHA-256): the ledger's verdict on that id (an id nobody
     has proven yet: its verdict counts only once the signature holds), and when the router
     first received these exact bytes, if that moment is the one to judge them at: a message
     whose routing a crash cut short, one an operator released from review, a dead letter
     an operator replayed. Anything else is judged now, so nobody banks an early receive time
     by sending the same bytes twice. One query for the whole batch."""
     ids = [m if _storable(m) else None for m, _ in claims]
-    digests = [hashlib.sha256(envelope).digest() for _, envelope in claims]
+    digests = [digest for _, digest in claims]
     rows = await conn.fetch(
         "SELECT q.n, m.verdict, m.sender, h.state = 'released' AS released,"
         " least(CASE WHEN m.envelope_sha256 = q.digest AND (m.verdict = 'routing'"

@@ -232,7 +232,7 @@ class Router(Service):
         self._reloaded_in_round = False
         async with self.pool.acquire() as conn:
             seen = await ledger.seen_many(
-                conn, [(i.claimed.message_id if i.claimed else None, i.incoming.value)
+                conn, [(i.claimed.message_id if i.claimed else None, i.incoming.sha256)
                        for i in items]
             )  # fmt: skip
         admitted: list[Outcome | Admitted] = []

@@ -58,7 +58,7 @@ _HASHER = MerkleHasher(HASH, security=True)
 
 def endorsement_of(
     router: Identity,
-    value: bytes,
+    envelope_sha256: bytes,
     *,
     message_id: str,
     delivered_to: str,
@@ -67,10 +67,10 @@ def endorsement_of(
     paper_copy_required: bool = False,
     received_at: datetime.datetime | None = None,
 ) -> Endorsement:
-    """What the router says of delivering `value`, not yet signed."""
+    """What the router says of delivering the envelope of that SHA-256, not yet signed."""
     return Endorsement(
         message_id=message_id,
-        envelope_sha256=hashlib.sha256(value).digest(),
+        envelope_sha256=envelope_sha256,
         delivered_to=delivered_to,
         requested=requested,
         sender=router.unit,
@@ -95,9 +95,9 @@ def endorse(
 ) -> tuple[str, bytes]:
     """The (header name, header value) to put on the record delivering `value`."""
     endorsement = endorsement_of(
-        router, value, message_id=message_id, delivered_to=delivered_to, requested=requested,
-        redirected_from=redirected_from, paper_copy_required=paper_copy_required,
-        received_at=received_at,
+        router, hashlib.sha256(value).digest(), message_id=message_id,
+        delivered_to=delivered_to, requested=requested, redirected_from=redirected_from,
+        paper_copy_required=paper_copy_required, received_at=received_at,
     )  # fmt: skip
     return endorse_all(router, registry, [endorsement])[0]
 

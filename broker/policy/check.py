@@ -31,6 +31,9 @@ class File:
     content: bytes | Path
     """The bytes, or a private spool file holding an attachment fetched by reference
     (kernel.claims): read in `CHUNK`s or in a worker, never whole by the service."""
+    sha256: str | None = None
+    """The content's SHA-256 (hex), when it was already checked against it (a carried
+    attachment's signed one): not taken again for the malware record."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

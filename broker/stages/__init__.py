@@ -18,6 +18,7 @@ for the sender and a dead letter, and records every outcome in the ledger (broke
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from kernel.errors import Rejected
 from kernel.reasons import ReasonCode
@@ -44,3 +45,9 @@ class Incoming:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    sha256: bytes = dataclasses.field(init=False, repr=False, compare=False)
+    """The value's SHA-256, taken once: the ledger's replay check, the message's row and
+    each copy's endorsement all name the envelope by it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.value).digest())

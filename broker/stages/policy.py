@@ -99,7 +99,12 @@ async def _fetched(
     private spool and checked against their signed SHA-256 on the way (the check before
     made sure each is content or reference, never neither)."""
     if all(a.content is not None for a in carried):
-        yield [File(a.name, a.media_type, a.content) for a in carried if a.content is not None]
+        # Each content was checked against its signed SHA-256 (attachments.check) before.
+        yield [
+            File(a.name, a.media_type, a.content, a.sha256)
+            for a in carried
+            if a.content is not None
+        ]
         return
     if claims is None:
         raise Rejected(ReasonCode.ATTACHMENT_MISSING, "no claim-check store is configured here")
@@ -117,7 +122,7 @@ async def _fetched(
                     claims.store, attachment.reference or "", attachment.sha256,
                     attachment.size, content,
                 )  # fmt: skip
-            files.append(File(attachment.name, attachment.media_type, content))
+            files.append(File(attachment.name, attachment.media_type, content, attachment.sha256))
         yield files
 
 

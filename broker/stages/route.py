@@ -38,7 +38,7 @@ def route(
             *([(PAPER_HEADER, b"1")] if paper_copy_required else []),
         ]
         endorsement = endorsement_of(
-            router, incoming.value, message_id=body.message_id,
+            router, incoming.sha256, message_id=body.message_id,
             delivered_to=target.delivered_to, requested=target.requested,
             redirected_from=tuple(target.hops), paper_copy_required=paper_copy_required,
             received_at=addressed.authenticated.received_at,

@@ -4,6 +4,7 @@ genuine endorsement still holds beside them."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import cast
 
 import pytest
@@ -107,7 +108,7 @@ def _wave(pki: TestPki, registry: Registry, size: int, signer: str = ROUTER) -> 
         header
         for _, header in endorsement.endorse_all(router, registry, [
             endorsement.endorsement_of(
-                router, VALUE + bytes([i]), message_id=f"m-{i}",
+                router, hashlib.sha256(VALUE + bytes([i])).digest(), message_id=f"m-{i}",
                 delivered_to=OTHER if i == size - 1 else UNIT, requested=UNIT,
             )
             for i in range(size)

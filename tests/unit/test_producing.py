@@ -3,6 +3,7 @@ waves or one by one, each header on its own record, and nothing unsigned ever se
 
 from __future__ import annotations
 
+import hashlib
 from typing import cast
 
 import pytest
@@ -23,7 +24,8 @@ def _records(router: Identity) -> list[Record]:
     copies = [
         Record(f"unit.{unit}", f"envelope {i}".encode(), b"k", (("lienthong.requested", b"x"),),
                endorsement=endorsement.endorsement_of(
-                   router, f"envelope {i}".encode(), message_id=f"m-{i}", delivered_to=unit,
+                   router, hashlib.sha256(f"envelope {i}".encode()).digest(), message_id=f"m-{i}",
+                   delivered_to=unit,
                    requested=unit,
                ))
         for i, unit in enumerate(UNITS)
