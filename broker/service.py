@@ -110,7 +110,8 @@ class Router(Service):
                 seconds=self.settings.job_seconds,
                 memory_mb=self.settings.job_memory_mb,
                 workers=self.settings.job_workers,
-            )
+            ),
+            preload=["broker.jobs"],
         )
         self._stack.callback(self.workers.close)
         self.pool: asyncpg.Pool = await self._stack.enter_async_context(

@@ -305,7 +305,7 @@ async def held_row(conn: Connection, message_id: str) -> dict[str, Any]:
 
 def _workers(settings: Settings) -> Workers:
     return Workers(Budget(seconds=settings.job_seconds, memory_mb=settings.job_memory_mb,
-                          workers=1))  # fmt: skip
+                          workers=1), preload=["broker.jobs"])  # fmt: skip
 
 
 @contextlib.asynccontextmanager

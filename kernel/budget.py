@@ -19,7 +19,7 @@ import dataclasses
 import multiprocessing
 import resource
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -65,19 +65,26 @@ def _cap_memory(memory_mb: int) -> None:
 class Workers:
     """A pool of worker processes; `run` awaits one job under the budget."""
 
-    def __init__(self, budget: Budget = Budget()) -> None:
+    def __init__(self, budget: Budget = Budget(), *, preload: Sequence[str] = ()) -> None:
+        """`preload`: modules the fork server imports once, so that a worker (a new one
+        after every job killed over its budget) starts in milliseconds, not in the second
+        importing pypdf and pyhanko takes: the price of a hostile PDF stays its budget."""
         self.budget = budget
+        self.preload = list(preload)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPool:
         budget = self.budget
+        # Not fork: the service's threads (Kafka clients, the event loop) must not be
+        # copied mid-flight into a worker.
+        context = multiprocessing.get_context("forkserver")
+        if self.preload:
+            context.set_forkserver_preload(self.preload)
         return ProcessPool(
             max_workers=budget.workers,
             initializer=_cap_memory,
             initargs=(budget.memory_mb,),
-            # Not fork: the service's threads (Kafka clients, the event loop) must not be
-            # copied mid-flight into a worker.
-            context=multiprocessing.get_context("forkserver"),
+            context=context,
         )
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:

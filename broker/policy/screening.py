@@ -16,7 +16,7 @@ from pathlib import Path
 from broker import jobs
 from broker.policy import malware, signatures
 from broker.policy.check import TEXT_TYPES, File, essence, texts_of
-from broker.policy.rules import Decision, Hit, Parties, Policy, decide
+from broker.policy.rules import Decision, Hit, Parties, Policy, SignatureRule, decide
 from kernel.budget import Workers
 from kernel.errors import JobFailed, OverBudget, PolicyError
 from kernel.reasons import ReasonCode
@@ -64,48 +64,77 @@ async def screen_document(
     files = files_of(packet, attached)
     scans = tuple(await malware.scan_all(scanner, files))
     hits = [_malware_hit(scan) for scan in scans if scan.verdict in ("infected", "error")]
-    pdf_texts: dict[int, str | None] | None = None
+    type_name: str | None = None
+    rules: list[SignatureRule] = []
+    if trust is not None and isinstance(packet, edxml.DocumentPacket):
+        type_name = packet.document_type.type_name if packet.document_type else None
+        rules = signatures.applying(policy.pdf_signatures, type_name, parties)
+    read: Read | None = None
     if workers is not None:
-        pdf_texts, over = await _read_pdfs(files, workers)
-        hits += [jobs.budget_hit(files[i].name, f"reading it {why}") for i, why in over.items()]
-    texts = texts_of(packet, files, pdf_texts)
+        validation = None
+        if rules and trust is not None:
+            validation = jobs.Validation(jobs.bundle(trust), sender, at)
+        read = await _read_pdfs(files, workers, validation)
+        hits += [jobs.budget_hit(files[i].name, f"reading it {w}") for i, w in read.over.items()]
+    texts = texts_of(packet, files, read.texts if read else None)
     hits += [
         jobs.budget_hit(f.name, "is text carried by reference, too long for the rules to read")
         for f in files
         if isinstance(f.content, Path) and essence(f.media_type) in TEXT_TYPES
     ]
     hits += policy.evaluate(texts.fields, parties).hits
-    if trust is not None and isinstance(packet, edxml.DocumentPacket):
-        type_name = packet.document_type.type_name if packet.document_type else None
+    if rules and read is not None:
+        hits += signatures.judge(rules, [(files[i], a) for i, a in sorted(read.signatures.items())])
+    elif rules and trust is not None:
         hits += await signatures.check(
-            policy.pdf_signatures, type_name, files, trust=trust, sender=sender, parties=parties,
-            at=at, workers=workers,
-        )  # fmt: skip
+            rules, type_name, files, trust=trust, sender=sender, parties=parties, at=at
+        )
     return Screening(decide(hits), scans, tuple(texts.not_read))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Read:
+    """What the workers read of a document's PDFs, by position among its files."""
+
+    texts: dict[int, str | None]
+    over: dict[int, str]
+    """Why each PDF over the budget is."""
+    signatures: dict[int, jobs.Signatures | OverBudget | JobFailed]
+    """Each PDF's signatures, when the policy asked for them."""
+
+
 async def _read_pdfs(
-    files: Sequence[File], workers: Workers
-) -> tuple[dict[int, str | None], dict[int, str]]:
-    """Each PDF's structure and text, read in the workers side by side; and those over the
-    budget. A PDF whose structure is refused refuses the document (PolicyError)."""
+    files: Sequence[File], workers: Workers, validation: jobs.Validation | None
+) -> Read:
+    """Each PDF's structure, signatures (when `validation` is given) and text, in one job
+    per PDF, side by side. A PDF whose structure is refused refuses the document
+    (PolicyError). Those whose job ran over the budget have their signatures validated
+    alone: a costly text must not leave a bad signature unjudged (it would outrank the
+    hold, and a reviewer's release would pass it)."""
     positions = [i for i, f in enumerate(files) if essence(f.media_type) == "application/pdf"]
     reads = await workers.run_all(
-        {i: (jobs.read_pdf, (files[i].name, files[i].content)) for i in positions}
+        {i: (jobs.read_pdf, (files[i].name, files[i].content, validation)) for i in positions}
     )
-    texts: dict[int, str | None] = {}
-    over: dict[int, str] = {}
-    for position, read in reads.items():
-        if isinstance(read, JobFailed):
-            raise read  # a defect the PDF provoked: the record's internal error
-        if isinstance(read, OverBudget):
-            over[position] = read.message
-        elif read.problem is not None:
-            reason, message = read.problem
+    result = Read({}, {}, {})
+    for position, answer in reads.items():
+        if isinstance(answer, JobFailed):
+            raise answer  # a defect the PDF provoked: the record's internal error
+        if isinstance(answer, OverBudget):
+            result.over[position] = answer.message
+        elif answer.problem is not None:
+            reason, message = answer.problem
             raise PolicyError(ReasonCode(reason), message)
         else:
-            texts[position] = read.text
-    return texts, over
+            result.texts[position] = answer.text
+            if answer.signatures is not None:
+                result.signatures[position] = answer.signatures
+    if validation is not None and result.over:
+        result.signatures.update(
+            await workers.run_all(
+                {i: (jobs.validate_pdf, (files[i].content, validation)) for i in result.over}
+            )
+        )
+    return result
 
 
 def _malware_hit(scan: malware.Scan) -> Hit:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from broker import jobs
 from broker.policy.check import File, essence
 from broker.policy.rules import ANY_SIGNATURE, Hit, Parties, SignatureRule
-from kernel.budget import Workers
 from kernel.errors import JobFailed, OverBudget
 from kernel.reasons import ReasonCode
 from signing.certificates import TrustStore
@@ -30,6 +29,12 @@ def pdfs_of(files: Sequence[File]) -> list[File]:
     return [f for f in files if essence(f.media_type) == "application/pdf"]
 
 
+def applying(
+    rules: Sequence[SignatureRule], type_name: str | None, parties: Parties | None = None
+) -> list[SignatureRule]:
+    return [r for r in rules if r.applies_to(type_name, parties)]
+
+
 async def check(
     rules: Sequence[SignatureRule],
     type_name: str | None,
@@ -39,34 +44,33 @@ async def check(
     sender: str | None,
     parties: Parties | None = None,
     at: datetime.datetime | None = None,
-    workers: Workers | None = None,
 ) -> list[Hit]:
-    """`at` is the moment the signers' certificates are judged at (None: now); the router
-    gives the time it received the envelope. With `workers`, signatures are validated in
-    them under their budget; one over it holds the document."""
-    applying = [r for r in rules if r.applies_to(type_name, parties)]
+    """In this process (`policy check`; the router validates in its workers, with each
+    PDF's text: broker.jobs.read_pdf). `at` is the moment the signers' certificates are
+    judged at (None: now)."""
+    rules = applying(rules, type_name, parties)
     pdfs = pdfs_of(files)
-    if not (applying and pdfs):
+    if not (rules and pdfs):
         return []
-    if workers is None:
-        answers: dict[int, jobs.Signatures | OverBudget | JobFailed] = {
-            n: await jobs.signatures_of(f.content, trust, sender, at) for n, f in enumerate(pdfs)
-        }
-    else:
-        bundle = jobs.bundle(trust)
-        answers = await workers.run_all(
-            {n: (jobs.validate_pdf, (f.content, bundle, sender, at)) for n, f in enumerate(pdfs)}
-        )
+    answers = [await jobs.signatures_of(f.content, trust, sender, at) for f in pdfs]
+    return judge(rules, list(zip(pdfs, answers, strict=True)))
+
+
+def judge(
+    rules: Sequence[SignatureRule],
+    validated: Sequence[tuple[File, jobs.Signatures | OverBudget | JobFailed]],
+) -> list[Hit]:
+    """The hits of each PDF's validation against the rules that apply; one over budget
+    holds the document."""
     hits: list[Hit] = []
-    for n, file in enumerate(pdfs):
-        answer = answers[n]
+    for file, answer in validated:
         if isinstance(answer, JobFailed):
             raise answer  # a defect the PDF provoked: the record's internal error
         if isinstance(answer, OverBudget):
             hits.append(jobs.budget_hit(file.name, f"validating its signatures {answer.message}"))
             continue
         kinds = {v.kind for v in answer.verdicts}
-        for rule in applying:
+        for rule in rules:
             if answer.failure is None:
                 hits.extend(
                     _hit(rule, ReasonCode.PDF_SIGNATURE_MISSING, f"{file.name}: {_NEEDS[kind]}")

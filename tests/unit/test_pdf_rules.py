@@ -4,17 +4,23 @@ each kind of PDF gets under it, and policy files that say it wrongly."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from broker import jobs
 from broker.policy import rules, signatures
 from broker.policy.check import File
+from broker.policy.screening import Screening, screen_document
+from kernel.budget import Budget, Workers
 from kernel.errors import PolicyError
 from kernel.reasons import ReasonCode
 from lienthong.samples import minimal_pdf
+from schemas.edxml import model as m
 from signing import pdf
 from signing.testpki import TestPki
+from tests.hostile import slow_pdf
 
 SENDER, OTHER = "000.00.00.H62", "000.03.00.H62"
 POLICY = """version: 1
@@ -118,6 +124,65 @@ async def test_the_moment_given_judges_the_signers(policy: rules.Policy, pki: Te
         ("any-valid", "certificate_expired"),
         ("signed", "certificate_expired"),
     }
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[Workers]:
+    pool = Workers(Budget(seconds=2, memory_mb=384, workers=2), preload=["broker.jobs"])
+    yield pool
+    pool.close()
+
+
+def _decision(screening: Screening) -> set[tuple[str, str, str]]:
+    return {(h.rule, h.reason_code, h.action) for h in screening.decision.hits}
+
+
+@pytest.mark.parametrize("case", ["personal+organisation", "organisation", "unsigned", "expired"])
+async def test_the_workers_judge_signatures_as_this_process_does(
+    policy: rules.Policy, pki: TestPki, workers: Workers, case: str
+) -> None:
+    """The router validates each PDF in the job that reads its text: same hits as
+    `policy check`, which validates here."""
+    packet = m.DocumentPacket(
+        subject="Quyết định", document_type=m.DocumentType(type_name="Quyết định")
+    )
+    files = [File("qd.pdf", "application/pdf", await _pdf(pki, case))]
+    screened = [
+        await screen_document(
+            packet,
+            files,
+            policy,
+            sender=SENDER,
+            parties=None,
+            trust=pki.trust_store(),
+            scanner=None,
+            workers=pool,
+        )
+        for pool in (None, workers)
+    ]
+    assert _decision(screened[0]) == _decision(screened[1])
+    assert case == "personal+organisation" or _decision(screened[1])
+
+
+async def test_a_pdf_too_costly_to_read_still_has_its_signatures_judged(
+    policy: rules.Policy, pki: TestPki, workers: Workers
+) -> None:
+    """Its text over the budget holds the document; its missing signatures must still
+    refuse it, or a reviewer's release would pass a PDF nobody validated."""
+    packet = m.DocumentPacket(
+        subject="Quyết định", document_type=m.DocumentType(type_name="Quyết định")
+    )
+    files = [File("qd.pdf", "application/pdf", slow_pdf())]
+    screening = await screen_document(
+        packet, files, policy, sender=SENDER, parties=None, trust=pki.trust_store(),
+        scanner=None, workers=workers,
+    )  # fmt: skip
+    assert _decision(screening) == {
+        (jobs.BUDGET_RULE, "attachment_too_complex", "hold"),
+        ("signed", "pdf_unsigned", "flag"),
+        ("decisions", "pdf_unsigned", "reject"),
+    }
+    assert screening.decision.action == "reject"
 
 
 PDF_RULE = "{id: p, article: a, document_types: ['*'], require: [any], action: reject"
