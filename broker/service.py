@@ -231,17 +231,19 @@ class Router(Service):
         that makes any step fail unexpectedly becomes its own `internal_error` outcome;
         only a transient Kafka or PostgreSQL failure rewinds the batch."""
         self._reloaded_in_round = False
-        async with self.pool.acquire() as conn:
-            seen = await ledger.seen_many(
-                conn, [(i.claimed.message_id if i.claimed else None, i.incoming.sha256)
-                       for i in items]
-            )  # fmt: skip
+        with metrics.ROUND_STEP.labels("ledger_read").time():
+            async with self.pool.acquire() as conn:
+                seen = await ledger.seen_many(
+                    conn, [(i.claimed.message_id if i.claimed else None, i.incoming.sha256)
+                           for i in items]
+                )  # fmt: skip
         admitted: list[Outcome | Admitted] = []
         for item, known in zip(items, seen, strict=True):
             admitted.append(await self._isolated(item.incoming, self._admit(item, known)))
         passed = [a for a in admitted if isinstance(a, Admitted)]
         packets = await self._parse(passed)
-        contexts = await self._contexts(passed, packets)
+        with metrics.ROUND_STEP.labels("ledger_read").time():
+            contexts = await self._contexts(passed, packets)
         gate = asyncio.Semaphore(LANES)
 
         async def decide(step: Outcome | Admitted) -> Outcome:
@@ -260,7 +262,8 @@ class Router(Service):
             while tasks:
                 # What is decided goes out in waves, so a record whose content takes its
                 # whole budget to read holds back no one else; offsets still wait for all.
-                await asyncio.wait(tasks, timeout=WAVE_SECONDS)
+                with metrics.ROUND_STEP.labels("decide").time():
+                    await asyncio.wait(tasks, timeout=WAVE_SECONDS)
                 wave = [t.result() for t in tasks if t.done()]
                 tasks = [t for t in tasks if not t.done()]
                 outcomes += await self._finish(wave)
@@ -274,11 +277,15 @@ class Router(Service):
         mark the routed ones, then log and count them."""
         if not outcomes:
             return outcomes
-        outcomes = await self._produce(await self._write(outcomes))
+        with metrics.ROUND_STEP.labels("write").time():
+            outcomes = await self._write(outcomes)
+        with metrics.ROUND_STEP.labels("produce").time():
+            outcomes = await self._produce(outcomes)
         routed = [o.routed for o in outcomes if o.routed is not None]
         if routed:
-            async with self.pool.acquire() as conn:
-                await ledger.mark_routed(conn, routed)
+            with metrics.ROUND_STEP.labels("mark_routed").time():
+                async with self.pool.acquire() as conn:
+                    await ledger.mark_routed(conn, routed)
         for outcome in outcomes:
             try:
                 outcome.report()

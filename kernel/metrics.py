@@ -62,6 +62,16 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
     registry=REGISTRY,
 )
+ROUND_STEP = Histogram(
+    "lienthong_router_round_step_seconds",
+    "Wall time of each step of a router round: ledger_read (what the ledger knows of the "
+    "round's records), decide (the stages, PDFs in the workers), write (one transaction), "
+    "produce (every copy, awaited together), mark_routed. Under load a round's fixed steps "
+    "are paid by every record that waits for it.",
+    ["step"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "lienthong_consumer_lag",
     "Records waiting behind the consumer's position, per topic partition.",

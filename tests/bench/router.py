@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -54,6 +55,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient, ConsumerGroupDescription
+from prometheus_client.parser import text_string_to_metric_families
 
 from broker import provisioning
 from broker.directory import Directory, Unit, store
@@ -79,6 +81,7 @@ from tests.bench.agency import (
     unit_ids,
 )
 from tests.bench.plot import Bar, Latency, plot
+from tests.ports import free_range
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(os.environ.get("LIENTHONG_BENCH_DIR", "bench-results"))
@@ -369,6 +372,8 @@ class Routers:
         self.logs = [
             deployment.scratch / f"router-{uuid.uuid4().hex[:6]}-{i}.log" for i in range(count)
         ]
+        first = free_range(count, start=19600, step=count)
+        self.metrics_ports = list(range(first, first + count))
         self.processes: list[subprocess.Popen[bytes]] = []
 
     async def __aenter__(self) -> Routers:
@@ -382,14 +387,36 @@ class Routers:
         return self
 
     def _start(self, env: dict[str, str]) -> None:
-        for log in self.logs:
+        for log, port in zip(self.logs, self.metrics_ports, strict=True):
             with log.open("wb") as out:
                 self.processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "lienthong", "router", "run"], env=env,
+                        [sys.executable, "-m", "lienthong", "router", "run", "--metrics"],
+                        env={**env, "LIENTHONG_METRICS_PORT": str(port)},
                         cwd=ROUTER_SOURCE or ROOT, stdout=out, stderr=subprocess.STDOUT,
                     )
                 )  # fmt: skip
+
+    def round_steps(self) -> dict[str, list[float]]:
+        """Each round step's [seconds, observations] so far, summed over the routers
+        (lienthong_router_round_step_seconds; a router from a checkout before it has none)."""
+        totals: dict[str, list[float]] = {}
+        for port in self.metrics_ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+            for family in text_string_to_metric_families(text):
+                if family.name != ROUND_STEP:
+                    continue
+                for sample in family.samples:
+                    total = totals.setdefault(sample.labels["step"], [0.0, 0.0])
+                    if sample.name.endswith("_sum"):
+                        total[0] += sample.value
+                    elif sample.name.endswith("_count"):
+                        total[1] += sample.value
+        return totals
 
     async def __aexit__(self, *_: object) -> None:
         for process in self.processes:
@@ -433,6 +460,30 @@ class Routers:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the router group did not reach {self.count} stable members")
             await asyncio.sleep(0.5)
+
+
+ROUND_STEP = "lienthong_router_round_step_seconds"
+STEPS = ("ledger_read", "decide", "write", "produce", "mark_routed")
+
+
+def round_profile(
+    before: dict[str, list[float]], after: dict[str, list[float]], documents: int
+) -> dict[str, Any] | None:
+    """Where the routers' rounds spent their wall time between two scrapes: ms per round by
+    step (a round = one `write`; its ledger reads are summed), and documents per round.
+    Under load every document waits for its round's fixed steps, so this says what a
+    latency is made of."""
+    rounds = after.get("write", [0.0, 0.0])[1] - before.get("write", [0.0, 0.0])[1]
+    if rounds <= 0:
+        return None
+    return {
+        "rounds": int(rounds),
+        "documents_per_round": round(documents / rounds, 1),
+        "ms_per_round": {
+            step: round((after.get(step, [0.0])[0] - before.get(step, [0.0])[0]) * 1000 / rounds, 2)
+            for step in STEPS
+        },
+    }
 
 
 class Arrivals:
@@ -514,7 +565,7 @@ async def drain(
     the bench measures documents that go through."""
     before = await deployment.verdicts()
     target = before.get("routed", 0) + len(documents)
-    cpu, machine = cpu_by_part(routers), machine_cpu()
+    cpu, machine, steps = cpu_by_part(routers), machine_cpu(), routers.round_steps()
     async with deployment.producer() as producer:
         began = time.monotonic()
         await publish(producer, deployment.topics.submit, _records(documents), None)
@@ -551,6 +602,7 @@ async def drain(
         "publish_seconds": round(published, 2),
         "machine_busy": round(busy / total, 2) if total else None,
         "load_1min": round(os.getloadavg()[0], 2),
+        "round_profile": round_profile(steps, routers.round_steps(), len(documents)),
     }
 
 
@@ -574,13 +626,18 @@ async def paced(deployment: Deployment, signer: Signer, *, clamd: bool) -> dict[
         Arrivals(deployment) as arrivals,
     ):
         await warm_up(deployment, running, signer)
+        steps = running.round_steps()
         async with deployment.producer() as producer:
             sent = await publish(producer, deployment.topics.submit, _records(documents), rate)
         await arrivals.wait([_digest(d.value) for d in documents], wait, running)
         latencies = arrivals.latencies(documents, sent)
+        profile = round_profile(steps, running.round_steps(), count)
     row = _latency_row(latencies, count, wait)
     load = round(os.getloadavg()[0], 2)
-    return {"routers": 1, "clamd": clamd, "rate_per_s": rate, **row, "load_1min": load}
+    return {
+        "routers": 1, "clamd": clamd, "rate_per_s": rate, **row, "load_1min": load,
+        "round_profile": profile,
+    }  # fmt: skip
 
 
 async def priority(deployment: Deployment, signer: Signer, *, clamd: bool) -> dict[str, Any]:
@@ -1056,6 +1113,33 @@ def markdown(result: dict[str, Any]) -> str:
             )
     if prio.get("note"):
         lines += ["", f"Priority: {prio['note']}"]
+    profiled = [
+        (f"paced {r['rate_per_s']:g}/s, clamd {'on' if r['clamd'] else 'off'}", r)
+        for r in result["latency"]
+    ] + [
+        (
+            f"drain, {r['routers']} router(s), clamd {'on' if r['clamd'] else 'off'}, "
+            f"{r['unit_topics']:,} unit topics",
+            r,
+        )
+        for r in result.get("throughput_runs", [])
+    ]
+    profiled = [(label, r["round_profile"]) for label, r in profiled if r.get("round_profile")]
+    if profiled:
+        lines += [
+            "",
+            "Where a round's wall time went, ms per round by step "
+            "(lienthong_router_round_step_seconds; decide = the stages, PDFs in the workers):",
+            "",
+            "| case | rounds | documents/round | " + " | ".join(STEPS) + " |",
+            "|---|---:|---:|" + "---:|" * len(STEPS),
+        ]
+        for label, profile in profiled:
+            lines.append(
+                f"| {label} | {profile['rounds']:,} | {_n(profile['documents_per_round'], 1)} | "
+                + " | ".join(_n(profile["ms_per_round"][s], 1) for s in STEPS)
+                + " |"
+            )
     topics = result.get("topics")
     if topics:
         few, many = topics["few"], topics["many"]

@@ -63,8 +63,20 @@ async def _registered(exchange: Exchange, count: int) -> list[dict[str, Any]]:
     return rows if len(rows) >= count else []
 
 
+def _round_steps() -> dict[str, float]:
+    """How many times each step of a router round was timed."""
+    return {
+        sample.labels["step"]: sample.value
+        for family in metrics.REGISTRY.collect()
+        if family.name == "lienthong_router_round_step_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    }
+
+
 async def test_routing_is_counted_in_metrics(exchange: Exchange) -> None:
     before = metrics.ROUTED.labels("document")._value.get()
+    steps = _round_steps()
     await exchange.connector.send(PROVINCE, DOCUMENT, [COMMUNE_A])
     await exchange.until(
         lambda: _above(metrics.ROUTED.labels("document")._value.get(), before), what="counted"
@@ -73,6 +85,9 @@ async def test_routing_is_counted_in_metrics(exchange: Exchange) -> None:
     assert 'lienthong_routed_total{kind="document"}' in text
     assert "lienthong_end_to_end_seconds_bucket" in text
     assert 'lienthong_consumer_lag{group="' in text
+    timed = _round_steps()
+    for step in ("ledger_read", "decide", "write", "produce", "mark_routed"):
+        assert timed[step] > steps.get(step, 0), step
 
 
 async def _above(value: float, floor: float) -> bool:
