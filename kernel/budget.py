@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import importlib.util
 import multiprocessing
 import resource
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
@@ -57,6 +59,25 @@ class Budget:
     workers: int = 2
 
 
+def _preloadable(modules: Sequence[str]) -> list[str]:
+    """The modules the fork server may import for the workers: none if the current
+    directory holds another package of their name. (Python 3.11's fork server imports with
+    the current directory first on its path, not with the service's path: a router started
+    from another checkout, or from a directory others write to, would have its workers run
+    that code.)"""
+    here = Path.cwd()
+    for name in modules:
+        top = name.partition(".")[0]
+        spec = importlib.util.find_spec(top)
+        if spec is None or spec.origin is None:
+            return []
+        ours = Path(spec.origin).resolve().parent
+        for shadow in (here / top / "__init__.py", here / f"{top}.py"):
+            if shadow.exists() and shadow.resolve().parent != ours:
+                return []
+    return list(modules)
+
+
 def _cap_memory(memory_mb: int) -> None:
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -70,7 +91,7 @@ class Workers:
         after every job killed over its budget) starts in milliseconds, not in the second
         importing pypdf and pyhanko takes: the price of a hostile PDF stays its budget."""
         self.budget = budget
-        self.preload = list(preload)
+        self.preload = _preloadable(preload)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPool:
@@ -88,23 +109,22 @@ class Workers:
         )
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        return await self._answer(self._schedule(function, args))
+        seconds = self.budget.seconds
+        return await self._answer(self._schedule(function, args, seconds), seconds)
 
     def _schedule(
-        self, function: Callable[..., T], args: tuple[Any, ...]
+        self, function: Callable[..., T], args: tuple[Any, ...], seconds: float
     ) -> ProcessFuture[tuple[float, T]]:
         try:
-            return self._pool.schedule(
-                _contained, args=(function, *args), timeout=self.budget.seconds
-            )
+            return self._pool.schedule(_contained, args=(function, *args), timeout=seconds)
         except RuntimeError as exc:  # pebble: the pool is no longer running
             raise self._rebuilt(exc) from exc
 
-    async def _answer(self, future: ProcessFuture[tuple[float, T]]) -> T:
+    async def _answer(self, future: ProcessFuture[tuple[float, T]], seconds: float) -> T:
         try:
             took, result = await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
-            raise OverBudget(f"took longer than {self.budget.seconds:g} s") from None
+            raise OverBudget(f"took longer than {seconds:g} s") from None
         except (MemoryError, ProcessExpired):
             raise OverBudget(f"needed more than {self.budget.memory_mb} MiB") from None
         except RecursionError:
@@ -113,9 +133,9 @@ class Workers:
             raise JobFailed(str(exc)) from None
         except BrokenProcessPool as exc:
             raise self._rebuilt(exc) from exc
-        if took > self.budget.seconds:
+        if took > seconds:
             # Done before the pool's timer looked (it checks now and then): over all the same.
-            raise OverBudget(f"took {took:.3g} s, longer than {self.budget.seconds:g} s")
+            raise OverBudget(f"took {took:.3g} s, longer than {seconds:g} s")
         return result
 
     def _rebuilt(self, exc: BaseException) -> WorkersUnavailable:
@@ -125,15 +145,17 @@ class Workers:
         return WorkersUnavailable(f"the worker pool broke ({exc!r}); started anew")
 
     async def run_all(
-        self, work: Mapping[K, tuple[Callable[..., T], tuple[Any, ...]]]
+        self, work: Mapping[K, tuple[Callable[..., T], tuple[Any, ...]]], *, shares: int = 1
     ) -> dict[K, T | OverBudget | JobFailed]:
         """Each job's answer, or why it has none (over budget, or failed). The jobs of one
         call together get twice one job's time from when the first of them starts (not
         while they wait for a worker): many slow files in one document must not hold the
-        workers, and the batch, for their sum."""
-        futures = {key: self._schedule(f, args) for key, (f, args) in work.items()}
+        workers, and the batch, for their sum. A job that does the work of `shares` jobs
+        in one trip gets their time, within the same deadline."""
+        seconds = shares * self.budget.seconds
+        futures = {key: self._schedule(f, args, seconds) for key, (f, args) in work.items()}
         running: dict[K, asyncio.Future[T]] = {
-            key: asyncio.ensure_future(self._answer(f)) for key, f in futures.items()
+            key: asyncio.ensure_future(self._answer(f, seconds)) for key, f in futures.items()
         }
         deadline = 2 * self.budget.seconds
         try:

@@ -64,10 +64,11 @@ LATENCY = Histogram(
 )
 ROUND_STEP = Histogram(
     "lienthong_router_round_step_seconds",
-    "Wall time of each step of a router round: ledger_read (what the ledger knows of the "
-    "round's records), decide (the stages, PDFs in the workers), write (one transaction), "
-    "produce (every copy, awaited together), mark_routed. Under load a round's fixed steps "
-    "are paid by every record that waits for it.",
+    "Wall time of each step of a router round: ledger_read (each of the round's reads of "
+    "what the ledger knows), then per wave of decided records (one a round, unless a "
+    "record's content takes long to read) decide (the stages, PDFs in the workers), write "
+    "(one transaction), produce (every copy, awaited together), mark_routed. Under load a "
+    "round's fixed steps are paid by every record that waits for it.",
     ["step"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from broker import jobs
 from broker.policy import malware, signatures
@@ -102,38 +103,52 @@ class Read:
     signatures: dict[int, jobs.Signatures | OverBudget | JobFailed]
     """Each PDF's signatures, when the policy asked for them."""
 
+    def add(self, position: int, answer: jobs.PdfRead | OverBudget | JobFailed) -> None:
+        if isinstance(answer, JobFailed):
+            raise answer  # a defect the PDF provoked: the record's internal error
+        if isinstance(answer, OverBudget):
+            self.over[position] = answer.message
+        elif answer.problem is not None:
+            reason, message = answer.problem
+            raise PolicyError(ReasonCode(reason), message)
+        else:
+            self.texts[position] = answer.text
+            if answer.signatures is not None:
+                self.signatures[position] = answer.signatures
+
 
 async def _read_pdfs(
     files: Sequence[File], workers: Workers, validation: jobs.Validation | None
 ) -> Read:
     """Each PDF's structure, signatures (when `validation` is given) and text, in one job
-    per PDF, side by side. A PDF whose structure is refused refuses the document
-    (PolicyError). Those whose job ran over the budget have their signatures validated
-    alone: a costly text must not leave a bad signature unjudged (it would outrank the
-    hold, and a reviewer's release would pass it)."""
+    per PDF with the time of the two, side by side. A PDF whose structure is refused
+    refuses the document (PolicyError). Should one job run over its time, its text and its
+    signatures are read again each alone, under a budget of their own: as costly as a slow
+    PDF already was, and neither may leave the other unjudged (a bad signature or a
+    rejected text outranks the hold, which a reviewer's release would pass)."""
     positions = [i for i, f in enumerate(files) if essence(f.media_type) == "application/pdf"]
     reads = await workers.run_all(
-        {i: (jobs.read_pdf, (files[i].name, files[i].content, validation)) for i in positions}
+        {i: (jobs.read_pdf, (files[i].name, files[i].content, validation)) for i in positions},
+        shares=1 if validation is None else 2,
     )
     result = Read({}, {}, {})
+    again: list[int] = []
     for position, answer in reads.items():
-        if isinstance(answer, JobFailed):
-            raise answer  # a defect the PDF provoked: the record's internal error
-        if isinstance(answer, OverBudget):
-            result.over[position] = answer.message
-        elif answer.problem is not None:
-            reason, message = answer.problem
-            raise PolicyError(ReasonCode(reason), message)
+        if isinstance(answer, OverBudget) and validation is not None:
+            again.append(position)
         else:
-            result.texts[position] = answer.text
-            if answer.signatures is not None:
-                result.signatures[position] = answer.signatures
-    if validation is not None and result.over:
-        result.signatures.update(
-            await workers.run_all(
-                {i: (jobs.validate_pdf, (files[i].content, validation)) for i in result.over}
-            )
-        )
+            result.add(position, answer)
+    if again:
+        alone: dict[tuple[int, str], tuple[Callable[..., object], tuple[object, ...]]] = {}
+        for i in again:
+            alone[i, "text"] = (jobs.read_pdf, (files[i].name, files[i].content))
+            alone[i, "signatures"] = (jobs.validate_pdf, (files[i].content, validation))
+        answers = await workers.run_all(alone)
+        for i in again:
+            result.add(i, cast(jobs.PdfRead | OverBudget | JobFailed, answers[i, "text"]))
+            signed = answers[i, "signatures"]
+            if isinstance(signed, jobs.Signatures | OverBudget | JobFailed):
+                result.signatures[i] = signed
     return result
 
 

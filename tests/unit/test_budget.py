@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pypdf
 import pytest
@@ -13,11 +18,13 @@ from pypdf.generic import NameObject
 
 from broker import jobs
 from broker.policy.check import pdf_text
+from kernel import budget
 from kernel.budget import Budget, Workers
 from kernel.errors import JobFailed, OverBudget
 from kernel.reasons import ReasonCode
 from lienthong.samples import minimal_pdf
 from tests.hostile import slow_pdf
+from tests.paths import ROOT
 
 
 def allocate(megabytes: int) -> int:
@@ -103,3 +110,66 @@ async def test_the_document_deadline_starts_when_its_jobs_do() -> None:
             assert isinstance((await document)["slow"], OverBudget)
     finally:
         pool.close()
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+async def test_a_job_doing_two_jobs_work_gets_their_time() -> None:
+    """One trip to a worker for a PDF's text and its signatures: the time of both, not of
+    one, so an honest PDF is not held for saving a trip."""
+    pool = Workers(Budget(seconds=1, memory_mb=384, workers=1))
+    try:
+        assert await pool.run_all({"both": (nap, (1.5,))}, shares=2) == {"both": 1.5}
+        (answer,) = (await pool.run_all({"one": (nap, (1.5,))})).values()
+        assert isinstance(answer, OverBudget)
+    finally:
+        pool.close()
+
+
+def where(module: str) -> str:
+    """Which file a worker runs for `module`."""
+    return str(sys.modules[module].__file__)
+
+
+def test_no_preload_from_a_directory_holding_another_package_of_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = tmp_path / "broker"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "jobs.py").write_text("PLANTED = True\n")
+    monkeypatch.chdir(tmp_path)
+    assert budget._preloadable(["broker.jobs"]) == []
+    monkeypatch.chdir(ROOT)
+    assert budget._preloadable(["broker.jobs"]) == ["broker.jobs"]
+    shutil.rmtree(planted)
+    monkeypatch.chdir(tmp_path)
+    assert budget._preloadable(["broker.jobs"]) == ["broker.jobs"]
+
+
+def test_a_worker_runs_the_services_code_whatever_directory_it_starts_in(
+    tmp_path: Path,
+) -> None:
+    """The fork server imports from the current directory first (Python 3.11): a router
+    started where another `broker` package lies must not have its workers run that one."""
+    planted = tmp_path / "broker"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "jobs.py").write_text("PLANTED = True\n")
+    script = (
+        "import asyncio, sys\n"
+        f"sys.path[0] = {str(ROOT)!r}\n"
+        "from kernel.budget import Budget, Workers\n"
+        "from tests.unit.test_budget import where\n"
+        "pool = Workers(Budget(seconds=20, workers=1), preload=['broker.jobs'])\n"
+        "print(asyncio.run(pool.run(where, 'broker.jobs')))\n"
+        "pool.close()\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    assert ran.stdout.strip() == str(ROOT / "broker" / "jobs.py")

@@ -3,18 +3,20 @@ each kind of PDF gets under it, and policy files that say it wrongly."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from broker import jobs
 from broker.policy import rules, signatures
 from broker.policy.check import File
-from broker.policy.screening import Screening, screen_document
+from broker.policy.screening import Screening, _read_pdfs, screen_document
 from kernel.budget import Budget, Workers
-from kernel.errors import PolicyError
+from kernel.errors import OverBudget, PolicyError
 from kernel.reasons import ReasonCode
 from lienthong.samples import minimal_pdf
 from schemas.edxml import model as m
@@ -183,6 +185,41 @@ async def test_a_pdf_too_costly_to_read_still_has_its_signatures_judged(
         ("decisions", "pdf_unsigned", "reject"),
     }
     assert screening.decision.action == "reject"
+
+
+class CostlyTogether:
+    """Workers (pure logic: jobs run in a thread here) on which a PDF's text and
+    signatures in one job always run over the budget, and each alone fits."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    async def run_all(
+        self, work: dict[Any, tuple[Callable[..., Any], tuple[Any, ...]]], *, shares: int = 1
+    ) -> dict[Any, Any]:
+        self.asked += [(f.__name__, shares) for f, _ in work.values()]
+        if shares > 1:
+            return {key: OverBudget("took longer than 10 s") for key in work}
+        return {key: await asyncio.to_thread(f, *args) for key, (f, args) in work.items()}
+
+
+async def test_a_pdf_too_costly_in_one_job_has_its_text_and_signatures_read_alone(
+    pki: TestPki,
+) -> None:
+    """Whichever of the two made the job too costly, the other is still judged: a text
+    rule that rejects, or a signature that fails, outranks the hold."""
+    workers = CostlyTogether()
+    validation = jobs.Validation(jobs.bundle(pki.trust_store()), SENDER, None)
+    files = [File("qd.pdf", "application/pdf", await _pdf(pki, "organisation"))]
+    read = await _read_pdfs(files, cast(Workers, workers), validation)
+    assert workers.asked == [("read_pdf", 2), ("read_pdf", 1), ("validate_pdf", 1)]
+    assert read.over == {}
+    assert read.texts[0] is not None
+    assert read.texts[0].strip()
+    signed = read.signatures[0]
+    assert isinstance(signed, jobs.Signatures)
+    assert signed.failure is None
+    assert [v.kind for v in signed.verdicts] == ["organisation"]
 
 
 PDF_RULE = "{id: p, article: a, document_types: ['*'], require: [any], action: reject"
