@@ -176,7 +176,10 @@ async def test_released_and_replayed_records_go_back_on_their_own_lane(
     again = await exchange.until(
         lambda: _dead_letters_of(exchange, first[0]["id"], 2), what="both replays dead-lettered"
     )
-    assert [r["topic"] for r in again] == [exchange.topics.submit_urgent, exchange.topics.submit]
+    # Each lane has its own consumer: which replay comes back first is not fixed.
+    assert sorted(r["topic"] for r in again) == sorted(
+        [exchange.topics.submit_urgent, exchange.topics.submit]
+    )
 
 
 async def _dead_letters_of(exchange: Exchange, first: int, n: int) -> list[dict[str, Any]]:
