@@ -146,9 +146,9 @@ async def _read_pdfs(
         answers = await workers.run_all(alone)
         for i in again:
             result.add(i, cast(jobs.PdfRead | OverBudget | JobFailed, answers[i, "text"]))
-            signed = answers[i, "signatures"]
-            if isinstance(signed, jobs.Signatures | OverBudget | JobFailed):
-                result.signatures[i] = signed
+            result.signatures[i] = cast(
+                jobs.Signatures | OverBudget | JobFailed, answers[i, "signatures"]
+            )
     return result
 
 
